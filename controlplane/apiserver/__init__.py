@@ -1,0 +1,1 @@
+"""apiserver: Kubernetes REST (for kubectl) and gRPC (for components) over one set of handlers."""

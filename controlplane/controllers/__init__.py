@@ -1,0 +1,1 @@
+"""controller-manager: the leader-elected reconcile loops (ReplicaSet, Deployment, ...)."""

@@ -1,0 +1,1 @@
+"""scheduler: binds pending pods to nodes through a filter/score plugin framework."""

@@ -1,0 +1,1 @@
+"""The gRPC client every cluster component uses: CRUD, watch, informers, leader election."""

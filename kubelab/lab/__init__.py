@@ -1,0 +1,1 @@
+"""The embedded lab: machines as network namespaces, process supervision, faults."""
