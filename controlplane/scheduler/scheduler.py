@@ -1,0 +1,281 @@
+"""The scheduling loop: informer events in, bindings and events out.
+
+The cluster is reached only through three small protocols, so the loop runs the same against
+the in-memory cluster of the tests and benchmark and against the apiserver (through a thin
+adapter over `kubelab.client`, once it exists):
+
+- `Binder.bind(namespace, name, node)`: POST the pod's `binding` subresource;
+- `EventRecorder.event(pod, type, reason, action, message)`: write an Event about the pod;
+- `PodConditionWriter.set_unschedulable(pod, reason, message)`: the PodScheduled=False condition.
+
+The informers call `on_node_event` / `on_pod_event`; one worker calls `schedule_one()` (or
+`run()`). Pending pods whose `spec.schedulerName` is not ours are ignored, but every assigned pod
+is counted on its node whoever scheduled it, so two schedulers can share a cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+from controlplane.scheduler.cache import Cache
+from controlplane.scheduler.errors import BindError, InvalidPodError
+from controlplane.scheduler.framework import FitError, Framework, ScheduleResult
+from controlplane.scheduler.plugins import default_framework
+from controlplane.scheduler.pod import (
+    DEFAULT_SCHEDULER_NAME,
+    Object,
+    PodInfo,
+    PodKey,
+    is_being_deleted,
+    is_terminal,
+    node_name_of,
+    pod_key,
+    scheduler_name_of,
+)
+from controlplane.scheduler.queue import Clock, QueuedPod, SchedulingQueue
+
+log = logging.getLogger(__name__)
+
+REASON_SCHEDULED = "Scheduled"
+REASON_FAILED = "FailedScheduling"
+CONDITION_UNSCHEDULABLE = "Unschedulable"
+CONDITION_SCHEDULER_ERROR = "SchedulerError"
+NODE_FIELDS_THAT_MATTER = (
+    ("spec", "taints"),
+    ("spec", "unschedulable"),
+    ("metadata", "labels"),
+    ("status", "allocatable"),
+)
+
+
+class Binder(Protocol):
+    def bind(self, namespace: str, name: str, node: str) -> None:
+        """Raise BindError when refused."""
+        ...
+
+
+class EventRecorder(Protocol):
+    def event(self, pod: Object, type_: str, reason: str, action: str, message: str) -> None: ...
+
+
+class PodConditionWriter(Protocol):
+    def set_unschedulable(self, pod: Object, reason: str, message: str) -> None: ...
+
+
+class WatchEvent(Enum):
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+
+
+class Outcome(Enum):
+    BOUND = "bound"
+    UNSCHEDULABLE = "unschedulable"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    pod: PodKey
+    outcome: Outcome
+    node: str = ""
+    message: str = ""
+
+
+def _get(obj: Mapping[str, Any], path: tuple[str, str]) -> Any:
+    return (obj.get(path[0]) or {}).get(path[1])
+
+
+def node_change_matters(old: Object | None, new: Object) -> bool:
+    """Only changes that can make a pod fit wake the unschedulable pool (upstream filters too)."""
+    if old is None:
+        return True
+    return any(_get(old, p) != _get(new, p) for p in NODE_FIELDS_THAT_MATTER)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        binder: Binder,
+        recorder: EventRecorder,
+        conditions: PodConditionWriter | None = None,
+        *,
+        scheduler_name: str = DEFAULT_SCHEDULER_NAME,
+        framework: Framework | None = None,
+        clock: Clock = time.monotonic,
+        queue: SchedulingQueue | None = None,
+    ) -> None:
+        self.binder = binder
+        self.recorder = recorder
+        self.conditions = conditions
+        self.scheduler_name = scheduler_name
+        self.framework = framework or default_framework()
+        self.clock = clock
+        self.cache = Cache()
+        self.queue = queue or SchedulingQueue(clock)
+        self._nodes: dict[str, Object] = {}
+        self._lock = threading.Condition()
+
+    # informer side -------------------------------------------------------------------------
+    def responsible_for(self, pod: Object) -> bool:
+        return scheduler_name_of(pod) == self.scheduler_name
+
+    def on_node_event(self, kind: WatchEvent, node: Object) -> None:
+        name = str((node.get("metadata") or {}).get("name", ""))
+        with self._lock:
+            if kind is WatchEvent.DELETED:
+                self._nodes.pop(name, None)
+                self.cache.remove_node(name)
+                return
+            old = self._nodes.get(name)
+            self._nodes[name] = node
+            self.cache.add_node(node)
+            if node_change_matters(old, node):
+                self.queue.move_all("NodeAdd" if old is None else "NodeUpdate")
+                self._lock.notify_all()
+
+    def on_pod_event(self, kind: WatchEvent, pod: Object) -> None:
+        key = pod_key(pod)
+        with self._lock:
+            assigned = bool(node_name_of(pod))
+            if kind is WatchEvent.DELETED or (assigned and is_terminal(pod)):
+                self.queue.delete(key)
+                was_counted = self.cache.node_of(key) is not None
+                self.cache.remove_pod(pod)
+                if was_counted:
+                    self.queue.move_all("AssignedPodDelete")
+                    self._lock.notify_all()
+                return
+            if assigned:
+                self.queue.delete(key)
+                try:
+                    self.cache.add_pod(pod)
+                except InvalidPodError as exc:
+                    log.warning("cannot count assigned pod pod=%s error=%s", key, exc)
+                return
+            if not self.responsible_for(pod) or is_terminal(pod):
+                return
+            self.queue.add(pod)
+            self._lock.notify_all()
+
+    # worker side ---------------------------------------------------------------------------
+    def schedule_one(self) -> Attempt | None:
+        """Take one pod off the queue and schedule it; None when nothing is ready."""
+        failure: FitError | str | None = None
+        with self._lock:
+            qp = self.queue.pop()
+            if qp is None:
+                return None
+            if is_being_deleted(qp.pod) or self.cache.is_assumed(qp.key):
+                self.queue.done(qp.key)
+                return Attempt(qp.key, Outcome.SKIPPED)
+            try:
+                info = PodInfo.from_object(qp.pod)
+            except InvalidPodError as exc:
+                self.queue.add_backoff(qp)
+                failure = str(exc)
+            else:
+                result = self.framework.schedule(info, self.cache.snapshot())
+                if isinstance(result, FitError):
+                    self.queue.add_unschedulable(qp)
+                    failure = result
+                else:
+                    # Assume before binding: the next cycle must already count this pod.
+                    self.cache.assume(info, result.node)
+        # Talking to the cluster happens outside the lock: informers keep flowing meanwhile.
+        if isinstance(failure, FitError):
+            return self._unschedulable(qp, failure)
+        if failure is not None or isinstance(result, FitError):
+            return self._report_error(qp, str(failure))
+        return self._bind(qp, info, result)
+
+    def _bind(self, qp: QueuedPod, info: PodInfo, result: ScheduleResult) -> Attempt:
+        try:
+            self.binder.bind(info.namespace, info.name, result.node)
+        except BindError as exc:
+            with self._lock:
+                self.cache.forget(info.key)
+                self.queue.add_backoff(qp)
+            log.warning("binding rejected pod=%s node=%s error=%s", info.key, result.node, exc)
+            message = f'Binding rejected: running Bind plugin "DefaultBinder": {exc}'
+            return self._report_error(qp, message)
+        with self._lock:
+            self.queue.done(info.key)
+        log.info(
+            "bound pod=%s node=%s feasible=%d/%d",
+            info.key,
+            result.node,
+            result.feasible,
+            result.evaluated,
+        )
+        self._record(
+            qp.pod,
+            "Normal",
+            REASON_SCHEDULED,
+            "Binding",
+            f"Successfully assigned {info.key} to {result.node}",
+        )
+        return Attempt(info.key, Outcome.BOUND, result.node)
+
+    def _unschedulable(self, qp: QueuedPod, error: FitError) -> Attempt:
+        log.info("unschedulable pod=%s message=%r", qp.key, error.message)
+        self._record(qp.pod, "Warning", REASON_FAILED, "Scheduling", error.message)
+        self._condition(qp.pod, CONDITION_UNSCHEDULABLE, error.message)
+        return Attempt(qp.key, Outcome.UNSCHEDULABLE, message=error.message)
+
+    def _report_error(self, qp: QueuedPod, message: str) -> Attempt:
+        log.warning("scheduling error pod=%s error=%s", qp.key, message)
+        self._record(qp.pod, "Warning", REASON_FAILED, "Scheduling", message)
+        self._condition(qp.pod, CONDITION_SCHEDULER_ERROR, message)
+        return Attempt(qp.key, Outcome.ERROR, message=message)
+
+    def _record(self, pod: Object, type_: str, reason: str, action: str, message: str) -> None:
+        # Upstream truncates event messages to 1024 bytes; events are best effort.
+        try:
+            self.recorder.event(pod, type_, reason, action, message[:1024])
+        except Exception:
+            log.exception("cannot record event pod=%s reason=%s", pod_key(pod), reason)
+
+    def _condition(self, pod: Object, reason: str, message: str) -> None:
+        if self.conditions is None:
+            return
+        try:
+            self.conditions.set_unschedulable(pod, reason, message)
+        except Exception:
+            log.exception("cannot update PodScheduled condition pod=%s", pod_key(pod))
+
+    def run_until_idle(self, limit: int = 1_000_000) -> list[Attempt]:
+        """Schedule until no pod is ready now (tests, benchmark, dry runs)."""
+        attempts = []
+        for _ in range(limit):
+            attempt = self.schedule_one()
+            if attempt is None:
+                break
+            attempts.append(attempt)
+        return attempts
+
+    def run(self, stop: threading.Event, *, idle_wait: float = 1.0) -> None:
+        """The worker: schedule while pods are ready; sleep until an event or a back-off ends."""
+        while not stop.is_set():
+            if self.schedule_one() is not None:
+                continue
+            with self._lock:
+                wait = self.queue.next_ready_in()
+                self._lock.wait(timeout=idle_wait if wait is None else min(wait, idle_wait))
+
+    def wake(self) -> None:
+        with self._lock:
+            self._lock.notify_all()
+
+
+def run_in_thread(scheduler: Scheduler, stop: threading.Event) -> threading.Thread:
+    thread = threading.Thread(target=scheduler.run, args=(stop,), name="scheduler", daemon=True)
+    thread.start()
+    return thread
