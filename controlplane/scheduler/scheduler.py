@@ -116,12 +116,13 @@ class Scheduler:
         self.recorder = recorder
         self.conditions = conditions
         self.scheduler_name = scheduler_name
-        self.framework = framework or default_framework()
+        self.framework = framework if framework is not None else default_framework()
         self.clock = clock
         self.cache = Cache()
-        self.queue = queue or SchedulingQueue(clock)
+        self.queue = queue if queue is not None else SchedulingQueue(clock)
         self._nodes: dict[str, Object] = {}
         self._lock = threading.Condition()
+        self._changes = 0
 
     # informer side -------------------------------------------------------------------------
     def responsible_for(self, pod: Object) -> bool:
@@ -139,7 +140,7 @@ class Scheduler:
             self.cache.add_node(node)
             if node_change_matters(old, node):
                 self.queue.move_all("NodeAdd" if old is None else "NodeUpdate")
-                self._lock.notify_all()
+                self._notify()
 
     def on_pod_event(self, kind: WatchEvent, pod: Object) -> None:
         key = pod_key(pod)
@@ -151,7 +152,7 @@ class Scheduler:
                 self.cache.remove_pod(pod)
                 if was_counted:
                     self.queue.move_all("AssignedPodDelete")
-                    self._lock.notify_all()
+                    self._notify()
                 return
             if assigned:
                 self.queue.delete(key)
@@ -163,7 +164,7 @@ class Scheduler:
             if not self.responsible_for(pod) or is_terminal(pod):
                 return
             self.queue.add(pod)
-            self._lock.notify_all()
+            self._notify()
 
     # worker side ---------------------------------------------------------------------------
     def schedule_one(self) -> Attempt | None:
@@ -264,15 +265,23 @@ class Scheduler:
     def run(self, stop: threading.Event, *, idle_wait: float = 1.0) -> None:
         """The worker: schedule while pods are ready; sleep until an event or a back-off ends."""
         while not stop.is_set():
+            with self._lock:
+                seen = self._changes
             if self.schedule_one() is not None:
                 continue
             with self._lock:
+                if self._changes != seen:
+                    continue  # something arrived while we looked: no lost wake-up
                 wait = self.queue.next_ready_in()
                 self._lock.wait(timeout=idle_wait if wait is None else min(wait, idle_wait))
 
     def wake(self) -> None:
         with self._lock:
-            self._lock.notify_all()
+            self._notify()
+
+    def _notify(self) -> None:
+        self._changes += 1
+        self._lock.notify_all()
 
 
 def run_in_thread(scheduler: Scheduler, stop: threading.Event) -> threading.Thread:

@@ -34,8 +34,9 @@ def toleration(
     return out
 
 
-def affinity(required: list[dict[str, Any]] | None = None,
-             preferred: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def affinity(
+    required: list[dict[str, Any]] | None = None, preferred: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     node_affinity: dict[str, Any] = {}
     if required is not None:
         node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {

@@ -61,8 +61,9 @@ def test_sorting_is_by_string_so_10_sorts_before_2() -> None:
 def test_control_plane_taint_and_insufficient_cpu_full_message() -> None:
     cp = node("cp-1", cpu="4", taints=[CP_TAINT])
     workers = [
-        node(f"node-{i}", cpu="1", placed=(make_pod(f"busy-{i}", cpu="900m",
-                                                    node_name=f"node-{i}"),))
+        node(
+            f"node-{i}", cpu="1", placed=(make_pod(f"busy-{i}", cpu="900m", node_name=f"node-{i}"),)
+        )
         for i in (1, 2)
     ]
     result = default_framework().schedule(pod(cpu="500m"), snapshot(cp, *workers))

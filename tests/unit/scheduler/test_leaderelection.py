@@ -38,7 +38,7 @@ ME, OTHER = "cp-1_abc", "cp-2_def"
         "our own expired lease: renew",
     ],
 )
-def test_decide(
+def test_decide(  # noqa: PLR0917 - one parameter per table column
     current: LeaseRecord | None,
     now: float,
     action: Action,

@@ -21,10 +21,16 @@ def test_defaults_are_kube_schedulers() -> None:
 
 
 def test_flags() -> None:
-    o = parse_args([
-        "--leader-elect=false", "--scheduler-name", "my-scheduler",
-        "--apiserver", "10.250.0.10:6444,10.250.0.11:6444", "--leader-elect-retry-period=500ms",
-    ])
+    o = parse_args(
+        [
+            "--leader-elect=false",
+            "--scheduler-name",
+            "my-scheduler",
+            "--apiserver",
+            "10.250.0.10:6444,10.250.0.11:6444",
+            "--leader-elect-retry-period=500ms",
+        ]
+    )
     assert o.leader_elect is False
     assert o.scheduler_name == "my-scheduler"
     assert o.apiservers == ("10.250.0.10:6444", "10.250.0.11:6444")
@@ -56,16 +62,25 @@ def test_parse_bool() -> None:
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["--leader-elect-renew-deadline", "20s"],
-         "--leader-elect-lease-duration: must be greater than --leader-elect-renew-deadline"),
-        (["--leader-elect-retry-period", "9s"],
-         "--leader-elect-renew-deadline: must be greater than 1.2 x"),
+        (
+            ["--leader-elect-renew-deadline", "20s"],
+            "--leader-elect-lease-duration: must be greater than --leader-elect-renew-deadline",
+        ),
+        (
+            ["--leader-elect-retry-period", "9s"],
+            "--leader-elect-renew-deadline: must be greater than 1.2 x",
+        ),
         (["--apiserver", "nohost"], "'nohost' for flag --apiserver: expected host:port"),
         (["--scheduler-name", ""], "--scheduler-name"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
-    ids=["lease shorter than deadline", "retry too long", "bad address", "empty name",
-         "unknown flag"],
+    ids=[
+        "lease shorter than deadline",
+        "retry too long",
+        "bad address",
+        "empty name",
+        "unknown flag",
+    ],
 )
 def test_bad_flags(argv: list[str], match: str) -> None:
     with pytest.raises(FlagError, match=match):
@@ -87,7 +102,9 @@ def test_main_reports_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:
 def test_module_entry_point() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "controlplane.scheduler", "--leader-elect=false"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 1
     assert "cannot start" in proc.stderr

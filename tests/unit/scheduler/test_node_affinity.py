@@ -23,8 +23,13 @@ REASON = "node(s) didn't match Pod's node affinity/selector"
         ({"disk": "ssd", "zone": "a"}, {"disk": "ssd"}, False),
         ({"kubernetes.io/hostname": "node-1"}, {}, True),
     ],
-    ids=["no selector", "label matches", "value differs", "all labels must match",
-         "hostname label"],
+    ids=[
+        "no selector",
+        "label matches",
+        "value differs",
+        "all labels must match",
+        "hostname label",
+    ],
 )
 def test_node_selector(selector: dict[str, str], labels: dict[str, str], want: bool) -> None:
     p, n = pod(nodeSelector=selector), node(labels=labels)
@@ -58,15 +63,27 @@ LABELS = {"zone": "a", "disk": "ssd", "cores": "8", "gen": "x1"}
         ([{"matchExpressions": [expr("gen", "Gt", "1")]}], False),
         ([{"matchExpressions": [expr("absent", "Lt", "1")]}], False),
         ([{"matchExpressions": [expr("zone", "In", "a"), expr("disk", "In", "hdd")]}], False),
-        ([{"matchExpressions": [expr("zone", "In", "b")]},
-          {"matchExpressions": [expr("disk", "In", "ssd")]}], True),
+        (
+            [
+                {"matchExpressions": [expr("zone", "In", "b")]},
+                {"matchExpressions": [expr("disk", "In", "ssd")]},
+            ],
+            True,
+        ),
         ([{}], False),
         ([], False),
         ([{"matchFields": [expr("metadata.name", "In", "node-1")]}], True),
         ([{"matchFields": [expr("metadata.name", "In", "node-2")]}], False),
         ([{"matchFields": [expr("metadata.name", "NotIn", "node-2")]}], True),
-        ([{"matchExpressions": [expr("zone", "In", "a")],
-           "matchFields": [expr("metadata.name", "In", "node-2")]}], False),
+        (
+            [
+                {
+                    "matchExpressions": [expr("zone", "In", "a")],
+                    "matchFields": [expr("metadata.name", "In", "node-2")],
+                }
+            ],
+            False,
+        ),
         ([{"matchFields": [expr("metadata.uid", "In", "node-1")]}], False),
     ],
     ids=[
@@ -111,7 +128,7 @@ def test_no_required_affinity_fits_everywhere() -> None:
 
 def test_bad_operator_names_the_field() -> None:
     bad = make_pod("web", affinity=affinity(required=[{"matchExpressions": [expr("a", "Near")]}]))
-    with pytest.raises(InvalidPodError, match="operator.*'Near'.*In, NotIn"):
+    with pytest.raises(InvalidPodError, match=r"operator.*'Near'.*In, NotIn"):
         PodInfo.from_object(bad)
 
 
@@ -119,11 +136,17 @@ def test_bad_operator_names_the_field() -> None:
     ("preferred", "want"),
     [
         ([], {"n-a": 0, "n-b": 0, "n-c": 0}),
-        ([{"weight": 2, "preference": {"matchExpressions": [expr("zone", "In", "a")]}}],
-         {"n-a": 100, "n-b": 0, "n-c": 100}),
-        ([{"weight": 1, "preference": {"matchExpressions": [expr("zone", "In", "a")]}},
-          {"weight": 3, "preference": {"matchExpressions": [expr("disk", "Exists")]}}],
-         {"n-a": 25, "n-b": 75, "n-c": 100}),
+        (
+            [{"weight": 2, "preference": {"matchExpressions": [expr("zone", "In", "a")]}}],
+            {"n-a": 100, "n-b": 0, "n-c": 100},
+        ),
+        (
+            [
+                {"weight": 1, "preference": {"matchExpressions": [expr("zone", "In", "a")]}},
+                {"weight": 3, "preference": {"matchExpressions": [expr("disk", "Exists")]}},
+            ],
+            {"n-a": 25, "n-b": 75, "n-c": 100},
+        ),
         ([{"weight": 5, "preference": {}}], {"n-a": 0, "n-b": 0, "n-c": 0}),
     ],
     ids=[

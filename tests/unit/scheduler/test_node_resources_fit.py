@@ -5,7 +5,7 @@ import pytest
 from controlplane.scheduler.framework import Code
 from controlplane.scheduler.inmemory import make_pod
 from controlplane.scheduler.plugins import node_resources_fit
-from controlplane.scheduler.pod import Object
+from controlplane.scheduler.pod import Object, PodInfo
 from tests.unit.scheduler.builders import node, pod
 
 
@@ -14,19 +14,43 @@ def placed(name: str, cpu: str | None = None, memory: str | None = None) -> Obje
 
 
 @pytest.mark.parametrize(
-    ("pod_cpu", "pod_memory", "node_cpu", "node_memory", "max_pods", "existing", "reasons",
-     "unresolvable"),
+    (
+        "pod_cpu",
+        "pod_memory",
+        "node_cpu",
+        "node_memory",
+        "max_pods",
+        "existing",
+        "reasons",
+        "unresolvable",
+    ),
     [
         (None, None, "10", "20", 110, (), (), False),
         ("1", "1", "10", "20", 110, (placed("a", "5", "19"),), (), False),
         ("8", "1", "10", "20", 110, (placed("a", "5", "5"),), ("Insufficient cpu",), False),
         ("1", "2", "10", "20", 110, (placed("a", "5", "19"),), ("Insufficient memory",), False),
-        ("8", "2", "10", "20", 110, (placed("a", "5", "19"),),
-         ("Insufficient cpu", "Insufficient memory"), False),
+        (
+            "8",
+            "2",
+            "10",
+            "20",
+            110,
+            (placed("a", "5", "19"),),
+            ("Insufficient cpu", "Insufficient memory"),
+            False,
+        ),
         ("11", "1", "10", "20", 110, (), ("Insufficient cpu",), True),
         (None, None, "10", "20", 1, (placed("a"),), ("Too many pods",), False),
-        ("1", "1", "10", "20", 1, (placed("a", "10", "1"),),
-         ("Too many pods", "Insufficient cpu"), False),
+        (
+            "1",
+            "1",
+            "10",
+            "20",
+            1,
+            (placed("a", "10", "1"),),
+            ("Too many pods", "Insufficient cpu"),
+            False,
+        ),
         ("5", "1", "10", "20", 110, (placed("a", "5", "1"),), (), False),
         ("100m", None, "0", "20", 110, (), ("Insufficient cpu",), True),
     ],
@@ -43,7 +67,7 @@ def placed(name: str, cpu: str | None = None, memory: str | None = None) -> Obje
         "node without allocatable cpu",
     ],
 )
-def test_fit(
+def test_fit(  # noqa: PLR0917 - one parameter per table column
     pod_cpu: str | None,
     pod_memory: str | None,
     node_cpu: str,
@@ -66,8 +90,6 @@ def test_fit(
 def test_extended_resources_are_checked() -> None:
     p = pod()
     p.obj["spec"]["containers"][0]["resources"] = {"requests": {"example.com/gpu": "2"}}
-    from controlplane.scheduler.pod import PodInfo
-
     gpu_pod = PodInfo.from_object(p.obj)
     n = node()
     status = node_resources_fit.NodeResourcesFit().filter(gpu_pod, n)

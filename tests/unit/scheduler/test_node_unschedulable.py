@@ -14,11 +14,17 @@ from tests.unit.scheduler.builders import node, pod, toleration
     [
         (False, [], True),
         (True, [], False),
-        (True, [toleration("node.kubernetes.io/unschedulable", "Exists", effect="NoSchedule")],
-         True),
+        (
+            True,
+            [toleration("node.kubernetes.io/unschedulable", "Exists", effect="NoSchedule")],
+            True,
+        ),
         (True, [toleration(operator="Exists")], True),
-        (True, [toleration("node.kubernetes.io/unschedulable", "Exists", effect="NoExecute")],
-         False),
+        (
+            True,
+            [toleration("node.kubernetes.io/unschedulable", "Exists", effect="NoExecute")],
+            False,
+        ),
     ],
     ids=[
         "schedulable node",
