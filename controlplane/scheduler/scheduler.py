@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -288,3 +288,46 @@ def run_in_thread(scheduler: Scheduler, stop: threading.Event) -> threading.Thre
     thread = threading.Thread(target=scheduler.run, args=(stop,), name="scheduler", daemon=True)
     thread.start()
     return thread
+
+
+class Elector(Protocol):
+    def run(
+        self,
+        stop: Callable[[], bool],
+        on_started_leading: Callable[[], None],
+        on_stopped_leading: Callable[[], None],
+        *,
+        sleep: Callable[[float], None] = ...,
+    ) -> None: ...
+
+
+def run_leader_elected(scheduler: Scheduler, elector: Elector, stop: threading.Event) -> bool:
+    """Schedule only while holding the Lease (informers keep the cache warm meanwhile).
+
+    Returns True when leadership was lost, False when `stop` was set; kube-scheduler exits on a
+    lost lease rather than trying to lead again with possibly stale state, and so should the
+    caller.
+    """
+    worker_stop = threading.Event()
+    worker: list[threading.Thread] = []
+    lost = threading.Event()
+
+    def started() -> None:
+        log.info("started leading scheduler_name=%s", scheduler.scheduler_name)
+        worker.append(run_in_thread(scheduler, worker_stop))
+
+    def stopped() -> None:
+        log.warning("leader election lost scheduler_name=%s", scheduler.scheduler_name)
+        lost.set()
+
+    def pause(seconds: float) -> None:
+        stop.wait(seconds)
+
+    try:
+        elector.run(stop.is_set, started, stopped, sleep=pause)
+    finally:
+        worker_stop.set()
+        scheduler.wake()
+        for thread in worker:
+            thread.join(timeout=5)
+    return lost.is_set()

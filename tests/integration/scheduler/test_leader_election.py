@@ -1,0 +1,96 @@
+"""Two schedulers, one Lease: only the leader binds; the other takes over when it goes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from controlplane.scheduler.inmemory import InMemoryCluster, make_node, make_pod
+from controlplane.scheduler.leaderelection import ElectionConfig, LeaderElector, MemoryLeaseStore
+from controlplane.scheduler.scheduler import Scheduler, run_leader_elected
+from tests.support import wait_until
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class TaggingBinder:
+    """Binds through the cluster and remembers which replica did it."""
+
+    def __init__(self, cluster: InMemoryCluster, identity: str, log: list[str]) -> None:
+        self.cluster = cluster
+        self.identity = identity
+        self.log = log
+
+    def bind(self, namespace: str, name: str, node: str) -> None:
+        self.cluster.bind(namespace, name, node)
+        self.log.append(self.identity)
+
+
+def test_only_the_leader_schedules_and_the_standby_takes_over() -> None:
+    cluster = InMemoryCluster()
+    store = MemoryLeaseStore()
+    binds: list[str] = []
+    config = {"lease_duration": 0.6, "renew_deadline": 0.4, "retry_period": 0.05}
+    replicas = {}
+    for identity in ("a", "b"):
+        scheduler = Scheduler(TaggingBinder(cluster, identity, binds), cluster, cluster)
+        cluster.subscribe(scheduler)
+        elector = LeaderElector(store, ElectionConfig(identity, **config), clock=time.monotonic)
+        stop = threading.Event()
+        result: list[bool] = []
+        thread = threading.Thread(
+            target=lambda s=scheduler, e=elector, st=stop, r=result: r.append(
+                run_leader_elected(s, e, st)
+            ),
+            daemon=True,
+        )
+        replicas[identity] = (stop, thread, result)
+        thread.start()
+        if identity == "a":
+            wait_until(lambda: store.record is not None and store.record.holder_identity == "a")
+    try:
+        cluster.add_node(make_node("node-1"))
+        for i in range(5):
+            cluster.create_pod(make_pod(f"early-{i}"))
+        wait_until(lambda: len(binds) == 5)
+        assert set(binds) == {"a"}
+
+        stop_a, thread_a, result_a = replicas["a"]
+        stop_a.set()  # replica a goes away without releasing the lease
+        thread_a.join(timeout=5)
+        assert result_a == [False]
+        for i in range(5):
+            cluster.create_pod(make_pod(f"late-{i}"))
+        wait_until(lambda: len(binds) == 10)
+        assert binds[5:] == ["b"] * 5
+        assert store.record is not None
+        assert (store.record.holder_identity, store.record.lease_transitions) == ("b", 1)
+    finally:
+        for stop, thread, _ in replicas.values():
+            stop.set()
+            thread.join(timeout=5)
+            assert not thread.is_alive()
+
+
+def test_leader_that_cannot_renew_stops_scheduling() -> None:
+    cluster = InMemoryCluster()
+    store = MemoryLeaseStore()
+    scheduler = Scheduler(cluster, cluster, cluster)
+    cluster.subscribe(scheduler)
+    elector = LeaderElector(store, ElectionConfig("a", 0.6, 0.3, 0.05), clock=time.monotonic)
+    stop = threading.Event()
+    result: list[bool] = []
+    thread = threading.Thread(
+        target=lambda: result.append(run_leader_elected(scheduler, elector, stop)), daemon=True
+    )
+    thread.start()
+    try:
+        wait_until(lambda: elector.leading)
+        store.fail = True
+        thread.join(timeout=5)
+        assert result == [True]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
