@@ -1,9 +1,9 @@
 """TaintToleration: NoSchedule/NoExecute taints a pod does not tolerate rule the node out
 (filter); untolerated PreferNoSchedule taints make a node less attractive (score).
 
-The filter's reason is upstream's current wording, "node(s) had untolerated taint(s)"; releases
-before it named the taint ("node(s) had untolerated taint {key: value}"), which `untolerated()`
-still returns for logs.
+The filter's reason is upstream's current wording, "node(s) had untolerated taint(s)"; older
+releases named the taint ("node(s) had untolerated taint {key: value}"); `untolerated()` returns
+that taint for diagnostics.
 """
 
 from __future__ import annotations
