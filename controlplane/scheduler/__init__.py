@@ -11,6 +11,7 @@ The package is shaped like the Kubernetes scheduling framework:
 - `queue.py`: active, back-off and unschedulable pools, retried on cluster events;
 - `scheduler.py`: the loop, talking to the cluster only through `Binder`, `EventRecorder` and
   `PodConditionWriter` protocols;
+- `events.py`: the events.k8s.io/v1 Event objects the scheduler writes;
 - `leaderelection.py`: the Lease state machine (pure) and a minimal elector over a `LeaseStore`;
 - `inmemory.py`: an in-memory cluster implementing those protocols (tests, benchmarks);
 - `__main__.py`: the process, kube-scheduler's flags.

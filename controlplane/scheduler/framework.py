@@ -18,7 +18,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol
+from typing import Protocol
 
 from controlplane.scheduler import resources
 from controlplane.scheduler.pod import Object, PodInfo, PodKey, Taint, taints_of
@@ -289,8 +289,3 @@ class Framework:
 
 def pod_on_node(pod: PodInfo) -> PodOnNode:
     return PodOnNode(pod.key, pod.priority, pod.requests, pod.non_zero_requests)
-
-
-def describe(obj: Any) -> str:
-    meta = (obj or {}).get("metadata") or {}
-    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from controlplane.scheduler.errors import BindError
+from controlplane.scheduler.events import make_event
 from controlplane.scheduler.pod import Object, pod_key
 from controlplane.scheduler.scheduler import Scheduler, WatchEvent
 
@@ -187,22 +189,8 @@ class InMemoryCluster:
 
     # EventRecorder -------------------------------------------------------------------------
     def event(self, pod: Object, type_: str, reason: str, action: str, message: str) -> None:
-        meta = pod.get("metadata") or {}
         with self._lock:
-            self.events.append(
-                {
-                    "type": type_,
-                    "reason": reason,
-                    "action": action,
-                    "note": message,
-                    "regarding": {
-                        "kind": "Pod",
-                        "namespace": meta.get("namespace", "default"),
-                        "name": meta.get("name", ""),
-                    },
-                    "reportingController": "default-scheduler",
-                }
-            )
+            self.events.append(make_event(pod, type_, reason, action, message, now=time.time()))
 
     # PodConditionWriter --------------------------------------------------------------------
     def set_unschedulable(self, pod: Object, reason: str, message: str) -> None:

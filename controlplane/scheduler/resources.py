@@ -112,10 +112,6 @@ def node_allocatable(node: Mapping[str, Any]) -> Resources:
     return parse_list(items, where="status.allocatable", owner=f"node {name}")
 
 
-def is_extended(resource: str) -> bool:
-    return resource not in (CPU, MEMORY, EPHEMERAL_STORAGE, PODS) and "/" in resource
-
-
 def ordered(names: Iterable[str]) -> list[str]:
     """cpu, memory, ephemeral-storage first (upstream's check order), then the rest by name."""
     head = [CPU, MEMORY, EPHEMERAL_STORAGE]
