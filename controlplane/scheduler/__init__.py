@@ -14,7 +14,8 @@ The package is shaped like the Kubernetes scheduling framework:
 - `events.py`: the events.k8s.io/v1 Event objects the scheduler writes;
 - `leaderelection.py`: the Lease state machine (pure) and a minimal elector over a `LeaseStore`;
 - `inmemory.py`: an in-memory cluster implementing those protocols (tests, benchmarks);
-- `__main__.py`: the process, kube-scheduler's flags.
+- `options.py`, `app.py`, `__main__.py`: kube-scheduler's flags, the process body (`serve`), and
+  the entry point, which stops with a clear message until `kubelab.client` exists.
 
 Nothing here imports gRPC or the store; the real client plugs in behind the protocols.
 """

@@ -4,17 +4,21 @@ It parses kube-scheduler's flags, configures logging, and then needs an API clie
 watch nodes and pods, post bindings and events, and hold the Lease. kubelab's gRPC client
 (`kubelab.client`) does not exist yet, so the process stops there with a clear message and exit
 status 1 instead of pretending to schedule. The scheduling core it would run (`Scheduler`,
-`LeaderElector`) is complete and tested against the in-memory cluster; wiring it is an adapter
-that implements `Binder`, `EventRecorder`, `PodConditionWriter` and `LeaseStore` over the client
-and feeds informer events to `Scheduler.on_node_event` / `on_pod_event`.
+`LeaderElector`, and `app.serve`, the process body) is complete and tested against the in-memory
+cluster; wiring it is `connect()` returning a `ClusterAccess`: `Binder`, `EventRecorder`,
+`PodConditionWriter` and `LeaseStore` over the client, and informers feeding
+`Scheduler.on_node_event` / `on_pod_event`.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
+from controlplane.scheduler.app import ClusterAccess, serve
 from controlplane.scheduler.errors import ClientUnavailableError, FlagError
 from controlplane.scheduler.options import Options, parse_args
 
@@ -27,7 +31,7 @@ CLIENT_MISSING = (
 )
 
 
-def connect(options: Options) -> None:
+def connect(options: Options) -> ClusterAccess:
     """Build the adapters over `kubelab.client`; raises ClientUnavailableError until it exists."""
     where = options.master or ",".join(options.apiservers)
     raise ClientUnavailableError(CLIENT_MISSING.format(where=where))
@@ -54,11 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         options.identity,
     )
     try:
-        connect(options)
+        access = connect(options)
     except ClientUnavailableError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    return 0  # pragma: no cover - unreachable until the client exists
+    stop = threading.Event()  # pragma: no cover - reached once the client exists
+    for signum in (signal.SIGTERM, signal.SIGINT):  # pragma: no cover
+        signal.signal(signum, lambda *_: stop.set())
+    return serve(options, access, stop)  # pragma: no cover
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ class QueuedPod:
     queued_at: float = 0.0
     last_failure: float = 0.0
     cycle: int = 0
+    # The spec changed while this attempt was running: its verdict may be stale.
+    changed_in_flight: bool = False
 
 
 def spec_changed(old: Object, new: Object) -> bool:
@@ -82,6 +84,8 @@ class SchedulingQueue:
         if existing is not None:
             changed = spec_changed(existing.pod, pod)
             existing.pod = pod
+            if changed and key in self._in_flight:
+                existing.changed_in_flight = True
             if changed and key in self._unschedulable:
                 # The pod itself changed: it may fit now (upstream: an update event).
                 self._move(existing)
@@ -120,6 +124,7 @@ class SchedulingQueue:
             self.scheduling_cycle += 1
             qp.cycle = self.scheduling_cycle
             qp.attempts += 1
+            qp.changed_in_flight = False
             self._in_flight.add(key)
             return qp
         return None
@@ -133,7 +138,8 @@ class SchedulingQueue:
             return  # deleted while being scheduled
         self._in_flight.discard(qp.key)
         qp.last_failure = self.clock()
-        if self._move_request_cycle >= qp.cycle:
+        if self._move_request_cycle >= qp.cycle or qp.changed_in_flight:
+            qp.changed_in_flight = False
             self._push_backoff(qp)
         else:
             self._unschedulable[qp.key] = qp

@@ -138,3 +138,14 @@ def test_adding_twice_keeps_one_entry() -> None:
     q.add(make_pod("a"))
     assert q.pop() is not None
     assert q.pop() is None
+
+
+def test_spec_change_during_the_attempt_retries_after_backoff() -> None:
+    clock = FakeClock()
+    q = SchedulingQueue(clock)
+    q.add(make_pod("web", cpu="8"))
+    qp = q.pop()
+    assert qp is not None
+    q.update(make_pod("web", cpu="1"))  # arrives while the old spec is being scheduled
+    q.add_unschedulable(qp)
+    assert q.pending()["backoff"] == ["default/web"]
