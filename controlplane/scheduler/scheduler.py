@@ -136,8 +136,15 @@ class Scheduler:
                 self.cache.remove_node(name)
                 return
             old = self._nodes.get(name)
+            try:
+                self.cache.add_node(node)
+            except InvalidPodError as exc:
+                # A node whose allocatable cannot be read is left out rather than guessed at.
+                log.warning("ignoring node with unreadable fields node=%s error=%s", name, exc)
+                self._nodes.pop(name, None)
+                self.cache.remove_node(name)
+                return
             self._nodes[name] = node
-            self.cache.add_node(node)
             if node_change_matters(old, node):
                 self.queue.move_all("NodeAdd" if old is None else "NodeUpdate")
                 self._notify()

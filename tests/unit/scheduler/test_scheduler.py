@@ -184,3 +184,14 @@ def test_only_relevant_node_changes_wake_the_pool() -> None:
     assert node_change_matters(node, make_node("n1", labels={"disk": "ssd"}))
     assert node_change_matters(node, make_node("n1", unschedulable=True))
     assert node_change_matters(node, make_node("n1", cpu="8"))
+
+
+def test_node_with_unreadable_allocatable_is_left_out() -> None:
+    cluster, scheduler, _ = setup()
+    bad = make_node("bad")
+    bad["status"]["allocatable"]["cpu"] = "four"
+    cluster.add_node(bad)
+    cluster.add_node(make_node("good"))
+    cluster.create_pod(make_pod("web"))
+    [attempt] = scheduler.run_until_idle()
+    assert (attempt.outcome, attempt.node) == (Outcome.BOUND, "good")
