@@ -23,6 +23,9 @@ class Cache:
         self._nodes: dict[str, NodeInfo] = {}
         self._pod_node: dict[PodKey, str] = {}
         self._assumed: set[PodKey] = set()
+        # Clones handed out by snapshot(), reused while their node has not changed. Snapshot
+        # users must not mutate them (preemption clones again before it experiments).
+        self._clones: dict[str, NodeInfo] = {}
 
     # nodes -------------------------------------------------------------------------------
     def add_node(self, node: Object) -> None:
@@ -81,7 +84,14 @@ class Cache:
         return self._pod_node.get(key)
 
     def snapshot(self) -> Snapshot:
-        return Snapshot.of(info.clone() for info in self._nodes.values())
+        clones = {}
+        for name, info in self._nodes.items():
+            clone = self._clones.get(name)
+            if clone is None or clone.generation != info.generation or clone.node is not info.node:
+                clone = info.clone()
+            clones[name] = clone
+        self._clones = clones
+        return Snapshot.of(clones.values())
 
     def node_count(self) -> int:
         return sum(1 for info in self._nodes.values() if info.node is not None)

@@ -79,9 +79,12 @@ class NodeInfo:
     pods: dict[PodKey, PodOnNode] = field(default_factory=dict)
     requested: dict[str, int] = field(default_factory=dict)
     non_zero_requested: dict[str, int] = field(default_factory=dict)
+    # Bumped on every change, so a cache can reuse an unchanged clone (upstream's Generation).
+    generation: int = 0
 
     def set_node(self, node: Object) -> None:
         meta = node.get("metadata") or {}
+        self.generation += 1
         self.node = node
         self.labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
         self.taints = taints_of(node)
@@ -91,6 +94,7 @@ class NodeInfo:
     def add_pod(self, pod: PodOnNode) -> None:
         if pod.key in self.pods:
             self.remove_pod(pod.key)
+        self.generation += 1
         self.pods[pod.key] = pod
         resources.add(self.requested, pod.requests)
         resources.add(self.non_zero_requested, pod.non_zero_requests)
@@ -98,6 +102,7 @@ class NodeInfo:
     def remove_pod(self, key: PodKey) -> PodOnNode | None:
         pod = self.pods.pop(key, None)
         if pod is not None:
+            self.generation += 1
             resources.subtract(self.requested, pod.requests)
             resources.subtract(self.non_zero_requested, pod.non_zero_requests)
         return pod
@@ -113,6 +118,7 @@ class NodeInfo:
             pods=dict(self.pods),
             requested=dict(self.requested),
             non_zero_requested=dict(self.non_zero_requested),
+            generation=self.generation,
         )
 
     @classmethod

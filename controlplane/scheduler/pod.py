@@ -146,7 +146,7 @@ class PodInfo:
             node_name=node_name_of(pod),
             scheduler_name=scheduler_name_of(pod),
             priority=priority_of(pod),
-            requests=resources.pod_requests(pod),
+            requests=_in_check_order(resources.pod_requests(pod)),
             non_zero_requests=resources.pod_requests(pod, non_zero=True),
             tolerations=tuple(
                 Toleration(
@@ -161,6 +161,10 @@ class PodInfo:
             required_terms=required_terms,
             preferred_terms=preferred,
         )
+
+
+def _in_check_order(requests: dict[str, int]) -> dict[str, int]:
+    return {name: requests[name] for name in resources.ordered(requests)}
 
 
 def _int(raw: object, pod: str, where: str) -> int:

@@ -42,8 +42,8 @@ def insufficient(pod: PodInfo, node: NodeInfo) -> list[Insufficient]:
                 resources.PODS, REASON_TOO_MANY_PODS, 1, len(node.pods), allowed_pods, False
             )
         )
-    for name in resources.ordered(pod.requests):
-        want = pod.requests[name]
+    # PodInfo keeps requests in upstream's check order: cpu, memory, ephemeral-storage, others.
+    for name, want in pod.requests.items():
         if want <= 0:
             continue
         capacity = node.allocatable.get(name, 0)

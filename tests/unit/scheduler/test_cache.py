@@ -75,3 +75,19 @@ def test_removed_node_with_pods_leaves_the_snapshot() -> None:
     cache.remove_node("n1")
     assert cache.snapshot().nodes == ()
     assert cache.node_count() == 0
+
+
+def test_snapshot_reuses_unchanged_nodes_and_refreshes_changed_ones() -> None:
+    cache = Cache()
+    cache.add_node(make_node("n1"))
+    cache.add_node(make_node("n2"))
+    first = {n.name: n for n in cache.snapshot().nodes}
+    cache.add_pod(make_pod("web", cpu="1", node_name="n2"))
+    second = {n.name: n for n in cache.snapshot().nodes}
+    assert second["n1"] is first["n1"]
+    assert second["n2"] is not first["n2"]
+    assert second["n2"].requested["cpu"] == 1000
+    assert first["n2"].requested.get("cpu", 0) == 0
+    cache.update_node(make_node("n1", labels={"disk": "ssd"}))
+    third = {n.name: n for n in cache.snapshot().nodes}
+    assert third["n1"].labels["disk"] == "ssd"
