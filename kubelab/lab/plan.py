@@ -1,0 +1,396 @@
+"""From a ClusterSpec to a concrete Plan: machines, addresses, names, processes (pure).
+
+The plan is what `kubelab up` carries out and what `status`, `stop`, `start` and `down` read back
+from the lab's record. It decides:
+
+- the lab LAN: the host at the LAN's first address, the API VIP at the second when there are
+  several control planes (HAProxy on the host, as in kubeadm's HA guide), control planes at
+  offset .10, .11, ... and workers at .20, .21, ...; with more than 10 control planes the workers
+  start right after the last control plane, and a LAN too small for these offsets is packed
+  densely after the host (and VIP);
+- one /24 pod subnet per node (control planes are nodes too, tainted like kubeadm's);
+- kernel names: netns `kl-<name>-<machine>`, bridge `kl-<name>-br`, host-side veth ends
+  `kl-<name>-c<i>` / `kl-<name>-n<i>` (at most 15 characters: see spec.NAME_MAX);
+- per machine, the processes and their argv, with upstream flag names (etcd, kube-apiserver,
+  kube-scheduler, kubelet) and the fast profile's timings.
+
+It must not touch the system: no clock, no files, no PATH lookups (the tool paths come in).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from kubelab.lab.spec import NODE_POD_PREFIXLEN, ClusterSpec, Store, check, kernel_prefix
+
+DEFAULT_ROOT = Path("/var/lib/kubelab")
+KV_CLIENT_PORT = 2379
+KV_PEER_PORT = 2380
+API_PORT = 6443
+API_GRPC_PORT = 6444
+KUBELET_PORT = 10250
+CP_OFFSET = 10
+WORKER_OFFSET = 20
+CONTROL_PLANE_ROLE_LABEL = "node-role.kubernetes.io/control-plane"
+CONTROL_PLANE_TAINT = f"{CONTROL_PLANE_ROLE_LABEL}:NoSchedule"
+CLUSTER_DNS = "10.96.0.10"
+CLUSTER_DOMAIN = "cluster.local"
+MACHINE_IFNAME = "eth0"
+HOST = "host"
+
+
+class Role(enum.Enum):
+    CONTROL_PLANE = "control-plane"
+    WORKER = "worker"
+
+
+class Restart(enum.Enum):
+    """When the supervisor restarts a process that exited (systemd's Restart=)."""
+
+    ALWAYS = "always"
+    ON_FAILURE = "on-failure"
+    NEVER = "never"
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One supervised process: where it runs (netns name, None = the host) and its argv."""
+
+    machine: str
+    name: str
+    argv: tuple[str, ...]
+    netns: str | None = None
+    restart: Restart = Restart.ALWAYS
+
+    @property
+    def key(self) -> str:
+        return f"{self.machine}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Timeouts HA experiments shorten; defaults are etcd's and Kubernetes'."""
+
+    heartbeat_interval_ms: int = 100
+    election_timeout_ms: int = 1000
+    lease_duration_s: int = 15
+    renew_deadline_s: int = 10
+    retry_period_s: int = 2
+    node_status_update_s: int = 10
+
+    @classmethod
+    def for_spec(cls, spec: ClusterSpec) -> Timing:
+        if spec.fast:
+            return cls(
+                heartbeat_interval_ms=50,
+                election_timeout_ms=500,
+                lease_duration_s=4,
+                renew_deadline_s=3,
+                retry_period_s=1,
+                node_status_update_s=2,
+            )
+        return cls()
+
+
+@dataclass(frozen=True)
+class Tools:
+    """Executables the plan's argv start with (resolved by the caller, e.g. sys.executable)."""
+
+    python: str = "python3"
+    etcd: str = "etcd"
+    haproxy: str = "haproxy"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The lab's directory `/var/lib/kubelab/<name>/` and everything under it."""
+
+    lab: Path
+
+    @property
+    def record(self) -> Path:
+        return self.lab / "lab.json"
+
+    @property
+    def pki(self) -> Path:
+        return self.lab / "pki"
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self.pki / "admin.kubeconfig"
+
+    @property
+    def haproxy_config(self) -> Path:
+        return self.lab / "haproxy.cfg"
+
+    @property
+    def supervisor(self) -> Path:
+        return self.lab / "supervisor"
+
+    @property
+    def logs(self) -> Path:
+        return self.lab / "logs"
+
+    def log(self, machine: str, process: str) -> Path:
+        return self.logs / machine / f"{process}.log"
+
+    def machine(self, machine: str) -> Path:
+        return self.lab / "machines" / machine
+
+    def kubeconfig(self, machine: str) -> Path:
+        return self.machine(machine) / "kubeconfig"
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str
+    role: Role
+    index: int
+    netns: str
+    ip: IPv4Address
+    pod_cidr: IPv4Network
+    host_link: str
+    api_server: str
+    labels: tuple[tuple[str, str], ...] = ()
+    taints: tuple[str, ...] = ()
+    processes: tuple[ProcessSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: ClusterSpec
+    paths: Paths
+    prefix: str
+    bridge: str
+    host_ip: IPv4Address
+    vip: IPv4Address | None
+    api_endpoint: str
+    timing: Timing
+    machines: tuple[Machine, ...]
+    host_processes: tuple[ProcessSpec, ...] = field(default=())
+
+    @property
+    def control_planes(self) -> tuple[Machine, ...]:
+        return tuple(m for m in self.machines if m.role is Role.CONTROL_PLANE)
+
+    @property
+    def workers(self) -> tuple[Machine, ...]:
+        return tuple(m for m in self.machines if m.role is Role.WORKER)
+
+    def processes(self) -> Iterator[ProcessSpec]:
+        yield from self.host_processes
+        for machine in self.machines:
+            yield from machine.processes
+
+
+@dataclass(frozen=True)
+class LanAllocation:
+    host: IPv4Address
+    vip: IPv4Address | None
+    control_planes: tuple[IPv4Address, ...]
+    workers: tuple[IPv4Address, ...]
+
+
+def allocate_lan(lan: IPv4Network, control_planes: int, workers: int) -> LanAllocation:
+    """Addresses per ARCHITECTURE.md; see the module docstring for collisions and small LANs."""
+    base = int(lan.network_address)
+    last_usable = lan.num_addresses - 2  # offset of the last host address
+    vip_offset = 2 if control_planes > 1 else None
+    first_free = 3 if vip_offset else 2
+    worker_start = max(WORKER_OFFSET, CP_OFFSET + control_planes)
+    if worker_start + workers - 1 <= last_usable and CP_OFFSET + control_planes - 1 <= last_usable:
+        cp_start = CP_OFFSET
+    else:
+        cp_start, worker_start = first_free, first_free + control_planes
+    if worker_start + workers - 1 > last_usable:
+        raise ValueError(f"{lan} is too small for {control_planes}+{workers} machines")
+
+    def at(offset: int) -> IPv4Address:
+        return IPv4Address(base + offset)
+
+    return LanAllocation(
+        host=at(1),
+        vip=at(vip_offset) if vip_offset else None,
+        control_planes=tuple(at(cp_start + i) for i in range(control_planes)),
+        workers=tuple(at(worker_start + i) for i in range(workers)),
+    )
+
+
+def node_pod_cidr(pod_cidr: IPv4Network, index: int) -> IPv4Network:
+    """The `index`-th /24 of the pod network (index 0 = the first node)."""
+    size = 2 ** (32 - NODE_POD_PREFIXLEN)
+    return IPv4Network((int(pod_cidr.network_address) + index * size, NODE_POD_PREFIXLEN))
+
+
+def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = None) -> Plan:
+    """The concrete lab for a valid `spec` (raises SpecError otherwise)."""
+    check(spec)
+    tools = tools or Tools()
+    paths = Paths(root / spec.name)
+    prefix = kernel_prefix(spec.name)
+    timing = Timing.for_spec(spec)
+    lan = allocate_lan(spec.lan, spec.control_planes, spec.workers)
+    endpoint_ip = lan.vip or lan.control_planes[0]
+    api_endpoint = f"https://{endpoint_ip}:{API_PORT}"
+    cp_ips = lan.control_planes
+    machines: list[Machine] = []
+    for i, ip in enumerate(cp_ips, start=1):
+        name = f"cp-{i}"
+        machine = Machine(
+            name=name,
+            role=Role.CONTROL_PLANE,
+            index=i,
+            netns=f"{prefix}{name}",
+            ip=ip,
+            pod_cidr=node_pod_cidr(spec.pod_cidr, len(machines)),
+            host_link=f"{prefix}c{i}",
+            # kubeadm: control-plane components talk to their own machine's apiserver.
+            api_server=f"https://{ip}:{API_PORT}",
+            labels=((CONTROL_PLANE_ROLE_LABEL, ""),),
+            taints=(CONTROL_PLANE_TAINT,),
+        )
+        machines.append(_with_processes(machine, spec, paths, timing, tools, cp_ips))
+    for i, ip in enumerate(lan.workers, start=1):
+        name = f"node-{i}"
+        machine = Machine(
+            name=name,
+            role=Role.WORKER,
+            index=i,
+            netns=f"{prefix}{name}",
+            ip=ip,
+            pod_cidr=node_pod_cidr(spec.pod_cidr, len(machines)),
+            host_link=f"{prefix}n{i}",
+            api_server=api_endpoint,
+        )
+        machines.append(_with_processes(machine, spec, paths, timing, tools, cp_ips))
+    host_processes: tuple[ProcessSpec, ...] = ()
+    if lan.vip is not None:
+        host_processes = (
+            ProcessSpec(
+                machine=HOST,
+                name="haproxy",
+                argv=(tools.haproxy, "-db", "-f", str(paths.haproxy_config)),
+            ),
+        )
+    return Plan(
+        spec=spec,
+        paths=paths,
+        prefix=prefix,
+        bridge=f"{prefix}br",
+        host_ip=lan.host,
+        vip=lan.vip,
+        api_endpoint=api_endpoint,
+        timing=timing,
+        machines=tuple(machines),
+        host_processes=host_processes,
+    )
+
+
+def _with_processes(
+    machine: Machine,
+    spec: ClusterSpec,
+    paths: Paths,
+    timing: Timing,
+    tools: Tools,
+    cp_ips: tuple[IPv4Address, ...],
+) -> Machine:
+    procs: list[tuple[str, tuple[str, ...]]] = []
+    if machine.role is Role.CONTROL_PLANE:
+        procs.append(("kvstore", _store_argv(machine, spec, paths, timing, tools, cp_ips)))
+        procs.append(("apiserver", _apiserver_argv(machine, spec, paths, tools, cp_ips)))
+        procs.append(("scheduler", _scheduler_argv(machine, paths, timing, tools)))
+    procs.append(("kubelet", _kubelet_argv(machine, paths, timing, tools)))
+    specs = tuple(
+        ProcessSpec(machine=machine.name, name=name, argv=argv, netns=machine.netns)
+        for name, argv in procs
+    )
+    return dataclasses.replace(machine, processes=specs)
+
+
+def _store_argv(
+    machine: Machine,
+    spec: ClusterSpec,
+    paths: Paths,
+    timing: Timing,
+    tools: Tools,
+    cp_ips: tuple[IPv4Address, ...],
+) -> tuple[str, ...]:
+    exe: tuple[str, ...] = (
+        (tools.etcd,) if spec.store is Store.ETCD else (tools.python, "-m", "controlplane.kvstore")
+    )
+    peers = ",".join(f"cp-{i}=http://{ip}:{KV_PEER_PORT}" for i, ip in enumerate(cp_ips, start=1))
+    ip = machine.ip
+    return (
+        *exe,
+        "--name", machine.name,
+        "--data-dir", str(paths.machine(machine.name) / "kvstore"),
+        "--listen-client-urls", f"http://{ip}:{KV_CLIENT_PORT},http://127.0.0.1:{KV_CLIENT_PORT}",
+        "--advertise-client-urls", f"http://{ip}:{KV_CLIENT_PORT}",
+        "--listen-peer-urls", f"http://{ip}:{KV_PEER_PORT}",
+        "--initial-advertise-peer-urls", f"http://{ip}:{KV_PEER_PORT}",
+        "--initial-cluster", peers,
+        "--initial-cluster-state", "new",
+        "--initial-cluster-token", f"kubelab-{spec.name}",
+        "--heartbeat-interval", str(timing.heartbeat_interval_ms),
+        "--election-timeout", str(timing.election_timeout_ms),
+    )  # fmt: skip
+
+
+def _apiserver_argv(
+    machine: Machine,
+    spec: ClusterSpec,
+    paths: Paths,
+    tools: Tools,
+    cp_ips: tuple[IPv4Address, ...],
+) -> tuple[str, ...]:
+    # The local store member first, then the others: a client that fails over keeps working
+    # while the local replica is down.
+    others = [f"http://{ip}:{KV_CLIENT_PORT}" for ip in cp_ips if ip != machine.ip]
+    servers = ",".join([f"http://127.0.0.1:{KV_CLIENT_PORT}", *others])
+    return (
+        tools.python, "-m", "controlplane.apiserver",
+        "--advertise-address", str(machine.ip),
+        "--bind-address", "0.0.0.0",
+        "--secure-port", str(API_PORT),
+        "--etcd-servers", servers,
+        "--service-cluster-ip-range", str(spec.service_cidr),
+        # One cert dir for every apiserver of the lab, so they share one cluster CA.
+        "--cert-dir", str(paths.pki),
+    )  # fmt: skip
+
+
+def _scheduler_argv(
+    machine: Machine, paths: Paths, timing: Timing, tools: Tools
+) -> tuple[str, ...]:
+    return (
+        tools.python, "-m", "controlplane.scheduler",
+        "--kubeconfig", str(paths.kubeconfig(machine.name)),
+        "--leader-elect=true",
+        f"--leader-elect-lease-duration={timing.lease_duration_s}s",
+        f"--leader-elect-renew-deadline={timing.renew_deadline_s}s",
+        f"--leader-elect-retry-period={timing.retry_period_s}s",
+    )  # fmt: skip
+
+
+def _kubelet_argv(machine: Machine, paths: Paths, timing: Timing, tools: Tools) -> tuple[str, ...]:
+    argv = [
+        tools.python, "-m", "node_agent.kubelet",
+        "--hostname-override", machine.name,
+        "--node-ip", str(machine.ip),
+        "--pod-cidr", str(machine.pod_cidr),
+        "--kubeconfig", str(paths.kubeconfig(machine.name)),
+        "--root-dir", str(paths.machine(machine.name) / "kubelet"),
+        "--cluster-dns", CLUSTER_DNS,
+        "--cluster-domain", CLUSTER_DOMAIN,
+        f"--node-status-update-frequency={timing.node_status_update_s}s",
+    ]  # fmt: skip
+    if machine.labels:
+        argv += ["--node-labels", ",".join(f"{k}={v}" for k, v in machine.labels)]
+    if machine.taints:
+        argv += ["--register-with-taints", ",".join(machine.taints)]
+    return tuple(argv)
