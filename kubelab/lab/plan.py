@@ -254,7 +254,11 @@ def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = 
             labels=((CONTROL_PLANE_ROLE_LABEL, ""),),
             taints=(CONTROL_PLANE_TAINT,),
         )
-        machines.append(_with_processes(machine, spec, paths, timing, tools, cp_ips))
+        machines.append(
+            _with_processes(
+                machine, spec=spec, paths=paths, timing=timing, tools=tools, cp_ips=cp_ips
+            )
+        )
     for i, ip in enumerate(lan.workers, start=1):
         name = f"node-{i}"
         machine = Machine(
@@ -267,7 +271,11 @@ def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = 
             host_link=f"{prefix}n{i}",
             api_server=api_endpoint,
         )
-        machines.append(_with_processes(machine, spec, paths, timing, tools, cp_ips))
+        machines.append(
+            _with_processes(
+                machine, spec=spec, paths=paths, timing=timing, tools=tools, cp_ips=cp_ips
+            )
+        )
     host_processes: tuple[ProcessSpec, ...] = ()
     if lan.vip is not None:
         host_processes = (
@@ -293,6 +301,7 @@ def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = 
 
 def _with_processes(
     machine: Machine,
+    *,
     spec: ClusterSpec,
     paths: Paths,
     timing: Timing,
@@ -301,8 +310,20 @@ def _with_processes(
 ) -> Machine:
     procs: list[tuple[str, tuple[str, ...]]] = []
     if machine.role is Role.CONTROL_PLANE:
-        procs.append(("kvstore", _store_argv(machine, spec, paths, timing, tools, cp_ips)))
-        procs.append(("apiserver", _apiserver_argv(machine, spec, paths, tools, cp_ips)))
+        procs.append(
+            (
+                "kvstore",
+                _store_argv(
+                    machine, spec=spec, paths=paths, timing=timing, tools=tools, cp_ips=cp_ips
+                ),
+            )
+        )
+        procs.append(
+            (
+                "apiserver",
+                _apiserver_argv(machine, spec=spec, paths=paths, tools=tools, cp_ips=cp_ips),
+            )
+        )
         procs.append(("scheduler", _scheduler_argv(machine, paths, timing, tools)))
     procs.append(("kubelet", _kubelet_argv(machine, paths, timing, tools)))
     specs = tuple(
@@ -314,6 +335,7 @@ def _with_processes(
 
 def _store_argv(
     machine: Machine,
+    *,
     spec: ClusterSpec,
     paths: Paths,
     timing: Timing,
@@ -343,6 +365,7 @@ def _store_argv(
 
 def _apiserver_argv(
     machine: Machine,
+    *,
     spec: ClusterSpec,
     paths: Paths,
     tools: Tools,
@@ -355,7 +378,7 @@ def _apiserver_argv(
     return (
         tools.python, "-m", "controlplane.apiserver",
         "--advertise-address", str(machine.ip),
-        "--bind-address", "0.0.0.0",
+        "--bind-address", str(machine.ip),
         "--secure-port", str(API_PORT),
         "--etcd-servers", servers,
         "--service-cluster-ip-range", str(spec.service_cidr),

@@ -114,7 +114,11 @@ def validate(spec: ClusterSpec) -> list[Problem]:
 
 def _network_problems(spec: ClusterSpec) -> list[Problem]:
     problems: list[Problem] = []
-    nets = (("--lan", spec.lan), ("--pod-cidr", spec.pod_cidr), ("--service-cidr", spec.service_cidr))
+    nets = (
+        ("--lan", spec.lan),
+        ("--pod-cidr", spec.pod_cidr),
+        ("--service-cidr", spec.service_cidr),
+    )
     for i, (flag, net) in enumerate(nets):
         for other_flag, other in nets[i + 1 :]:
             if net.overlaps(other):
@@ -195,14 +199,20 @@ def spec_from_flags(
         store_value = Store.KVSTORE
     nets = [
         _parse_net(flag, value, problems)
-        for flag, value in (("--lan", lan), ("--pod-cidr", pod_cidr), ("--service-cidr", service_cidr))
+        for flag, value in (
+            ("--lan", lan),
+            ("--pod-cidr", pod_cidr),
+            ("--service-cidr", service_cidr),
+        )
     ]
     if problems:
         # Report parse problems together with whatever else is wrong.
         partial = ClusterSpec(name=name, control_planes=control_planes, workers=nodes)
-        problems = name_problems(name) + [
-            p for p in validate(partial) if p.flag in ("--control-planes", "--nodes")
-        ] + problems
+        problems = (
+            name_problems(name)
+            + [p for p in validate(partial) if p.flag in ("--control-planes", "--nodes")]
+            + problems
+        )
         raise SpecError(problems)
     lan_net, pod_net, svc_net = (n for n in nets if n is not None)
     return check(

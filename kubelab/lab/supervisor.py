@@ -166,7 +166,9 @@ class Supervisor:
         else:
             entry.state = ProcState.EXITED
             log.warning("process exited process=%s code=%s (not restarted)", entry.spec.key, code)
-            self._log_line(entry, f"exited code={code}; not restarted (restart={entry.spec.restart.value})")
+            self._log_line(
+                entry, f"exited code={code}; not restarted (restart={entry.spec.restart.value})"
+            )
 
     def start(self, spec: ProcessSpec) -> ProcessRecord:
         """Start `spec` (replacing a process with the same key)."""
@@ -220,23 +222,40 @@ class Supervisor:
     # -- requests ------------------------------------------------------------------------
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        op = request.get("op")
-        if op == "ping":
-            return {"ok": True, "pid": os.getpid()}
-        if op == "status":
-            return {"ok": True, "processes": [record_to_dict(e.record()) for e in self.entries.values()]}
-        if op == "start":
-            rec = self.start(spec_from_dict(request["process"]))
-            return {"ok": True, "process": record_to_dict(rec)}
-        if op == "stop":
-            key = str(request.get("key"))
-            if key not in self.entries:
-                return {"ok": False, "error": f"no process {key!r}"}
-            return {"ok": True, "process": record_to_dict(self.stop(key))}
-        if op == "shutdown":
-            self.stop_all()
-            return {"ok": True}
-        return {"ok": False, "error": f"unknown op {op!r}"}
+        op = str(request.get("op"))
+        handler = {
+            "ping": self._op_ping,
+            "status": self._op_status,
+            "start": self._op_start,
+            "stop": self._op_stop,
+            "shutdown": self._op_shutdown,
+        }.get(op)
+        if handler is None:
+            return {"ok": False, "error": f"unknown op {op!r}"}
+        return handler(request)
+
+    def _op_ping(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "pid": os.getpid()}
+
+    def _op_status(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "processes": [record_to_dict(e.record()) for e in self.entries.values()],
+        }
+
+    def _op_start(self, request: dict[str, Any]) -> dict[str, Any]:
+        rec = self.start(spec_from_dict(request["process"]))
+        return {"ok": True, "process": record_to_dict(rec)}
+
+    def _op_stop(self, request: dict[str, Any]) -> dict[str, Any]:
+        key = str(request.get("key"))
+        if key not in self.entries:
+            return {"ok": False, "error": f"no process {key!r}"}
+        return {"ok": True, "process": record_to_dict(self.stop(key))}
+
+    def _op_shutdown(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.stop_all()
+        return {"ok": True}
 
 
 def serve(sup: Supervisor, sock: socket.socket, *, should_stop: Callable[[], bool]) -> None:
@@ -283,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stable-after", type=float, default=Backoff.stable_after)
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
     )
     state_dir: Path = args.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)

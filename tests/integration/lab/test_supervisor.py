@@ -77,9 +77,12 @@ def test_a_process_that_dies_is_reported_and_restarted(lab: tuple[Path, Path]) -
     first = client.start(ProcessSpec(machine="host", name="sleeper", argv=SLEEPER)).ident
     assert first is not None
     os.kill(first.pid, signal.SIGKILL)
-    second = wait_until(
-        lambda: (i := running(client, "host/sleeper")) and i != first and i, 10, message="restart"
-    )
+    def restarted() -> procs.ProcessIdentity | None:
+        now = running(client, "host/sleeper")
+        return now if now is not None and now != first else None
+
+    second = wait_until(restarted, 10, message="restart")
+    assert second is not None
     assert procs.is_running(second)
     [rec] = client.status()
     assert rec.restarts == 1
