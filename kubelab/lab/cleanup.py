@@ -28,6 +28,7 @@ import re
 import shlex
 import signal
 import subprocess
+import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -217,18 +218,27 @@ def _step(report: CleanupReport, what: str, argv: Sequence[str], ok_errors: Sequ
         report.failed.append(f"{what}: {done.stderr.strip() or f'exit {done.returncode}'}")
 
 
-def _remove_cgroup_tree(root: str, report: CleanupReport) -> None:
-    # Children before parents; a cgroup can only go once no process is in it.
+def _remove_cgroup_tree(root: str, report: CleanupReport, timeout: float = 5.0) -> None:
+    # Children before parents; a cgroup can only go once no process is left in it, and a
+    # killed process leaves its cgroup a moment after the signal.
     for dirpath, _dirs, _files in sorted(os.walk(root, topdown=False), key=lambda w: -len(w[0])):
-        with suppress(OSError):
-            _kill_pids(Path(dirpath, "cgroup.procs").read_text().split())
-        try:
-            os.rmdir(dirpath)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            report.failed.append(f"cgroup {dirpath}: {exc}")
-            return
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                pids = Path(dirpath, "cgroup.procs").read_text().split()
+            except OSError:
+                pids = []
+            _kill_pids(pids)
+            try:
+                os.rmdir(dirpath)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as exc:
+                if time.monotonic() >= deadline:
+                    report.failed.append(f"cgroup {dirpath}: {exc}")
+                    return
+                time.sleep(0.02)
     report.removed.append(f"cgroup {root}")
 
 

@@ -68,7 +68,9 @@ def lab_entry(admin: Config, server: str) -> tuple[dict[str, Any], dict[str, Any
     """The cluster and user of `admin` (the apiserver's admin.kubeconfig), pointed at `server`."""
     admin = _checked(admin, "admin kubeconfig")
     contexts = {c["name"]: c.get("context", {}) for c in admin.get("contexts") or []}
-    ctx: dict[str, Any] = contexts.get(admin.get("current-context", "")) or next(iter(contexts.values()), {})
+    ctx: dict[str, Any] = contexts.get(admin.get("current-context", "")) or next(
+        iter(contexts.values()), {}
+    )
     clusters = {c["name"]: c.get("cluster", {}) for c in admin.get("clusters") or []}
     users = {u["name"]: u.get("user", {}) for u in admin.get("users") or []}
     try:

@@ -77,6 +77,7 @@ def test_a_process_that_dies_is_reported_and_restarted(lab: tuple[Path, Path]) -
     first = client.start(ProcessSpec(machine="host", name="sleeper", argv=SLEEPER)).ident
     assert first is not None
     os.kill(first.pid, signal.SIGKILL)
+
     def restarted() -> procs.ProcessIdentity | None:
         now = running(client, "host/sleeper")
         return now if now is not None and now != first else None
