@@ -55,12 +55,21 @@ def test_select_picks_the_labs_objects_only() -> None:
                 "-j",
                 "ACCEPT",
             ),
-        ),  # fmt: skip
+        ),
         ("FORWARD", ("!", "-i", "kl-lab-br", "-o", "eth0", "-j", "ACCEPT")),
     ]
     assert plan.rules[0].argv() == [
-        "iptables", "-w", "-t", "filter", "-D", "FORWARD", "-i", "kl-lab-br", "-j", "kl-lab-fwd",
-    ]  # fmt: skip
+        "iptables",
+        "-w",
+        "-t",
+        "filter",
+        "-D",
+        "FORWARD",
+        "-i",
+        "kl-lab-br",
+        "-j",
+        "kl-lab-fwd",
+    ]
     assert plan.mounts == ("/var/lib/kubelab/lab/m/a/b", "/var/lib/kubelab/lab")  # deepest first
     assert plan.cgroups == ("/sys/fs/cgroup/pids/kl-lab-pods",)
     assert not plan.empty

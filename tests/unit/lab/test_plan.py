@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from hypothesis import given
@@ -28,62 +29,47 @@ def ips(addrs: tuple[IPv4Address, ...]) -> list[str]:
 
 
 LAN = IPv4Network("10.250.0.0/24")
+
+
+class Alloc(NamedTuple):
+    lan: IPv4Network
+    control_planes: int
+    workers: int
+    vip: str | None
+    cp_ips: list[str]
+    worker_ips: list[str]
+
+
+def lan_ips(first: int, last: int, net: str = "10.250.0") -> list[str]:
+    return [f"{net}.{i}" for i in range(first, last + 1)]
+
+
 ALLOC = {
-    "1 cp, no VIP": (LAN, 1, 2, None, ["10.250.0.10"], ["10.250.0.20", "10.250.0.21"]),
-    "3 cp + VIP": (
-        LAN,
-        3,
-        1,
-        "10.250.0.2",
-        ["10.250.0.10", "10.250.0.11", "10.250.0.12"],
-        ["10.250.0.20"],
-    ),  # fmt: skip
-    "10 cp still fit before .20": (
-        LAN,
-        10,
-        1,
-        "10.250.0.2",
-        [f"10.250.0.{i}" for i in range(10, 20)],
-        ["10.250.0.20"],
-    ),  # fmt: skip
-    "12 cp push workers after them": (
-        LAN,
-        12,
-        2,
-        "10.250.0.2",
-        [f"10.250.0.{i}" for i in range(10, 22)],
-        ["10.250.0.22", "10.250.0.23"],
-    ),  # fmt: skip
-    "small lan packs densely": (
+    "1 cp, no VIP": Alloc(LAN, 1, 2, None, ["10.250.0.10"], lan_ips(20, 21)),
+    "3 cp + VIP": Alloc(LAN, 3, 1, "10.250.0.2", lan_ips(10, 12), ["10.250.0.20"]),
+    "10 cp still fit before .20": Alloc(LAN, 10, 1, "10.250.0.2", lan_ips(10, 19), lan_ips(20, 20)),
+    "12 cp push workers after them": Alloc(
+        LAN, 12, 2, "10.250.0.2", lan_ips(10, 21), lan_ips(22, 23)
+    ),
+    "small lan packs densely": Alloc(
         IPv4Network("10.9.0.0/28"),
         2,
         3,
         "10.9.0.2",
-        ["10.9.0.3", "10.9.0.4"],
-        ["10.9.0.5", "10.9.0.6", "10.9.0.7"],
-    ),  # fmt: skip
-    "full /24 packs densely": (
-        LAN,
-        3,
-        247,
-        "10.250.0.2",
-        ["10.250.0.3", "10.250.0.4", "10.250.0.5"],
-        [f"10.250.0.{i}" for i in range(6, 253)],
-    ),  # fmt: skip
+        lan_ips(3, 4, "10.9.0"),
+        lan_ips(5, 7, "10.9.0"),
+    ),
+    "full /24 packs densely": Alloc(LAN, 3, 249, "10.250.0.2", lan_ips(3, 5), lan_ips(6, 254)),
 }
 
 
-@pytest.mark.parametrize(
-    ("lan", "n", "m", "vip", "cps", "workers"), ALLOC.values(), ids=ALLOC.keys()
-)
-def test_allocate_lan(
-    lan: IPv4Network, n: int, m: int, vip: str | None, cps: list[str], workers: list[str]
-) -> None:
-    alloc = allocate_lan(lan, n, m)
-    assert str(alloc.host) == str(next(lan.hosts()))
-    assert (str(alloc.vip) if alloc.vip else None) == vip
-    assert ips(alloc.control_planes) == cps
-    assert ips(alloc.workers) == workers
+@pytest.mark.parametrize("case", ALLOC.values(), ids=ALLOC.keys())
+def test_allocate_lan(case: Alloc) -> None:
+    alloc = allocate_lan(case.lan, case.control_planes, case.workers)
+    assert str(alloc.host) == str(next(case.lan.hosts()))
+    assert (str(alloc.vip) if alloc.vip else None) == case.vip
+    assert ips(alloc.control_planes) == case.cp_ips
+    assert ips(alloc.workers) == case.worker_ips
 
 
 @given(n=st.integers(1, 40), m=st.integers(0, 200))
@@ -98,8 +84,10 @@ def test_addresses_are_unique_and_inside_the_lan(n: int, m: int) -> None:
 def test_pod_cidrs_are_consecutive_slash_24s() -> None:
     net = IPv4Network("10.244.0.0/16")
     assert [str(node_pod_cidr(net, i)) for i in (0, 1, 255)] == [
-        "10.244.0.0/24", "10.244.1.0/24", "10.244.255.0/24",
-    ]  # fmt: skip
+        "10.244.0.0/24",
+        "10.244.1.0/24",
+        "10.244.255.0/24",
+    ]
 
 
 def three_plus_two(**kw: object) -> Plan:
@@ -109,28 +97,45 @@ def three_plus_two(**kw: object) -> Plan:
 
 def test_machines_names_roles_and_kernel_names() -> None:
     p = three_plus_two()
-    assert [(m.name, m.role, str(m.ip), str(m.pod_cidr), m.netns, m.host_link) for m in p.machines] == [
-        ("cp-1", Role.CONTROL_PLANE, "10.250.0.10", "10.244.0.0/24", "kl-kubelab-cp-1", "kl-kubelab-c1"),
-        ("cp-2", Role.CONTROL_PLANE, "10.250.0.11", "10.244.1.0/24", "kl-kubelab-cp-2", "kl-kubelab-c2"),
-        ("cp-3", Role.CONTROL_PLANE, "10.250.0.12", "10.244.2.0/24", "kl-kubelab-cp-3", "kl-kubelab-c3"),
-        ("node-1", Role.WORKER, "10.250.0.20", "10.244.3.0/24", "kl-kubelab-node-1", "kl-kubelab-n1"),
-        ("node-2", Role.WORKER, "10.250.0.21", "10.244.4.0/24", "kl-kubelab-node-2", "kl-kubelab-n2"),
-    ]  # fmt: skip
+    rows = [
+        f"{m.name} {m.role.value} {m.ip} {m.pod_cidr} {m.netns} {m.host_link}" for m in p.machines
+    ]
+    assert rows == [
+        "cp-1 control-plane 10.250.0.10 10.244.0.0/24 kl-kubelab-cp-1 kl-kubelab-c1",
+        "cp-2 control-plane 10.250.0.11 10.244.1.0/24 kl-kubelab-cp-2 kl-kubelab-c2",
+        "cp-3 control-plane 10.250.0.12 10.244.2.0/24 kl-kubelab-cp-3 kl-kubelab-c3",
+        "node-1 worker 10.250.0.20 10.244.3.0/24 kl-kubelab-node-1 kl-kubelab-n1",
+        "node-2 worker 10.250.0.21 10.244.4.0/24 kl-kubelab-node-2 kl-kubelab-n2",
+    ]
+    assert [m.role for m in p.control_planes] == [Role.CONTROL_PLANE] * 3
     assert p.bridge == "kl-kubelab-br"
     assert str(p.host_ip) == "10.250.0.1"
     assert str(p.vip) == "10.250.0.2"
     assert p.api_endpoint == "https://10.250.0.2:6443"
     assert [m.api_server for m in p.machines] == [
-        "https://10.250.0.10:6443", "https://10.250.0.11:6443", "https://10.250.0.12:6443",
-        "https://10.250.0.2:6443", "https://10.250.0.2:6443",
-    ]  # fmt: skip
+        "https://10.250.0.10:6443",
+        "https://10.250.0.11:6443",
+        "https://10.250.0.12:6443",
+        "https://10.250.0.2:6443",
+        "https://10.250.0.2:6443",
+    ]
     assert [pr.key for pr in p.processes()] == [
         "host/haproxy",
-        "cp-1/kvstore", "cp-1/apiserver", "cp-1/scheduler", "cp-1/kubelet",
-        "cp-2/kvstore", "cp-2/apiserver", "cp-2/scheduler", "cp-2/kubelet",
-        "cp-3/kvstore", "cp-3/apiserver", "cp-3/scheduler", "cp-3/kubelet",
-        "node-1/kubelet", "node-2/kubelet",
-    ]  # fmt: skip
+        "cp-1/kvstore",
+        "cp-1/apiserver",
+        "cp-1/scheduler",
+        "cp-1/kubelet",
+        "cp-2/kvstore",
+        "cp-2/apiserver",
+        "cp-2/scheduler",
+        "cp-2/kubelet",
+        "cp-3/kvstore",
+        "cp-3/apiserver",
+        "cp-3/scheduler",
+        "cp-3/kubelet",
+        "node-1/kubelet",
+        "node-2/kubelet",
+    ]
     assert all(pr.netns == m.netns for m in p.machines for pr in m.processes)
     assert p.host_processes[0].netns is None
     assert p.host_processes[0].argv == ("haproxy", "-db", "-f", "/tmp/kl/kubelab/haproxy.cfg")
@@ -219,32 +224,36 @@ def test_kubelet_argv(machine: str, ip: str, cidr: str, tainted: bool) -> None:
         assert "--register-with-taints" not in argv
 
 
+class Times(NamedTuple):
+    fast: bool
+    lease: str
+    renew: str
+    retry: str
+    heartbeat: str
+    election: str
+    status: str
+
+
 TIMING = {
-    "default": (False, "15s", "10s", "2s", "100", "1000", "10s"),
-    "fast": (True, "4s", "3s", "1s", "50", "500", "2s"),
+    "default": Times(False, "15s", "10s", "2s", "100", "1000", "10s"),
+    "fast": Times(True, "4s", "3s", "1s", "50", "500", "2s"),
 }
 
 
-@pytest.mark.parametrize(
-    ("fast", "lease", "renew", "retry", "heartbeat", "election", "status"),
-    TIMING.values(),
-    ids=TIMING.keys(),
-)
-def test_fast_profile_shortens_every_timeout(
-    fast: bool, lease: str, renew: str, retry: str, heartbeat: str, election: str, status: str
-) -> None:
-    p = three_plus_two(fast=fast)
+@pytest.mark.parametrize("t", TIMING.values(), ids=TIMING.keys())
+def test_fast_profile_shortens_every_timeout(t: Times) -> None:
+    p = three_plus_two(fast=t.fast)
     sched = argv_of(p, "cp-1/scheduler")
     assert flag(sched, "--leader-elect") == "true"
-    assert flag(sched, "--leader-elect-lease-duration") == lease
-    assert flag(sched, "--leader-elect-renew-deadline") == renew
-    assert flag(sched, "--leader-elect-retry-period") == retry
+    assert flag(sched, "--leader-elect-lease-duration") == t.lease
+    assert flag(sched, "--leader-elect-renew-deadline") == t.renew
+    assert flag(sched, "--leader-elect-retry-period") == t.retry
     kv = argv_of(p, "cp-1/kvstore")
     assert (flag(kv, "--heartbeat-interval"), flag(kv, "--election-timeout")) == (
-        heartbeat,
-        election,
+        t.heartbeat,
+        t.election,
     )
-    assert flag(argv_of(p, "node-1/kubelet"), "--node-status-update-frequency") == status
+    assert flag(argv_of(p, "node-1/kubelet"), "--node-status-update-frequency") == t.status
 
 
 def test_paths_live_under_the_lab_dir() -> None:

@@ -52,7 +52,7 @@ BAD: dict[str, tuple[dict[str, Any], str, str]] = {
         "--lan",
         "has 6 usable addresses but 3 control plane(s) + 2 worker(s) + the host "
         "+ the API VIP need 7",
-    ),  # fmt: skip
+    ),
     "3+250 overflow the /24": ({"control_planes": 3, "nodes": 250}, "--lan", "need 255"),
     "pod cidr overlaps lan": ({"pod_cidr": "10.250.0.0/16"}, "--lan", "overlaps --pod-cidr"),
     "service cidr overlaps pods": ({"service_cidr": "10.244.0.0/16"}, "--pod-cidr", "overlaps"),
@@ -61,7 +61,7 @@ BAD: dict[str, tuple[dict[str, Any], str, str]] = {
         {"pod_cidr": "10.244.0.0/23", "nodes": 2},
         "--pod-cidr",
         "has 2 /24 node subnets for 3 nodes",
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -87,10 +87,15 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_defaults_follow_the_architecture() -> None:
     spec = ClusterSpec()
     assert (spec.name, spec.control_planes, spec.workers, spec.store) == (
-        "kubelab", 1, 0, Store.KVSTORE,
-    )  # fmt: skip
+        "kubelab",
+        1,
+        0,
+        Store.KVSTORE,
+    )
     assert (str(spec.lan), str(spec.pod_cidr), str(spec.service_cidr)) == (
-        "10.250.0.0/24", "10.244.0.0/16", "10.96.0.0/12",
-    )  # fmt: skip
+        "10.250.0.0/24",
+        "10.244.0.0/16",
+        "10.96.0.0/12",
+    )
     assert kernel_prefix("kubelab") == "kl-kubelab-"
     assert len(kernel_prefix("a" * NAME_MAX) + "n253") == 15
