@@ -2,22 +2,25 @@
 
 `kubelab down` must leave nothing behind even after a crash or a `kill -9` of the CLI, so it does
 not trust records alone: it scans the kernel for objects carrying the lab's prefix
-(`kl-<name>-`, see kubelab.lab.spec.kernel_prefix) and removes them:
+(`<name>-`, see kubelab.lab.spec.kernel_prefix; netlab's naming) and removes them:
 
-- network namespaces `kl-<name>-*` (first killing processes still inside them);
+- network namespaces `<name>-*`: machines and pods (first killing processes still inside);
 - links in the host namespace (the LAN bridge, host-side veth ends, any vxlan);
-- iptables chains `kl-<name>-*` in every table, after deleting the rules that jump to them, and
-  rules elsewhere that match the lab's interfaces (`-i/-o kl-<name>-*`) or mention the prefix;
+- iptables chains `<name>-*` in every table, after deleting the rules that jump to them, and
+  rules elsewhere that match the lab's interfaces (`-i/-o <name>-*`) or carry its comment
+  (`netlab:<name>`, or one starting with the prefix);
 - mounts under the lab's directory (deepest first);
-- cgroups `/sys/fs/cgroup/<controller>/kl-<name>-*` (cgroup v1; processes killed, deepest first).
+- cgroups `/sys/fs/cgroup/<controller>/<name>-*` (the kubelets' `--cgroup-parent`; processes
+  killed, deepest first).
 
 `select()` is pure: what to remove, given what was observed. `observe()` and `remove()` are the
 edge (ip, iptables, /proc, /sys). The namespace/link scan duplicates what netlab's `clean` will
 offer; when netlab lands, `observe`/`remove` of those two kinds move behind it (see docs/lab.md).
 
 Never widen the prefix: `select` refuses anything but a whole lab prefix, so no call can match
-another lab's objects (names have no hyphen: `kl-a-` is not a prefix of `kl-ab-...` nor of
-anything lab `a-b` could own) or the host's own.
+another lab's objects (names have no hyphen: `ab-` is not a prefix of `abc-...`, and no lab
+is named `a-b`) or the host's own. Test fixtures' `klt<hex>-` objects are 9 characters before
+the hyphen, longer than any lab name, so no lab prefix matches them.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-_PREFIX_RE = re.compile(r"^kl-[a-z][a-z0-9]*-$")
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{1,7}-$")
 IPTABLES_TABLES = ("filter", "nat", "mangle", "raw")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Options whose value is a chain or interface name.
@@ -101,7 +104,7 @@ class CleanupReport:
 
 def check_prefix(prefix: str) -> str:
     if not _PREFIX_RE.match(prefix):
-        raise ValueError(f"refusing to clean by prefix {prefix!r}: not a lab prefix kl-<name>-")
+        raise ValueError(f"refusing to clean by prefix {prefix!r}: not a lab prefix <name>-")
     return prefix
 
 
@@ -113,7 +116,8 @@ def _rule_is_lab(prefix: str, tokens: Sequence[str]) -> bool:
     for i, tok in enumerate(tokens[:-1]):
         if tok in _NAME_OPTIONS and tokens[i + 1].lstrip("!").startswith(prefix):
             return True
-    return any(prefix in tok for tok in tokens)  # e.g. a comment naming the lab
+    comment = f"netlab:{prefix[:-1]}"
+    return any(tok == comment or tok.startswith(prefix) for tok in tokens)
 
 
 def select_iptables(prefix: str, table: str, save: str) -> tuple[list[RuleDelete], list[str]]:

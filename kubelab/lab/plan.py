@@ -9,8 +9,9 @@ from the lab's record. It decides:
   start right after the last control plane, and a LAN too small for these offsets is packed
   densely after the host (and VIP);
 - one /24 pod subnet per node (control planes are nodes too, tainted like kubeadm's);
-- kernel names: netns `kl-<name>-<machine>`, bridge `kl-<name>-br`, host-side veth ends
-  `kl-<name>-c<i>` / `kl-<name>-n<i>` (at most 15 characters: see spec.NAME_MAX);
+- kernel names, netlab's (the lab's netlab prefix is its name): netns `<name>-<machine>`, the
+  LAN bridge `<name>-lan`; the kubelet of each machine names its pod namespaces
+  `<name>-<machine>-*` and its cgroups `<name>-<machine>`, so one prefix finds everything;
 - per machine, the processes and their argv, with upstream flag names (etcd, kube-apiserver,
   kube-scheduler, kubelet) and the fast profile's timings.
 
@@ -82,6 +83,7 @@ class Timing:
     renew_deadline_s: int = 10
     retry_period_s: int = 2
     node_status_update_s: int = 10
+    node_lease_renew_s: int = 10
 
     @classmethod
     def for_spec(cls, spec: ClusterSpec) -> Timing:
@@ -93,6 +95,7 @@ class Timing:
                 renew_deadline_s=3,
                 retry_period_s=1,
                 node_status_update_s=2,
+                node_lease_renew_s=2,
             )
         return cls()
 
@@ -125,6 +128,11 @@ class Paths:
         return self.pki / "admin.kubeconfig"
 
     @property
+    def peer_secret(self) -> Path:
+        """The kvstore replicas' shared secret (peer traffic off loopback is authenticated)."""
+        return self.pki / "kvstore-peer.secret"
+
+    @property
     def haproxy_config(self) -> Path:
         return self.lab / "haproxy.cfg"
 
@@ -154,8 +162,8 @@ class Machine:
     netns: str
     ip: IPv4Address
     pod_cidr: IPv4Network
-    host_link: str
     api_server: str
+    api_grpc: str
     labels: tuple[tuple[str, str], ...] = ()
     taints: tuple[str, ...] = ()
     processes: tuple[ProcessSpec, ...] = ()
@@ -248,9 +256,9 @@ def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = 
             netns=f"{prefix}{name}",
             ip=ip,
             pod_cidr=node_pod_cidr(spec.pod_cidr, len(machines)),
-            host_link=f"{prefix}c{i}",
             # kubeadm: control-plane components talk to their own machine's apiserver.
             api_server=f"https://{ip}:{API_PORT}",
+            api_grpc=_grpc_list(ip, cp_ips),
             labels=((CONTROL_PLANE_ROLE_LABEL, ""),),
             taints=(CONTROL_PLANE_TAINT,),
         )
@@ -268,8 +276,8 @@ def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = 
             netns=f"{prefix}{name}",
             ip=ip,
             pod_cidr=node_pod_cidr(spec.pod_cidr, len(machines)),
-            host_link=f"{prefix}n{i}",
             api_server=api_endpoint,
+            api_grpc=_grpc_list(None, cp_ips),
         )
         machines.append(
             _with_processes(
@@ -289,7 +297,7 @@ def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = 
         spec=spec,
         paths=paths,
         prefix=prefix,
-        bridge=f"{prefix}br",
+        bridge=f"{prefix}lan",
         host_ip=lan.host,
         vip=lan.vip,
         api_endpoint=api_endpoint,
@@ -297,6 +305,12 @@ def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = 
         machines=tuple(machines),
         host_processes=host_processes,
     )
+
+
+def _grpc_list(own: IPv4Address | None, cp_ips: tuple[IPv4Address, ...]) -> str:
+    """gRPC addresses of the apiservers, the machine's own first, for client-side failover."""
+    first = [own] if own is not None else []
+    return ",".join(f"{ip}:{API_GRPC_PORT}" for ip in [*first, *(i for i in cp_ips if i != own)])
 
 
 def _with_processes(
@@ -324,8 +338,8 @@ def _with_processes(
                 _apiserver_argv(machine, spec=spec, paths=paths, tools=tools, cp_ips=cp_ips),
             )
         )
-        procs.append(("scheduler", _scheduler_argv(machine, paths, timing, tools)))
-    procs.append(("kubelet", _kubelet_argv(machine, paths, timing, tools)))
+        procs.append(("scheduler", _scheduler_argv(machine, timing, tools)))
+    procs.append(("kubelet", _kubelet_argv(machine, spec, paths, timing, tools)))
     specs = tuple(
         ProcessSpec(machine=machine.name, name=name, argv=argv, netns=machine.netns)
         for name, argv in procs
@@ -347,7 +361,7 @@ def _store_argv(
     )
     peers = ",".join(f"cp-{i}=http://{ip}:{KV_PEER_PORT}" for i, ip in enumerate(cp_ips, start=1))
     ip = machine.ip
-    return (
+    argv = (
         *exe,
         "--name", machine.name,
         "--data-dir", str(paths.machine(machine.name) / "kvstore"),
@@ -361,6 +375,9 @@ def _store_argv(
         "--heartbeat-interval", str(timing.heartbeat_interval_ms),
         "--election-timeout", str(timing.election_timeout_ms),
     )  # fmt: skip
+    if spec.store is Store.KVSTORE and len(cp_ips) > 1:
+        argv = (*argv, "--peer-secret-file", str(paths.peer_secret))
+    return argv
 
 
 def _apiserver_argv(
@@ -387,12 +404,10 @@ def _apiserver_argv(
     )  # fmt: skip
 
 
-def _scheduler_argv(
-    machine: Machine, paths: Paths, timing: Timing, tools: Tools
-) -> tuple[str, ...]:
+def _scheduler_argv(machine: Machine, timing: Timing, tools: Tools) -> tuple[str, ...]:
     return (
         tools.python, "-m", "controlplane.scheduler",
-        "--kubeconfig", str(paths.kubeconfig(machine.name)),
+        "--apiserver", machine.api_grpc,
         "--leader-elect=true",
         f"--leader-elect-lease-duration={timing.lease_duration_s}s",
         f"--leader-elect-renew-deadline={timing.renew_deadline_s}s",
@@ -400,17 +415,24 @@ def _scheduler_argv(
     )  # fmt: skip
 
 
-def _kubelet_argv(machine: Machine, paths: Paths, timing: Timing, tools: Tools) -> tuple[str, ...]:
+def _kubelet_argv(
+    machine: Machine, spec: ClusterSpec, paths: Paths, timing: Timing, tools: Tools
+) -> tuple[str, ...]:
+    own = f"{kernel_prefix(spec.name)}{machine.name}"
     argv = [
         tools.python, "-m", "node_agent.kubelet",
-        "--hostname-override", machine.name,
+        "--node-name", machine.name,
         "--node-ip", str(machine.ip),
         "--pod-cidr", str(machine.pod_cidr),
         "--kubeconfig", str(paths.kubeconfig(machine.name)),
         "--root-dir", str(paths.machine(machine.name) / "kubelet"),
+        # The lab's prefix on the pods' namespaces and cgroups: `kubelab down` finds them.
+        "--netns-prefix", f"{own}-",
+        "--cgroup-parent", own,
         "--cluster-dns", CLUSTER_DNS,
         "--cluster-domain", CLUSTER_DOMAIN,
-        f"--node-status-update-frequency={timing.node_status_update_s}s",
+        "--node-status-update-frequency", str(timing.node_status_update_s),
+        "--node-lease-renew-interval", str(timing.node_lease_renew_s),
     ]  # fmt: skip
     if machine.labels:
         argv += ["--node-labels", ",".join(f"{k}={v}" for k, v in machine.labels)]

@@ -4,10 +4,12 @@ A spec is built from CLI flags (`spec_from_flags`) and checked as a whole: every
 reported at once, each naming the flag, the value and what would be accepted. Nothing here
 touches the system; whether a lab of that name already exists is the CLI's question.
 
-The cluster name prefixes every kernel object the lab creates (`kl-<name>-...`): interface names
-are limited to 15 characters by the kernel and the longest lab link name is `kl-<name>-n253`, so
-names are short, lowercase DNS-1123 labels without hyphens (a hyphen would make the prefix of lab
-`a` also match lab `a-b`'s objects, and `kubelab down --name a` must never touch `a-b`).
+The cluster name is the kernel prefix of every object the lab creates (`<name>-...`: netns
+`kubelab-cp-1`, bridge `kubelab-lan`, chains `kubelab-*`), the same prefix netlab uses for a lab
+(its topology `prefix:`), so `kubelab down` and `netlab clean --prefix <name>` find the same
+objects. Hence netlab's prefix rule: 2 to 8 lowercase letters and digits, starting with a letter.
+No hyphen: the prefix of lab `a` must not also match lab `a-b`'s objects. Interface names stay
+within the kernel's 15 characters (`<name>-n253` is at most 13).
 """
 
 from __future__ import annotations
@@ -21,10 +23,8 @@ from ipaddress import IPv4Network
 from kubelab.lab.errors import Problem, SpecError
 
 IFNAME_MAX = 15
-KERNEL_PREFIX = "kl-"
-# Longest per-machine link suffix: "n" + a three-digit machine index.
-_LONGEST_LINK_SUFFIX = "-n253"
-NAME_MAX = IFNAME_MAX - len(KERNEL_PREFIX) - len(_LONGEST_LINK_SUFFIX)
+NAME_MIN = 2
+NAME_MAX = 8
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")
 
 DEFAULT_NAME = "kubelab"
@@ -64,7 +64,7 @@ class ClusterSpec:
 
 def kernel_prefix(name: str) -> str:
     """The prefix of every kernel object (netns, link, bridge, chain, cgroup) of lab `name`."""
-    return f"{KERNEL_PREFIX}{name}-"
+    return f"{name}-"
 
 
 def lan_addresses_needed(control_planes: int, workers: int) -> int:
@@ -79,13 +79,13 @@ def usable_hosts(net: IPv4Network) -> int:
 def name_problems(name: str) -> list[Problem]:
     if not name:
         return [Problem("--name", "''", "must not be empty")]
-    if len(name) > NAME_MAX:
+    if not NAME_MIN <= len(name) <= NAME_MAX:
         return [
             Problem(
                 "--name",
                 name,
-                f"at most {NAME_MAX} characters (it prefixes kernel interface names, "
-                f"which are limited to {IFNAME_MAX})",
+                f"use {NAME_MIN} to {NAME_MAX} characters (the name prefixes kernel interface "
+                f"names, which are limited to {IFNAME_MAX})",
             )
         ]
     if not _NAME_RE.match(name):

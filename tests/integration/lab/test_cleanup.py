@@ -47,7 +47,7 @@ def test_clean_removes_the_labs_objects_and_spares_others(
     run("ip", "link", "add", f"{p}br", "type", "bridge")
     run("ip", "link", "set", f"{p}c1", "master", f"{p}br")
     sleeper = subprocess.Popen(["ip", "netns", "exec", f"{p}cp-1", "sleep", "300"])
-    parent_chain = f"{TEST_PREFIX}{p[3:-1]}-up"  # a non-lab chain that jumps into the lab's
+    parent_chain = f"{TEST_PREFIX}{p[:-1]}-up"  # a non-lab chain that jumps into the lab's
     run("iptables", "-w", "-t", "filter", "-N", parent_chain)
     run("iptables", "-w", "-t", "filter", "-N", f"{p}fwd")
     run("iptables", "-w", "-t", "filter", "-A", f"{p}fwd", "-j", "ACCEPT")
@@ -78,7 +78,8 @@ def test_clean_removes_the_labs_objects_and_spares_others(
         assert not {n for n in list_netns() if n.startswith(p)}
         assert not {n for n in links() if n.startswith(p)}
         saved = run("iptables-save", "-t", "filter").stdout
-        assert p not in saved
+        assert f":{p}fwd" not in saved
+        assert f"-j {p}fwd" not in saved
         assert f"-A {parent_chain} -j RETURN" in saved  # the rest of the chain is untouched
         assert str(mnt) not in Path("/proc/self/mountinfo").read_text()
         assert not (CGROUP / f"{p}pods").exists()

@@ -8,7 +8,7 @@ import pytest
 
 from kubelab.lab.cleanup import Observed, select
 
-P = "kl-lab-"
+P = "lab-"
 LAB = Path("/var/lib/kubelab/lab")
 
 SAVE = """\
@@ -16,47 +16,51 @@ SAVE = """\
 *filter
 :INPUT ACCEPT [0:0]
 :FORWARD ACCEPT [0:0]
-:kl-lab-fwd - [0:0]
-:kl-lab2-fwd - [0:0]
+:lab-fwd - [0:0]
+:lab2-fwd - [0:0]
 :DOCKER - [0:0]
--A FORWARD -i kl-lab-br -j kl-lab-fwd
--A FORWARD -o kl-lab-br -m comment --comment "kl-lab- return traffic" -j ACCEPT
--A FORWARD -i kl-lab2-br -j kl-lab2-fwd
--A FORWARD ! -i kl-lab-br -o eth0 -j ACCEPT
+-A FORWARD -i lab-br -j lab-fwd
+-A FORWARD -o lab-br -m comment --comment "lab- return traffic" -j ACCEPT
+-A FORWARD -i lab2-br -j lab2-fwd
+-A FORWARD ! -i lab-br -o eth0 -j ACCEPT
+-A FORWARD -m comment --comment netlab:lab -j ACCEPT
+-A FORWARD -m comment --comment netlab:lab2 -j ACCEPT
+-A FORWARD -i alab-br -j ACCEPT
 -A FORWARD -j DOCKER
--A kl-lab-fwd -j ACCEPT
+-A lab-fwd -j ACCEPT
 COMMIT
 """
 
 
 def test_select_picks_the_labs_objects_only() -> None:
     observed = Observed(
-        netns=("kl-lab-cp-1", "kl-lab2-cp-1", "kl-labx", "klt00aa11-a", "kl-lab-node-1"),
-        links=("lo", "eth0", "kl-lab-br", "kl-lab-c1", "kl-lab2-br", "kl-la-br"),
+        netns=("lab-cp-1", "lab2-cp-1", "labx", "klt00aa11-a", "lab-node-1"),
+        links=("lo", "eth0", "lab-br", "lab-c1", "lab2-br", "la-br", "alab-br"),
         iptables=(("filter", SAVE),),
         mounts=("/", "/var/lib/kubelab/lab", "/var/lib/kubelab/lab/m/a/b", "/var/lib/kubelab/lab2"),
-        cgroups=("/sys/fs/cgroup/pids/kl-lab-pods", "/sys/fs/cgroup/pids/kl-lab2-pods"),
+        cgroups=("/sys/fs/cgroup/pids/lab-pods", "/sys/fs/cgroup/pids/lab2-pods"),
     )
     plan = select(P, LAB, observed)
-    assert plan.netns == ("kl-lab-cp-1", "kl-lab-node-1")
-    assert plan.links == ("kl-lab-br", "kl-lab-c1")
-    assert plan.chains == (("filter", "kl-lab-fwd"),)
+    assert plan.netns == ("lab-cp-1", "lab-node-1")
+    assert plan.links == ("lab-br", "lab-c1")
+    assert plan.chains == (("filter", "lab-fwd"),)
     assert [(r.chain, r.args) for r in plan.rules] == [
-        ("FORWARD", ("-i", "kl-lab-br", "-j", "kl-lab-fwd")),
+        ("FORWARD", ("-i", "lab-br", "-j", "lab-fwd")),
         (
             "FORWARD",
             (
                 "-o",
-                "kl-lab-br",
+                "lab-br",
                 "-m",
                 "comment",
                 "--comment",
-                "kl-lab- return traffic",
+                "lab- return traffic",
                 "-j",
                 "ACCEPT",
             ),
         ),
-        ("FORWARD", ("!", "-i", "kl-lab-br", "-o", "eth0", "-j", "ACCEPT")),
+        ("FORWARD", ("!", "-i", "lab-br", "-o", "eth0", "-j", "ACCEPT")),
+        ("FORWARD", ("-m", "comment", "--comment", "netlab:lab", "-j", "ACCEPT")),
     ]
     assert plan.rules[0].argv() == [
         "iptables",
@@ -66,12 +70,12 @@ def test_select_picks_the_labs_objects_only() -> None:
         "-D",
         "FORWARD",
         "-i",
-        "kl-lab-br",
+        "lab-br",
         "-j",
-        "kl-lab-fwd",
+        "lab-fwd",
     ]
     assert plan.mounts == ("/var/lib/kubelab/lab/m/a/b", "/var/lib/kubelab/lab")  # deepest first
-    assert plan.cgroups == ("/sys/fs/cgroup/pids/kl-lab-pods",)
+    assert plan.cgroups == ("/sys/fs/cgroup/pids/lab-pods",)
     assert not plan.empty
 
 
@@ -81,7 +85,9 @@ def test_nothing_found_is_an_empty_plan() -> None:
     assert plan.summary().startswith("0 netns, 0 links")
 
 
-@pytest.mark.parametrize("prefix", ["", "kl-", "kl", "kl-lab", "eth", "kl-a-b-", "kl-Lab-"])
+@pytest.mark.parametrize(
+    "prefix", ["", "-", "lab", "a-", "a-b-", "Lab-", "1lab-", "abcdefghi-", "klt0a1b2c-"]
+)
 def test_refuses_anything_but_a_whole_lab_prefix(prefix: str) -> None:
     with pytest.raises(ValueError, match="refusing"):
         select(prefix, LAB, Observed())

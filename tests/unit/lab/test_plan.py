@@ -97,21 +97,24 @@ def three_plus_two(**kw: object) -> Plan:
 
 def test_machines_names_roles_and_kernel_names() -> None:
     p = three_plus_two()
-    rows = [
-        f"{m.name} {m.role.value} {m.ip} {m.pod_cidr} {m.netns} {m.host_link}" for m in p.machines
-    ]
+    rows = [f"{m.name} {m.role.value} {m.ip} {m.pod_cidr} {m.netns}" for m in p.machines]
     assert rows == [
-        "cp-1 control-plane 10.250.0.10 10.244.0.0/24 kl-kubelab-cp-1 kl-kubelab-c1",
-        "cp-2 control-plane 10.250.0.11 10.244.1.0/24 kl-kubelab-cp-2 kl-kubelab-c2",
-        "cp-3 control-plane 10.250.0.12 10.244.2.0/24 kl-kubelab-cp-3 kl-kubelab-c3",
-        "node-1 worker 10.250.0.20 10.244.3.0/24 kl-kubelab-node-1 kl-kubelab-n1",
-        "node-2 worker 10.250.0.21 10.244.4.0/24 kl-kubelab-node-2 kl-kubelab-n2",
+        "cp-1 control-plane 10.250.0.10 10.244.0.0/24 kubelab-cp-1",
+        "cp-2 control-plane 10.250.0.11 10.244.1.0/24 kubelab-cp-2",
+        "cp-3 control-plane 10.250.0.12 10.244.2.0/24 kubelab-cp-3",
+        "node-1 worker 10.250.0.20 10.244.3.0/24 kubelab-node-1",
+        "node-2 worker 10.250.0.21 10.244.4.0/24 kubelab-node-2",
     ]
     assert [m.role for m in p.control_planes] == [Role.CONTROL_PLANE] * 3
-    assert p.bridge == "kl-kubelab-br"
+    assert p.bridge == "kubelab-lan"
     assert str(p.host_ip) == "10.250.0.1"
     assert str(p.vip) == "10.250.0.2"
     assert p.api_endpoint == "https://10.250.0.2:6443"
+    assert [m.api_grpc for m in p.machines][1:4] == [
+        "10.250.0.11:6444,10.250.0.10:6444,10.250.0.12:6444",
+        "10.250.0.12:6444,10.250.0.10:6444,10.250.0.11:6444",
+        "10.250.0.10:6444,10.250.0.11:6444,10.250.0.12:6444",
+    ]
     assert [m.api_server for m in p.machines] == [
         "https://10.250.0.10:6443",
         "https://10.250.0.11:6443",
@@ -141,10 +144,10 @@ def test_machines_names_roles_and_kernel_names() -> None:
     assert p.host_processes[0].argv == ("haproxy", "-db", "-f", "/tmp/kl/kubelab/haproxy.cfg")
 
 
-def test_interface_names_fit_the_kernel_limit() -> None:
-    p = plan(ClusterSpec(name="sevenab", control_planes=3, workers=247))
-    assert max(len(m.host_link) for m in p.machines) == 15
+def test_longest_names_fit_the_kernel_limit() -> None:
+    p = plan(ClusterSpec(name="abcdefgh", control_planes=3, workers=249))
     assert len(p.bridge) <= 15
+    assert p.machines[-1].netns == "abcdefgh-node-249"
 
 
 def test_single_control_plane_has_no_vip_and_no_haproxy() -> None:
@@ -187,7 +190,14 @@ def test_store_etcd_runs_debians_etcd_with_the_same_flags() -> None:
     kv = argv_of(three_plus_two(), "cp-1/kvstore")
     etcd = argv_of(three_plus_two(store=Store.ETCD), "cp-1/kvstore")
     assert etcd[0] == "etcd"
-    assert etcd[1:] == kv[3:]
+    # etcd has no --peer-secret-file: kubelab's kvstore authenticates peers off loopback.
+    assert kv[-2:] == ["--peer-secret-file", "/tmp/kl/kubelab/pki/kvstore-peer.secret"]
+    assert etcd[1:] == kv[3:-2]
+
+
+def test_a_single_kvstore_needs_no_peer_secret() -> None:
+    p = plan(ClusterSpec(control_planes=1), root=ROOT)
+    assert "--peer-secret-file" not in argv_of(p, "cp-1/kvstore")
 
 
 def test_apiserver_argv_lists_the_local_store_first() -> None:
@@ -212,7 +222,9 @@ KUBELET = {
 def test_kubelet_argv(machine: str, ip: str, cidr: str, tainted: bool) -> None:
     argv = argv_of(three_plus_two(), f"{machine}/kubelet")
     assert argv[:3] == ["/py", "-m", "node_agent.kubelet"]
-    assert flag(argv, "--hostname-override") == machine
+    assert flag(argv, "--node-name") == machine
+    assert flag(argv, "--netns-prefix") == f"kubelab-{machine}-"
+    assert flag(argv, "--cgroup-parent") == f"kubelab-{machine}"
     assert flag(argv, "--node-ip") == ip
     assert flag(argv, "--pod-cidr") == cidr
     assert flag(argv, "--kubeconfig") == f"/tmp/kl/kubelab/machines/{machine}/kubeconfig"
@@ -235,8 +247,8 @@ class Times(NamedTuple):
 
 
 TIMING = {
-    "default": Times(False, "15s", "10s", "2s", "100", "1000", "10s"),
-    "fast": Times(True, "4s", "3s", "1s", "50", "500", "2s"),
+    "default": Times(False, "15s", "10s", "2s", "100", "1000", "10"),
+    "fast": Times(True, "4s", "3s", "1s", "50", "500", "2"),
 }
 
 
@@ -245,6 +257,7 @@ def test_fast_profile_shortens_every_timeout(t: Times) -> None:
     p = three_plus_two(fast=t.fast)
     sched = argv_of(p, "cp-1/scheduler")
     assert flag(sched, "--leader-elect") == "true"
+    assert flag(sched, "--apiserver").startswith("10.250.0.10:6444,")
     assert flag(sched, "--leader-elect-lease-duration") == t.lease
     assert flag(sched, "--leader-elect-renew-deadline") == t.renew
     assert flag(sched, "--leader-elect-retry-period") == t.retry
@@ -253,7 +266,9 @@ def test_fast_profile_shortens_every_timeout(t: Times) -> None:
         t.heartbeat,
         t.election,
     )
-    assert flag(argv_of(p, "node-1/kubelet"), "--node-status-update-frequency") == t.status
+    kubelet = argv_of(p, "node-1/kubelet")
+    assert flag(kubelet, "--node-status-update-frequency") == t.status
+    assert flag(kubelet, "--node-lease-renew-interval") == t.status
 
 
 def test_paths_live_under_the_lab_dir() -> None:
