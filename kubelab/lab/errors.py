@@ -48,7 +48,7 @@ class PrerequisiteError(LabError):
     def __init__(self, what: str, remedy: str) -> None:
         self.what = what
         self.remedy = remedy
-        super().__init__(f"{what}; {remedy}")
+        super().__init__(f"{what}: {remedy}")
 
 
 class LabExistsError(LabError):

@@ -1,0 +1,314 @@
+"""Lab lifecycle operations behind the CLI: up, down, stop, start, status.
+
+Each operation reads the lab's record (`/var/lib/kubelab/<name>/lab.json`, written by `up`),
+rebuilds the plan from it (plan() is deterministic) and acts through the supervisor, netlab and
+cleanup. `down` does not depend on the record: it stops whatever the supervisor recorded and
+removes everything carrying the lab's prefix, so it also works after a crash or a `kill -9`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubelab.lab import cleanup, kubeconfig, prereqs, procs, steps
+from kubelab.lab.errors import LabError, LabNotFoundError, PrerequisiteError, SpecError
+from kubelab.lab.plan import Paths, Plan, Tools, plan
+from kubelab.lab.records import ProcessRecord, ProcState, read_daemon, read_json, read_processes
+from kubelab.lab.spec import kernel_prefix, name_problems, spec_from_dict
+from kubelab.lab.supervisor_client import SupervisorClient, stop_recorded
+
+log = logging.getLogger(__name__)
+
+
+def has_module(name: str) -> bool:
+    """True when `python -m name` can run: a module, or a package with a __main__."""
+    try:
+        found = importlib.util.find_spec(name)
+        if found is None:
+            return False
+        if found.submodule_search_locations is not None:
+            return importlib.util.find_spec(f"{name}.__main__") is not None
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
+def system_probes() -> prereqs.Probes:
+    return prereqs.Probes(
+        euid=os.geteuid(),
+        which=lambda tool: shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin"),
+        has_module=has_module,
+    )
+
+
+def check_name(name: str) -> None:
+    problems = name_problems(name)
+    if problems:
+        raise SpecError(problems)
+
+
+@dataclass(frozen=True)
+class LabRecord:
+    plan: Plan
+    kubeconfig: Path | None
+    created: str
+
+
+def read_record(root: Path, name: str) -> LabRecord | None:
+    check_name(name)
+    data = read_json(Paths(root / name).record)
+    if not data:
+        return None
+    tools = Tools(**data.get("tools", {}))
+    kc = data.get("kubeconfig")
+    return LabRecord(
+        plan=plan(spec_from_dict(data["spec"]), root=root, tools=tools),
+        kubeconfig=Path(kc) if kc else None,
+        created=str(data.get("created", "")),
+    )
+
+
+def require_record(root: Path, name: str) -> LabRecord:
+    record = read_record(root, name)
+    if record is None:
+        raise LabNotFoundError(name)
+    return record
+
+
+def list_labs(root: Path) -> list[str]:
+    if not root.is_dir():
+        return []
+    return sorted(d.name for d in root.iterdir() if (d / "lab.json").exists())
+
+
+def supervisor_for(paths: Paths) -> SupervisorClient:
+    return SupervisorClient(paths.supervisor, paths.logs)
+
+
+# -- up / start / stop -------------------------------------------------------------------------
+
+
+def up(
+    lab: Plan,
+    *,
+    kubeconfig_path: Path,
+    tools: Tools,
+    probes: prereqs.Probes,
+    out: Callable[[str], None] = print,
+    network: steps.Step | None = None,
+    wait_timeout: float = 60.0,
+) -> None:
+    """Check the name and every prerequisite, then run the up steps (undone in reverse if one
+    fails), so a failed `up` leaves nothing behind."""
+    ctx = steps.Context(
+        plan=lab,
+        kubeconfig=kubeconfig_path,
+        supervisor=supervisor_for(lab.paths),
+        out=out,
+        wait_timeout=wait_timeout,
+    )
+    steps.CheckNameFree().execute(ctx)
+    problems = prereqs.missing(lab, probes, network=network is None)
+    if problems:
+        raise PrerequisiteError("cannot start", "; ".join(problems))
+    steps.run(steps.up_steps(tools.__dict__, network), ctx)
+
+
+def stop(root: Path, name: str) -> list[str]:
+    """Stop every process of the lab; keep its network, data and record."""
+    record = require_record(root, name)
+    paths = record.plan.paths
+    return stop_recorded(paths.supervisor, paths.logs)
+
+
+def start(
+    root: Path, name: str, probes: prereqs.Probes, list_netns: Callable[[], list[str]]
+) -> None:
+    """Start a stopped lab's processes again, with its data (objects, node names) kept."""
+    record = require_record(root, name)
+    lab = record.plan
+    problems = prereqs.missing(lab, probes, network=False)
+    if problems:
+        raise PrerequisiteError("cannot start", "; ".join(problems))
+    present = set(list_netns())
+    gone = [m.netns for m in lab.machines if m.netns not in present]
+    if gone:
+        raise LabError(
+            f"the network of lab {name!r} is gone ({', '.join(gone[:3])}); "
+            f"recreate the lab with `kubelab down --name {name}` then `kubelab up --name {name}`"
+        )
+    client = supervisor_for(lab.paths)
+    client.ensure_running()
+    for proc in lab.processes():
+        client.start(proc)
+
+
+# -- down --------------------------------------------------------------------------------------
+
+
+@dataclass
+class DownReport:
+    processes: list[str] = field(default_factory=list)
+    kernel: cleanup.CleanupPlan = field(default_factory=cleanup.CleanupPlan)
+    failed: list[str] = field(default_factory=list)
+    kubeconfigs: list[str] = field(default_factory=list)
+    removed_dir: bool = False
+
+    @property
+    def found_anything(self) -> bool:
+        return bool(self.processes or not self.kernel.empty or self.kubeconfigs or self.removed_dir)
+
+
+def down(root: Path, name: str, kubeconfig_path: Path) -> DownReport:
+    """Stop and remove everything of lab `name`: processes, kernel objects, files, context."""
+    check_name(name)
+    paths = Paths(root / name)
+    report = DownReport()
+    record = None
+    try:
+        record = read_record(root, name)
+    except (LabError, ValueError, KeyError) as exc:  # a damaged record must not block down
+        log.warning("unreadable lab record lab=%s error=%s", name, exc)
+    if paths.supervisor.exists():
+        report.processes = stop_recorded(paths.supervisor, paths.logs)
+    report.kernel, cleaned = cleanup.clean(kernel_prefix(name), paths.lab)
+    report.failed += cleaned.failed
+    for path in {kubeconfig_path, *([record.kubeconfig] if record and record.kubeconfig else [])}:
+        try:
+            if kubeconfig.remove_file(path, name):
+                report.kubeconfigs.append(str(path))
+        except LabError as exc:
+            report.failed.append(str(exc))
+    if paths.lab.exists():
+        try:
+            shutil.rmtree(paths.lab)
+            report.removed_dir = True
+        except OSError as exc:
+            report.failed.append(f"remove {paths.lab}: {exc}")
+    return report
+
+
+# -- status ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    key: str
+    state: str
+    pid: int | None
+    uptime: float | None
+    restarts: int
+    last_exit: int | None
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    plan: Plan
+    supervisor_pid: int | None
+    processes: tuple[ProcessStatus, ...]
+    netns_present: frozenset[str]
+
+
+def _process_status(rec: ProcessRecord | None, key: str, now: float, live: bool) -> ProcessStatus:
+    if rec is None:
+        return ProcessStatus(key, "not started", None, None, 0, None)
+    running = rec.state is ProcState.RUNNING and rec.ident is not None
+    if running and not live:
+        # The supervisor is gone: trust only what is provably still the recorded process.
+        running = rec.ident is not None and procs.is_running(rec.ident)
+    state = "running" if running else rec.state.value
+    if rec.state is ProcState.RUNNING and not running:
+        state = "dead"
+    return ProcessStatus(
+        key=key,
+        state=state,
+        pid=rec.ident.pid if running and rec.ident else None,
+        uptime=(now - rec.started_at) if running and rec.started_at else None,
+        restarts=rec.restarts,
+        last_exit=rec.last_exit,
+    )
+
+
+def status(root: Path, name: str, list_netns: Callable[[], list[str]], now: float) -> LabStatus:
+    lab = require_record(root, name).plan
+    client = supervisor_for(lab.paths)
+    daemon = read_daemon(lab.paths.supervisor)
+    live = daemon is not None and procs.is_running(daemon) and client.alive()
+    records = {
+        r.key: r for r in (client.status() if live else read_processes(lab.paths.supervisor))
+    }
+    keys = [p.key for p in lab.processes()] + [
+        k for k in records if k not in {p.key for p in lab.processes()}
+    ]
+    return LabStatus(
+        plan=lab,
+        supervisor_pid=daemon.pid if live and daemon else None,
+        processes=tuple(_process_status(records.get(k), k, now, live) for k in keys),
+        netns_present=frozenset(n for n in list_netns() if n.startswith(kernel_prefix(name))),
+    )
+
+
+def human_duration(seconds: float) -> str:
+    """kubectl's AGE style: 45s, 5m3s, 2h10m, 3d4h."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60}m"
+    return f"{s // 86400}d{s % 86400 // 3600}h"
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def render_status(st: LabStatus) -> str:
+    p = st.plan
+    spec = p.spec
+    lines = [
+        f"lab {spec.name}: {spec.control_planes} control plane(s), {spec.workers} worker(s), "
+        f"store {spec.store.value}{', fast' if spec.fast else ''}; API {p.api_endpoint}",
+        "supervisor: "
+        + (f"running (pid {st.supervisor_pid})" if st.supervisor_pid else "not running"),
+        "",
+    ]
+    machines: list[list[str]] = [["MACHINE", "ROLE", "IP", "POD CIDR", "NETNS"]]
+    for m in p.machines:
+        present = "present" if m.netns in st.netns_present else "missing"
+        machines.append(
+            [m.name, m.role.value, str(m.ip), str(m.pod_cidr), f"{m.netns} ({present})"]
+        )
+    lines += _table(machines)
+    lines.append("")
+    rows: list[list[str]] = [["PROCESS", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"]]
+    for proc in st.processes:
+        rows.append(
+            [
+                proc.key,
+                proc.state,
+                str(proc.pid) if proc.pid else "-",
+                human_duration(proc.uptime) if proc.uptime is not None else "-",
+                str(proc.restarts),
+                "-" if proc.last_exit is None else str(proc.last_exit),
+            ]
+        )
+    lines += _table(rows)
+    lines += [
+        "",
+        "kvstore leader, lease holders, nodes: shown once the apiserver client is part of kubelab",
+    ]
+    return "\n".join(lines)
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,265 @@
+"""`kubelab up` as ordered small steps, each one `execute(ctx)` and undoable (kind's actions).
+
+`run()` executes the steps in order; when one fails, the steps already done are undone in
+reverse order, so a failed `up` leaves nothing half-built, and the error is re-raised. Each step
+is a small class with a `name` the CLI prints as it goes.
+
+The steps that need parts of the cluster (netlab for the machines' network, the apiserver for
+the admin kubeconfig) call them through narrow seams (`NETWORK_MODULES`, files the components
+write); `prereqs.missing()` runs before any step, so none of them starts when a part is absent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from kubelab.lab import haproxy, kubeconfig
+from kubelab.lab.errors import LabError, LabExistsError
+from kubelab.lab.plan import Plan, ProcessSpec
+from kubelab.lab.records import write_json
+from kubelab.lab.spec import Store, kernel_prefix, spec_to_dict
+from kubelab.lab.supervisor_client import SupervisorClient, stop_recorded
+from kubelab.lab.topology import topology
+
+log = logging.getLogger(__name__)
+
+# Processes that must be up before the admin kubeconfig exists (the apiserver writes it);
+# everything else talks to the apiserver through a kubeconfig written from it.
+CONTROL_PLANE_FIRST = frozenset({"kvstore", "apiserver", "haproxy"})
+
+
+@dataclass
+class Context:
+    plan: Plan
+    kubeconfig: Path  # the user's kubeconfig to merge the lab's context into
+    supervisor: SupervisorClient
+    out: Callable[[str], None] = print
+    wait_timeout: float = 60.0
+    list_netns: Callable[[], list[str]] = field(default_factory=lambda: list_netns)
+
+    @staticmethod
+    def default_list_netns() -> Callable[[], list[str]]:
+        return list_netns
+
+
+class Step(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def execute(self, ctx: Context) -> None: ...
+
+    def undo(self, ctx: Context) -> None: ...
+
+
+def run(steps: Sequence[Step], ctx: Context) -> None:
+    done: list[Step] = []
+    try:
+        for step in steps:
+            ctx.out(f" • {step.name}")
+            step.execute(ctx)
+            done.append(step)
+    except BaseException:
+        for step in reversed(done):
+            try:
+                step.undo(ctx)
+            except Exception:
+                log.exception("undo failed step=%s", step.name)
+        raise
+
+
+def list_netns() -> list[str]:
+    """Names of every network namespace (`ip netns list`)."""
+    out = subprocess.run(["ip", "-o", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class CheckNameFree:
+    name: str = "check that the lab name is free"
+
+    def execute(self, ctx: Context) -> None:
+        plan = ctx.plan
+        if plan.paths.record.exists():
+            raise LabExistsError(plan.spec.name, f"{plan.paths.record} exists")
+        prefix = kernel_prefix(plan.spec.name)
+        taken = sorted(n for n in ctx.list_netns() if n.startswith(prefix))
+        if taken:
+            raise LabExistsError(plan.spec.name, f"network namespaces {', '.join(taken[:3])}")
+
+    def undo(self, ctx: Context) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class WriteRecord:
+    """The lab's directory and record: from here on, `kubelab down` knows the lab."""
+
+    tools: dict[str, str] = field(default_factory=dict)
+    name: str = "write the lab record"
+
+    def execute(self, ctx: Context) -> None:
+        paths = ctx.plan.paths
+        paths.lab.mkdir(parents=True, exist_ok=False, mode=0o700)
+        write_json(
+            paths.record,
+            {
+                "spec": spec_to_dict(ctx.plan.spec),
+                "tools": self.tools,
+                "kubeconfig": str(ctx.kubeconfig),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
+
+    def undo(self, ctx: Context) -> None:
+        shutil.rmtree(ctx.plan.paths.lab, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class WriteSecrets:
+    name: str = "write the store's peer secret"
+
+    def execute(self, ctx: Context) -> None:
+        plan = ctx.plan
+        if plan.spec.store is not Store.KVSTORE or len(plan.control_planes) < 2:
+            return
+        path = plan.paths.peer_secret
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32) + "\n")
+
+    def undo(self, ctx: Context) -> None:
+        ctx.plan.paths.peer_secret.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class CreateNetwork:
+    """The machines and their LAN, built by netlab from kubelab.lab.topology."""
+
+    name: str = "create the machines and their network (netlab)"
+
+    def execute(self, ctx: Context) -> None:
+        path = ctx.plan.paths.lab / "topology.yaml"
+        path.write_text(yaml.safe_dump(topology(ctx.plan), sort_keys=False))
+        loader: Any = importlib.import_module("netlab.loader")
+        lifecycle: Any = importlib.import_module("netlab.lifecycle")
+        lifecycle.up(loader.load(path))
+
+    def undo(self, ctx: Context) -> None:
+        lifecycle: Any = importlib.import_module("netlab.lifecycle")
+        lifecycle.down(ctx.plan.spec.name)
+
+
+@dataclass(frozen=True)
+class WriteLoadBalancerConfig:
+    name: str = "write the API load balancer's config"
+
+    def execute(self, ctx: Context) -> None:
+        if ctx.plan.vip is None:
+            return
+        ctx.plan.paths.haproxy_config.write_text(haproxy.render(haproxy.for_plan(ctx.plan)))
+
+    def undo(self, ctx: Context) -> None:
+        ctx.plan.paths.haproxy_config.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class StartSupervisor:
+    name: str = "start the lab's supervisor"
+
+    def execute(self, ctx: Context) -> None:
+        ctx.supervisor.ensure_running()
+
+    def undo(self, ctx: Context) -> None:
+        stop_recorded(ctx.supervisor.state_dir, ctx.supervisor.logs_dir)
+
+
+@dataclass(frozen=True)
+class StartProcesses:
+    """Start the plan's processes whose name `select` accepts, in plan order."""
+
+    select: Callable[[ProcessSpec], bool]
+    name: str = "start processes"
+
+    def execute(self, ctx: Context) -> None:
+        for proc in ctx.plan.processes():
+            if self.select(proc):
+                rec = ctx.supervisor.start(proc)
+                pid = rec.ident.pid if rec.ident else "-"
+                log.info("started process=%s pid=%s", proc.key, pid)
+
+    def undo(self, ctx: Context) -> None:
+        pass  # StartSupervisor's undo stops every process of the lab
+
+
+@dataclass(frozen=True)
+class WriteKubeconfigs:
+    """Once the apiserver wrote admin.kubeconfig: one per machine, and the user's context."""
+
+    name: str = "write kubeconfigs and merge the lab's context"
+
+    def execute(self, ctx: Context) -> None:
+        plan = ctx.plan
+        admin_path = plan.paths.admin_kubeconfig
+        deadline = time.monotonic() + ctx.wait_timeout
+        while not admin_path.exists():
+            if time.monotonic() >= deadline:
+                raise LabError(
+                    f"the apiserver did not write {admin_path} within {ctx.wait_timeout:.0f}s; "
+                    f"see {plan.paths.logs}/cp-1/apiserver.log"
+                )
+            time.sleep(0.1)
+        admin = kubeconfig.load(admin_path)
+        for machine in plan.machines:
+            cluster, user = kubeconfig.lab_entry(admin, machine.api_server)
+            kubeconfig.save(
+                plan.paths.kubeconfig(machine.name),
+                kubeconfig.merge(kubeconfig.empty(), plan.spec.name, cluster, user),
+            )
+        cluster, user = kubeconfig.lab_entry(admin, plan.api_endpoint)
+        kubeconfig.save(
+            plan.paths.lab / "kubeconfig",
+            kubeconfig.merge(kubeconfig.empty(), plan.spec.name, cluster, user),
+        )
+        kubeconfig.merge_file(ctx.kubeconfig, plan.spec.name, cluster, user)
+
+    def undo(self, ctx: Context) -> None:
+        kubeconfig.remove_file(ctx.kubeconfig, ctx.plan.spec.name)
+
+
+def up_steps(tools: dict[str, str], network: Step | None = None) -> list[Step]:
+    """The steps of `kubelab up`, in order (`network` replaces netlab, e.g. in tests)."""
+    return [
+        CheckNameFree(),
+        WriteRecord(tools),
+        WriteSecrets(),
+        network or CreateNetwork(),
+        WriteLoadBalancerConfig(),
+        StartSupervisor(),
+        StartProcesses(lambda p: p.name in CONTROL_PLANE_FIRST, "start the control planes"),
+        WriteKubeconfigs(),
+        StartProcesses(lambda p: p.name not in CONTROL_PLANE_FIRST, "start schedulers, kubelets"),
+    ]
+
+
+def with_argv(plan: Plan, argv_for: Callable[[ProcessSpec], tuple[str, ...]]) -> Plan:
+    """`plan` with every process's argv replaced (stand-in processes for tests and dry runs)."""
+    machines = tuple(
+        dataclasses.replace(
+            m, processes=tuple(dataclasses.replace(p, argv=argv_for(p)) for p in m.processes)
+        )
+        for m in plan.machines
+    )
+    hosts = tuple(dataclasses.replace(p, argv=argv_for(p)) for p in plan.host_processes)
+    return dataclasses.replace(plan, machines=machines, host_processes=hosts)
