@@ -129,11 +129,18 @@ def stop(root: Path, name: str) -> list[str]:
 
 
 def start(
-    root: Path, name: str, probes: prereqs.Probes, list_netns: Callable[[], list[str]]
+    root: Path,
+    name: str,
+    probes: prereqs.Probes,
+    list_netns: Callable[[], list[str]],
+    adapt: Callable[[Plan], Plan] = lambda p: p,
 ) -> None:
-    """Start a stopped lab's processes again, with its data (objects, node names) kept."""
+    """Start a stopped lab's processes again, with its data (objects, node names) kept.
+
+    `adapt` rewrites the recorded plan before use (tests run stand-in processes through it).
+    """
     record = require_record(root, name)
-    lab = record.plan
+    lab = adapt(record.plan)
     problems = prereqs.missing(lab, probes, network=False)
     if problems:
         raise PrerequisiteError("cannot start", "; ".join(problems))

@@ -1,0 +1,43 @@
+"""`kubelab status` rendering (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubelab.lab.lifecycle import LabStatus, ProcessStatus, human_duration, render_status
+from kubelab.lab.plan import plan
+from kubelab.lab.spec import ClusterSpec
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (59.9, "59s"), (60, "1m0s"), (303, "5m3s"), (7800, "2h10m"), (273600, "3d4h")],
+)
+def test_human_duration(seconds: float, text: str) -> None:
+    assert human_duration(seconds) == text
+
+
+def test_render_status() -> None:
+    lab = plan(ClusterSpec(name="demo", control_planes=1, workers=1))
+    st = LabStatus(
+        plan=lab,
+        supervisor_pid=4242,
+        processes=(
+            ProcessStatus("cp-1/kvstore", "running", 101, 303.0, 0, None),
+            ProcessStatus("cp-1/apiserver", "backoff", None, None, 3, 1),
+            ProcessStatus("node-1/kubelet", "not started", None, None, 0, None),
+        ),
+        netns_present=frozenset({"demo-cp-1"}),
+    )
+    lines = render_status(st).splitlines()
+    assert lines[0] == (
+        "lab demo: 1 control plane(s), 1 worker(s), store kvstore; API https://10.250.0.10:6443"
+    )
+    assert lines[1] == "supervisor: running (pid 4242)"
+    assert lines[3].split() == ["MACHINE", "ROLE", "IP", "POD", "CIDR", "NETNS"]
+    assert lines[4].split() == [
+        "cp-1", "control-plane", "10.250.0.10", "10.244.0.0/24", "demo-cp-1", "(present)",
+    ]  # fmt: skip
+    assert lines[5].split()[-1] == "(missing)"
+    assert lines[8].split() == ["cp-1/kvstore", "running", "101", "5m3s", "0", "-"]
+    assert lines[9].split() == ["cp-1/apiserver", "backoff", "-", "-", "3", "1"]
