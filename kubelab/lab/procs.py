@@ -85,7 +85,7 @@ def spawn(
         )
 
 
-def _signal(ident: ProcessIdentity, sig: signal.Signals) -> bool:
+def send_signal(ident: ProcessIdentity, sig: signal.Signals) -> bool:
     """Signal the process (its whole group when it leads one); False if it is gone."""
     if not is_running(ident):
         return False
@@ -118,7 +118,7 @@ def terminate(
             reap()
         return not is_running(ident)
 
-    if not _signal(ident, signal.SIGTERM):
+    if not send_signal(ident, signal.SIGTERM):
         return
     deadline = clock() + grace
     while clock() < deadline:
@@ -126,7 +126,7 @@ def terminate(
             return
         sleep(0.02)
     log.warning("process did not exit after SIGTERM pid=%d grace=%.1fs; SIGKILL", ident.pid, grace)
-    _signal(ident, signal.SIGKILL)
+    send_signal(ident, signal.SIGKILL)
     deadline = clock() + 5.0
     while clock() < deadline:
         if gone():

@@ -12,6 +12,7 @@ identity, so nothing is orphaned and nothing that merely reuses a recorded PID i
 from __future__ import annotations
 
 import json
+import signal
 import logging
 import socket
 import subprocess
@@ -145,13 +146,14 @@ class SupervisorClient:
 
 
 def stop_recorded(state_dir: Path, logs_dir: Path, *, grace: float = 5.0) -> list[str]:
-    """Stop a lab's supervisor and every process it recorded; return the keys stopped.
+    """Stop a lab's supervisor and every process it recorded; return the keys that were running.
 
     Works whether the daemon answers, hangs or is gone. Only processes whose PID still has the
     recorded start time are signalled.
     """
     client = SupervisorClient(state_dir, logs_dir)
     records = read_processes(state_dir)
+    running = {r.key for r in records if r.ident is not None and procs.is_running(r.ident)}
     if client.alive():
         try:
             client.shutdown()
@@ -161,15 +163,14 @@ def stop_recorded(state_dir: Path, logs_dir: Path, *, grace: float = 5.0) -> lis
     if daemon is not None and procs.is_running(daemon):
         # It did not answer: stop it first, so it cannot restart what we stop next.
         procs.terminate(daemon, grace=grace)
-    stopped = []
-    for rec in read_processes(state_dir) or records:
+    # Records of a daemon that shut down cleanly carry no identities; the earlier read may
+    # (e.g. the daemon died mid-shutdown), so both are consulted.
+    live: dict[procs.ProcessIdentity, str] = {}
+    for rec in [*read_processes(state_dir), *records]:
         if rec.ident is not None and procs.is_running(rec.ident):
-            procs.terminate(rec.ident, grace=grace)
-            stopped.append(rec.key)
-    # Records of a daemon that shut down cleanly no longer carry identities; the earlier read
-    # may (e.g. the daemon died mid-shutdown).
-    for rec in records:
-        if rec.ident is not None and procs.is_running(rec.ident):
-            procs.terminate(rec.ident, grace=grace)
-            stopped.append(rec.key)
-    return stopped
+            live.setdefault(rec.ident, rec.key)
+    for ident in live:  # all at once: the whole stop takes about one grace period
+        procs.send_signal(ident, signal.SIGTERM)
+    for ident in live:
+        procs.terminate(ident, grace=grace)
+    return sorted(running | set(live.values()))

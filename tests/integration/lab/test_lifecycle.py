@@ -187,6 +187,7 @@ def test_up_status_restart_stop_start_down(lab: Lab) -> None:
     before = recorded(lab)
     code, out = lab.cli("stop")
     assert code == 0, out
+    assert f"lab {lab.name}: stopped 10 processes" in out
     assert not any(procs.is_running(i) for i in before)
     assert lab_netns(lab.name) == {m.netns for m in lab.plan.machines}
     assert lab.plan.paths.record.exists()
