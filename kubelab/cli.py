@@ -184,7 +184,7 @@ def down(name: str, kubeconfig: Path | None) -> None:
         click.echo(f"lab {name}: nothing to remove")
         return
     click.echo(
-        f"lab {name}: stopped {len(report.processes)} processes; removed {report.kernel.summary()}"
+        f"lab {name}: stopped {len(report.processes)} processes; removed {report.summary()}"
         + (
             f"; context {context_name(name)} from {', '.join(report.kubeconfigs)}"
             if report.kubeconfigs

@@ -8,6 +8,7 @@ removes everything carrying the lab's prefix, so it also works after a crash or 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import os
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kubelab.lab import cleanup, kubeconfig, prereqs, procs, steps
 from kubelab.lab.errors import LabError, LabNotFoundError, PrerequisiteError, SpecError
@@ -167,10 +169,29 @@ class DownReport:
     failed: list[str] = field(default_factory=list)
     kubeconfigs: list[str] = field(default_factory=list)
     removed_dir: bool = False
+    network: list[str] = field(default_factory=list)  # what netlab's down removed
+
+    def summary(self) -> str:
+        netlab = f"netlab: {len(self.network)} namespaces and links; " if self.network else ""
+        return netlab + self.kernel.summary()
 
     @property
     def found_anything(self) -> bool:
         return bool(self.processes or not self.kernel.empty or self.kubeconfigs or self.removed_dir)
+
+
+def _netlab_down(name: str, report: DownReport) -> None:
+    """netlab's own `down` for the lab's prefix (its kernel objects and its record), when
+    netlab is present; cleanup's scan then removes what is left (pods, cgroups, mounts)."""
+    if not has_module("netlab.lifecycle"):
+        return
+    try:
+        netlab: Any = importlib.import_module("netlab.lifecycle")
+        removed = netlab.down(name)
+    except Exception as exc:  # the scan still runs; report, don't stop
+        report.failed.append(f"netlab down {name}: {exc}")
+        return
+    report.network = [*removed.namespaces, *removed.links]
 
 
 def down(root: Path, name: str, kubeconfig_path: Path) -> DownReport:
@@ -185,6 +206,7 @@ def down(root: Path, name: str, kubeconfig_path: Path) -> DownReport:
         log.warning("unreadable lab record lab=%s error=%s", name, exc)
     if paths.supervisor.exists():
         report.processes = stop_recorded(paths.supervisor, paths.logs)
+    _netlab_down(name, report)
     report.kernel, cleaned = cleanup.clean(kernel_prefix(name), paths.lab)
     report.failed += cleaned.failed
     for path in {kubeconfig_path, *([record.kubeconfig] if record and record.kubeconfig else [])}:

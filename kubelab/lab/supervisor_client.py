@@ -12,8 +12,8 @@ identity, so nothing is orphaned and nothing that merely reuses a recorded PID i
 from __future__ import annotations
 
 import json
-import signal
 import logging
+import signal
 import socket
 import subprocess
 import sys
