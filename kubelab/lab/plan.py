@@ -246,6 +246,7 @@ def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = 
     endpoint_ip = lan.vip or lan.control_planes[0]
     api_endpoint = f"https://{endpoint_ip}:{API_PORT}"
     cp_ips = lan.control_planes
+    ctx = _Ctx(spec, paths, timing, tools, cp_ips, lan.vip)
     machines: list[Machine] = []
     for i, ip in enumerate(cp_ips, start=1):
         name = f"cp-{i}"
@@ -262,11 +263,7 @@ def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = 
             labels=((CONTROL_PLANE_ROLE_LABEL, ""),),
             taints=(CONTROL_PLANE_TAINT,),
         )
-        machines.append(
-            _with_processes(
-                machine, spec=spec, paths=paths, timing=timing, tools=tools, cp_ips=cp_ips
-            )
-        )
+        machines.append(_with_processes(machine, ctx))
     for i, ip in enumerate(lan.workers, start=1):
         name = f"node-{i}"
         machine = Machine(
@@ -279,11 +276,7 @@ def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = 
             api_server=api_endpoint,
             api_grpc=_grpc_list(None, cp_ips),
         )
-        machines.append(
-            _with_processes(
-                machine, spec=spec, paths=paths, timing=timing, tools=tools, cp_ips=cp_ips
-            )
-        )
+        machines.append(_with_processes(machine, ctx))
     host_processes: tuple[ProcessSpec, ...] = ()
     if lan.vip is not None:
         host_processes = (
@@ -313,33 +306,25 @@ def _grpc_list(own: IPv4Address | None, cp_ips: tuple[IPv4Address, ...]) -> str:
     return ",".join(f"{ip}:{API_GRPC_PORT}" for ip in [*first, *(i for i in cp_ips if i != own)])
 
 
-def _with_processes(
-    machine: Machine,
-    *,
-    spec: ClusterSpec,
-    paths: Paths,
-    timing: Timing,
-    tools: Tools,
-    cp_ips: tuple[IPv4Address, ...],
-) -> Machine:
+@dataclass(frozen=True)
+class _Ctx:
+    """What every process's argv is built from."""
+
+    spec: ClusterSpec
+    paths: Paths
+    timing: Timing
+    tools: Tools
+    cp_ips: tuple[IPv4Address, ...]
+    vip: IPv4Address | None
+
+
+def _with_processes(machine: Machine, ctx: _Ctx) -> Machine:
     procs: list[tuple[str, tuple[str, ...]]] = []
     if machine.role is Role.CONTROL_PLANE:
-        procs.append(
-            (
-                "kvstore",
-                _store_argv(
-                    machine, spec=spec, paths=paths, timing=timing, tools=tools, cp_ips=cp_ips
-                ),
-            )
-        )
-        procs.append(
-            (
-                "apiserver",
-                _apiserver_argv(machine, spec=spec, paths=paths, tools=tools, cp_ips=cp_ips),
-            )
-        )
-        procs.append(("scheduler", _scheduler_argv(machine, timing, tools)))
-    procs.append(("kubelet", _kubelet_argv(machine, spec, paths, timing, tools)))
+        procs.append(("kvstore", _store_argv(machine, ctx)))
+        procs.append(("apiserver", _apiserver_argv(machine, ctx)))
+        procs.append(("scheduler", _scheduler_argv(machine, ctx)))
+    procs.append(("kubelet", _kubelet_argv(machine, ctx)))
     specs = tuple(
         ProcessSpec(machine=machine.name, name=name, argv=argv, netns=machine.netns)
         for name, argv in procs
@@ -347,24 +332,19 @@ def _with_processes(
     return dataclasses.replace(machine, processes=specs)
 
 
-def _store_argv(
-    machine: Machine,
-    *,
-    spec: ClusterSpec,
-    paths: Paths,
-    timing: Timing,
-    tools: Tools,
-    cp_ips: tuple[IPv4Address, ...],
-) -> tuple[str, ...]:
+def _store_argv(machine: Machine, ctx: _Ctx) -> tuple[str, ...]:
+    spec, tools, timing = ctx.spec, ctx.tools, ctx.timing
     exe: tuple[str, ...] = (
         (tools.etcd,) if spec.store is Store.ETCD else (tools.python, "-m", "controlplane.kvstore")
     )
-    peers = ",".join(f"cp-{i}=http://{ip}:{KV_PEER_PORT}" for i, ip in enumerate(cp_ips, start=1))
+    peers = ",".join(
+        f"cp-{i}=http://{ip}:{KV_PEER_PORT}" for i, ip in enumerate(ctx.cp_ips, start=1)
+    )
     ip = machine.ip
     argv = (
         *exe,
         "--name", machine.name,
-        "--data-dir", str(paths.machine(machine.name) / "kvstore"),
+        "--data-dir", str(ctx.paths.machine(machine.name) / "kvstore"),
         "--listen-client-urls", f"http://{ip}:{KV_CLIENT_PORT},http://127.0.0.1:{KV_CLIENT_PORT}",
         "--advertise-client-urls", f"http://{ip}:{KV_CLIENT_PORT}",
         "--listen-peer-urls", f"http://{ip}:{KV_PEER_PORT}",
@@ -375,38 +355,36 @@ def _store_argv(
         "--heartbeat-interval", str(timing.heartbeat_interval_ms),
         "--election-timeout", str(timing.election_timeout_ms),
     )  # fmt: skip
-    if spec.store is Store.KVSTORE and len(cp_ips) > 1:
-        argv = (*argv, "--peer-secret-file", str(paths.peer_secret))
+    if spec.store is Store.KVSTORE and len(ctx.cp_ips) > 1:
+        argv = (*argv, "--peer-secret-file", str(ctx.paths.peer_secret))
     return argv
 
 
-def _apiserver_argv(
-    machine: Machine,
-    *,
-    spec: ClusterSpec,
-    paths: Paths,
-    tools: Tools,
-    cp_ips: tuple[IPv4Address, ...],
-) -> tuple[str, ...]:
+def _apiserver_argv(machine: Machine, ctx: _Ctx) -> tuple[str, ...]:
     # The local store member first, then the others: a client that fails over keeps working
     # while the local replica is down.
-    others = [f"http://{ip}:{KV_CLIENT_PORT}" for ip in cp_ips if ip != machine.ip]
+    others = [f"http://{ip}:{KV_CLIENT_PORT}" for ip in ctx.cp_ips if ip != machine.ip]
     servers = ",".join([f"http://127.0.0.1:{KV_CLIENT_PORT}", *others])
+    sans = [*ctx.cp_ips, *([ctx.vip] if ctx.vip is not None else [])]
     return (
-        tools.python, "-m", "controlplane.apiserver",
+        ctx.tools.python, "-m", "controlplane.apiserver",
         "--advertise-address", str(machine.ip),
         "--bind-address", str(machine.ip),
         "--secure-port", str(API_PORT),
+        "--grpc-port", str(API_GRPC_PORT),
         "--etcd-servers", servers,
-        "--service-cluster-ip-range", str(spec.service_cidr),
-        # One cert dir for every apiserver of the lab, so they share one cluster CA.
-        "--cert-dir", str(paths.pki),
+        "--service-cluster-ip-range", str(ctx.spec.service_cidr),
+        # One cert dir for every apiserver of the lab: one cluster CA and one serving
+        # certificate, valid for every control plane's address and the VIP.
+        "--cert-dir", str(ctx.paths.pki),
+        *(arg for ip in sans for arg in ("--tls-san", str(ip))),
     )  # fmt: skip
 
 
-def _scheduler_argv(machine: Machine, timing: Timing, tools: Tools) -> tuple[str, ...]:
+def _scheduler_argv(machine: Machine, ctx: _Ctx) -> tuple[str, ...]:
+    timing = ctx.timing
     return (
-        tools.python, "-m", "controlplane.scheduler",
+        ctx.tools.python, "-m", "controlplane.scheduler",
         "--apiserver", machine.api_grpc,
         "--leader-elect=true",
         f"--leader-elect-lease-duration={timing.lease_duration_s}s",
@@ -415,12 +393,11 @@ def _scheduler_argv(machine: Machine, timing: Timing, tools: Tools) -> tuple[str
     )  # fmt: skip
 
 
-def _kubelet_argv(
-    machine: Machine, spec: ClusterSpec, paths: Paths, timing: Timing, tools: Tools
-) -> tuple[str, ...]:
-    own = f"{kernel_prefix(spec.name)}{machine.name}"
+def _kubelet_argv(machine: Machine, ctx: _Ctx) -> tuple[str, ...]:
+    paths, timing = ctx.paths, ctx.timing
+    own = f"{kernel_prefix(ctx.spec.name)}{machine.name}"
     argv = [
-        tools.python, "-m", "node_agent.kubelet",
+        ctx.tools.python, "-m", "node_agent.kubelet",
         "--node-name", machine.name,
         "--node-ip", str(machine.ip),
         "--pod-cidr", str(machine.pod_cidr),

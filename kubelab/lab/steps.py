@@ -35,10 +35,6 @@ from kubelab.lab.topology import topology
 
 log = logging.getLogger(__name__)
 
-# Processes that must be up before the admin kubeconfig exists (the apiserver writes it);
-# everything else talks to the apiserver through a kubeconfig written from it.
-CONTROL_PLANE_FIRST = frozenset({"kvstore", "apiserver", "haproxy"})
-
 
 @dataclass
 class Context:
@@ -204,10 +200,11 @@ class StartProcesses:
 
 
 @dataclass(frozen=True)
-class WriteKubeconfigs:
-    """Once the apiserver wrote admin.kubeconfig: one per machine, and the user's context."""
+class WaitAdminKubeconfig:
+    """The first apiserver creates the cluster's PKI and admin.kubeconfig in the shared cert
+    dir; the others start after it, so they reuse that CA instead of racing to make one."""
 
-    name: str = "write kubeconfigs and merge the lab's context"
+    name: str = "wait for the first apiserver's admin kubeconfig"
 
     def execute(self, ctx: Context) -> None:
         plan = ctx.plan
@@ -217,10 +214,23 @@ class WriteKubeconfigs:
             if time.monotonic() >= deadline:
                 raise LabError(
                     f"the apiserver did not write {admin_path} within {ctx.wait_timeout:.0f}s; "
-                    f"see {plan.paths.logs}/cp-1/apiserver.log"
+                    f"see {plan.paths.log(plan.machines[0].name, 'apiserver')}"
                 )
             time.sleep(0.1)
-        admin = kubeconfig.load(admin_path)
+
+    def undo(self, ctx: Context) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class WriteKubeconfigs:
+    """One kubeconfig per machine (its apiserver address) and the user's merged context."""
+
+    name: str = "write kubeconfigs and merge the lab's context"
+
+    def execute(self, ctx: Context) -> None:
+        plan = ctx.plan
+        admin = kubeconfig.load(plan.paths.admin_kubeconfig)
         for machine in plan.machines:
             cluster, user = kubeconfig.lab_entry(admin, machine.api_server)
             kubeconfig.save(
@@ -238,6 +248,18 @@ class WriteKubeconfigs:
         kubeconfig.remove_file(ctx.kubeconfig, ctx.plan.spec.name)
 
 
+def _first_phase(proc: ProcessSpec) -> bool:
+    return proc.name == "kvstore" or proc.key == "cp-1/apiserver"
+
+
+def _second_phase(proc: ProcessSpec) -> bool:
+    return proc.name in ("apiserver", "haproxy") and not _first_phase(proc)
+
+
+def _last_phase(proc: ProcessSpec) -> bool:
+    return not (_first_phase(proc) or _second_phase(proc))
+
+
 def up_steps(tools: dict[str, str], network: Step | None = None) -> list[Step]:
     """The steps of `kubelab up`, in order (`network` replaces netlab, e.g. in tests)."""
     return [
@@ -247,9 +269,11 @@ def up_steps(tools: dict[str, str], network: Step | None = None) -> list[Step]:
         network or CreateNetwork(),
         WriteLoadBalancerConfig(),
         StartSupervisor(),
-        StartProcesses(lambda p: p.name in CONTROL_PLANE_FIRST, "start the control planes"),
+        StartProcesses(_first_phase, "start the stores and the first apiserver"),
+        WaitAdminKubeconfig(),
+        StartProcesses(_second_phase, "start the other apiservers and the load balancer"),
         WriteKubeconfigs(),
-        StartProcesses(lambda p: p.name not in CONTROL_PLANE_FIRST, "start schedulers, kubelets"),
+        StartProcesses(_last_phase, "start the schedulers and kubelets"),
     ]
 
 

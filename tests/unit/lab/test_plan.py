@@ -210,6 +210,9 @@ def test_apiserver_argv_lists_the_local_store_first() -> None:
     assert flag(argv, "--secure-port") == "6443"
     assert flag(argv, "--service-cluster-ip-range") == "10.96.0.0/12"
     assert flag(argv, "--cert-dir") == "/tmp/kl/kubelab/pki"
+    assert flag(argv, "--grpc-port") == "6444"
+    sans = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--tls-san"]
+    assert sans == ["10.250.0.10", "10.250.0.11", "10.250.0.12", "10.250.0.2"]
 
 
 KUBELET = {
