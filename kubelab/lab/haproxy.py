@@ -3,7 +3,8 @@
 With more than one control plane, kubectl and the workers reach the apiservers through one
 stable address, the VIP on the host side of the lab LAN, as in kubeadm's HA guide: HAProxy in
 TCP mode (TLS passes through to the apiservers), round robin, health checks on each apiserver's
-6443 (`GET /healthz` over TLS, or a plain TCP connect), `option redispatch` so a connection
+6443 (`GET /healthz` over TLS answered with 200, or 401 when anonymous requests are refused;
+or a plain TCP connect), `option redispatch` so a connection
 that hits a dead backend before the checks notice is retried on another. `render` only renders;
 the supervisor runs `haproxy -db -f <lab>/haproxy.cfg` on the host like any other process.
 """
@@ -63,7 +64,9 @@ def render(lb: LoadBalancer) -> str:
             "    option httpchk",
             "    http-check connect ssl",
             "    http-check send meth GET uri /healthz",
-            "    http-check expect status 200",
+            # 200, or 401 from an apiserver that does not serve /healthz anonymously: either
+            # way it completed a TLS handshake and answered HTTP, which a dead one cannot.
+            "    http-check expect rstatus ^(200|401)$",
         ]
         server_opts = "check check-ssl verify none"
     lines = [
