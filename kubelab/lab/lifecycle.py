@@ -106,6 +106,7 @@ def up(
     out: Callable[[str], None] = print,
     network: steps.Step | None = None,
     wait_timeout: float = 60.0,
+    port_open: Callable[[str, int], bool] = steps.port_open,
 ) -> None:
     """Check the name and every prerequisite, then run the up steps (undone in reverse if one
     fails), so a failed `up` leaves nothing behind."""
@@ -115,6 +116,7 @@ def up(
         supervisor=supervisor_for(lab.paths),
         out=out,
         wait_timeout=wait_timeout,
+        port_open=port_open,
     )
     steps.CheckNameFree().execute(ctx)
     problems = prereqs.missing(lab, probes, network=network is None)

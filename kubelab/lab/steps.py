@@ -16,6 +16,7 @@ import importlib
 import logging
 import secrets
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ import yaml
 
 from kubelab.lab import haproxy, kubeconfig
 from kubelab.lab.errors import LabError, LabExistsError
-from kubelab.lab.plan import Plan, ProcessSpec
+from kubelab.lab.plan import KV_CLIENT_PORT, Plan, ProcessSpec
 from kubelab.lab.records import write_json
 from kubelab.lab.spec import Store, kernel_prefix, spec_to_dict
 from kubelab.lab.supervisor_client import SupervisorClient, stop_recorded
@@ -44,6 +45,7 @@ class Context:
     out: Callable[[str], None] = print
     wait_timeout: float = 60.0
     list_netns: Callable[[], list[str]] = field(default_factory=lambda: list_netns)
+    port_open: Callable[[str, int], bool] = field(default_factory=lambda: port_open)
 
     @staticmethod
     def default_list_netns() -> Callable[[], list[str]]:
@@ -73,6 +75,15 @@ def run(steps: Sequence[Step], ctx: Context) -> None:
             except Exception:
                 log.exception("undo failed step=%s", step.name)
         raise
+
+
+def port_open(host: str, port: int) -> bool:
+    """A TCP connect to a lab address (the host is on the lab LAN) succeeds."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def list_netns() -> list[str]:
@@ -200,6 +211,29 @@ class StartProcesses:
 
 
 @dataclass(frozen=True)
+class WaitStores:
+    """A majority of the stores listen on their client port, so the first apiserver finds one
+    (it would exit and be restarted otherwise: correct, but noisy)."""
+
+    name: str = "wait for a quorum of the stores"
+
+    def execute(self, ctx: Context) -> None:
+        targets = [str(m.ip) for m in ctx.plan.control_planes]
+        need = len(targets) // 2 + 1
+        deadline = time.monotonic() + ctx.wait_timeout
+        while (up := sum(ctx.port_open(ip, KV_CLIENT_PORT) for ip in targets)) < need:
+            if time.monotonic() >= deadline:
+                raise LabError(
+                    f"only {up} of {len(targets)} stores listen on :{KV_CLIENT_PORT} after "
+                    f"{ctx.wait_timeout:.0f}s; see {ctx.plan.paths.logs}/cp-*/kvstore.log"
+                )
+            time.sleep(0.1)
+
+    def undo(self, ctx: Context) -> None:
+        pass
+
+
+@dataclass(frozen=True)
 class WaitAdminKubeconfig:
     """The first apiserver creates the cluster's PKI and admin.kubeconfig in the shared cert
     dir; the others start after it, so they reuse that CA instead of racing to make one."""
@@ -248,8 +282,16 @@ class WriteKubeconfigs:
         kubeconfig.remove_file(ctx.kubeconfig, ctx.plan.spec.name)
 
 
+def _stores(proc: ProcessSpec) -> bool:
+    return proc.name == "kvstore"
+
+
+def _first_apiserver(proc: ProcessSpec) -> bool:
+    return proc.key == "cp-1/apiserver"
+
+
 def _first_phase(proc: ProcessSpec) -> bool:
-    return proc.name == "kvstore" or proc.key == "cp-1/apiserver"
+    return _stores(proc) or _first_apiserver(proc)
 
 
 def _second_phase(proc: ProcessSpec) -> bool:
@@ -269,7 +311,9 @@ def up_steps(tools: dict[str, str], network: Step | None = None) -> list[Step]:
         network or CreateNetwork(),
         WriteLoadBalancerConfig(),
         StartSupervisor(),
-        StartProcesses(_first_phase, "start the stores and the first apiserver"),
+        StartProcesses(_stores, "start the stores"),
+        WaitStores(),
+        StartProcesses(_first_apiserver, "start the first apiserver"),
         WaitAdminKubeconfig(),
         StartProcesses(_second_phase, "start the other apiservers and the load balancer"),
         WriteKubeconfigs(),

@@ -103,6 +103,7 @@ class Lab:
             out=lambda line: None,
             network=BareMachines(),
             wait_timeout=wait_timeout,
+            port_open=lambda host, port: True,  # bare machines have no LAN to probe
         )
 
     def cli(self, *args: str) -> tuple[int, str]:
