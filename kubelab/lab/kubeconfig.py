@@ -64,20 +64,26 @@ def _checked(config: Config, where: str) -> Config:
     return config
 
 
-def lab_entry(admin: Config, server: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The cluster and user of `admin` (the apiserver's admin.kubeconfig), pointed at `server`."""
-    admin = _checked(admin, "admin kubeconfig")
-    contexts = {c["name"]: c.get("context", {}) for c in admin.get("contexts") or []}
-    ctx: dict[str, Any] = contexts.get(admin.get("current-context", "")) or next(
+def current(config: Config) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The cluster and user of `config`'s current context (else its first context)."""
+    config = _checked(config, "kubeconfig")
+    contexts = {c["name"]: c.get("context", {}) for c in config.get("contexts") or []}
+    ctx: dict[str, Any] = contexts.get(config.get("current-context", "")) or next(
         iter(contexts.values()), {}
     )
-    clusters = {c["name"]: c.get("cluster", {}) for c in admin.get("clusters") or []}
-    users = {u["name"]: u.get("user", {}) for u in admin.get("users") or []}
+    clusters = {c["name"]: c.get("cluster", {}) for c in config.get("clusters") or []}
+    users = {u["name"]: u.get("user", {}) for u in config.get("users") or []}
     try:
         cluster = dict(clusters[ctx["cluster"]]) if ctx else dict(next(iter(clusters.values())))
         user = dict(users[ctx["user"]]) if ctx else dict(next(iter(users.values())))
     except (KeyError, StopIteration) as exc:
-        raise KubeconfigError("admin kubeconfig", f"has no usable cluster/user ({exc})") from exc
+        raise KubeconfigError("kubeconfig", f"has no usable cluster/user ({exc})") from exc
+    return cluster, user
+
+
+def lab_entry(admin: Config, server: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The cluster and user of `admin` (the apiserver's admin.kubeconfig), pointed at `server`."""
+    cluster, user = current(admin)
     cluster["server"] = server
     return cluster, user
 

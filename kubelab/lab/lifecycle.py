@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubelab.lab import cleanup, kubeconfig, prereqs, procs, steps
+from kubelab.lab import cleanup, health, kubeconfig, prereqs, procs, steps
 from kubelab.lab.errors import LabError, LabNotFoundError, PrerequisiteError, SpecError
-from kubelab.lab.plan import Paths, Plan, Tools, plan
+from kubelab.lab.plan import KV_CLIENT_PORT, Paths, Plan, Tools, plan
 from kubelab.lab.records import ProcessRecord, ProcState, read_daemon, read_json, read_processes
 from kubelab.lab.spec import kernel_prefix, name_problems, spec_from_dict
 from kubelab.lab.supervisor_client import SupervisorClient, stop_recorded
@@ -240,11 +240,22 @@ class ProcessStatus:
 
 
 @dataclass(frozen=True)
+class ClusterView:
+    """What the cluster itself says: store members, control-plane leases, nodes."""
+
+    store: tuple[health.StoreMember, ...] = ()
+    leases: dict[str, str] | None = None
+    nodes: tuple[tuple[str, ...], ...] | None = None
+    api_error: str | None = None
+
+
+@dataclass(frozen=True)
 class LabStatus:
     plan: Plan
     supervisor_pid: int | None
     processes: tuple[ProcessStatus, ...]
     netns_present: frozenset[str]
+    cluster: ClusterView | None = None
 
 
 def _process_status(rec: ProcessRecord | None, key: str, now: float, live: bool) -> ProcessStatus:
@@ -267,7 +278,34 @@ def _process_status(rec: ProcessRecord | None, key: str, now: float, live: bool)
     )
 
 
-def status(root: Path, name: str, list_netns: Callable[[], list[str]], now: float) -> LabStatus:
+def cluster_view(lab: Plan) -> ClusterView:
+    """Ask the lab's stores and apiserver (on the lab LAN); never raises."""
+    store = health.store_members([(m.name, f"{m.ip}:{KV_CLIENT_PORT}") for m in lab.control_planes])
+    config = lab.paths.lab / "kubeconfig"
+    try:
+        leases = health.lease_holders(
+            health.api_get(config, "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases")
+        )
+        nodes = tuple(tuple(r) for r in health.node_rows(health.api_get(config, "/api/v1/nodes")))
+    except (OSError, ValueError, LabError) as exc:
+        return ClusterView(store=tuple(store), api_error=f"{lab.api_endpoint}: {exc}")
+    return ClusterView(store=tuple(store), leases=leases, nodes=nodes)
+
+
+def status(
+    root: Path,
+    name: str,
+    list_netns: Callable[[], list[str]],
+    now: float,
+    *,
+    probe: bool = True,
+    has_link: Callable[[str], bool] = lambda name: Path("/sys/class/net", name).exists(),
+) -> LabStatus:
+    """The lab's machines and processes; with `probe`, also what the cluster says.
+
+    The cluster is only asked when the lab is up: its supervisor answers, its machines exist
+    and the host holds the lab's LAN bridge, so every probe stays on the lab's own LAN (the
+    lab is sealed; nothing is sent where a route might lead out of the machine)."""
     lab = require_record(root, name).plan
     client = supervisor_for(lab.paths)
     daemon = read_daemon(lab.paths.supervisor)
@@ -278,11 +316,14 @@ def status(root: Path, name: str, list_netns: Callable[[], list[str]], now: floa
     keys = [p.key for p in lab.processes()] + [
         k for k in records if k not in {p.key for p in lab.processes()}
     ]
+    present = frozenset(n for n in list_netns() if n.startswith(kernel_prefix(name)))
+    lab_is_up = live and all(m.netns in present for m in lab.machines) and has_link(lab.bridge)
     return LabStatus(
         plan=lab,
         supervisor_pid=daemon.pid if live and daemon else None,
         processes=tuple(_process_status(records.get(k), k, now, live) for k in keys),
-        netns_present=frozenset(n for n in list_netns() if n.startswith(kernel_prefix(name))),
+        netns_present=present,
+        cluster=cluster_view(lab) if probe and lab_is_up else None,
     )
 
 
@@ -334,11 +375,26 @@ def render_status(st: LabStatus) -> str:
             ]
         )
     lines += _table(rows)
-    lines += [
-        "",
-        "kvstore leader, lease holders, nodes: shown once the apiserver client is part of kubelab",
-    ]
+    lines.append("")
+    lines += _render_cluster(st.cluster)
     return "\n".join(lines)
+
+
+def _render_cluster(view: ClusterView | None) -> list[str]:
+    if view is None:
+        return ["cluster: not asked (the lab is not up)"]
+    lines = [health.render_store(view.store)]
+    if view.api_error is not None:
+        return [*lines, f"apiserver: not reachable at {view.api_error}"]
+    assert view.leases is not None
+    assert view.nodes is not None
+    held = ", ".join(f"{k} held by {v or 'nobody'}" for k, v in view.leases.items())
+    lines.append(f"leases: {held}")
+    if view.nodes:
+        lines += ["", *_table([["NODE", "STATUS", "ROLES", "INTERNAL-IP"], *map(list, view.nodes)])]
+    else:
+        lines.append("nodes: none registered")
+    return lines
 
 
 def now() -> float:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from kubelab.lab.lifecycle import LabStatus, ProcessStatus, human_duration, render_status
+from kubelab.lab.health import StoreMember
+from kubelab.lab.lifecycle import (
+    ClusterView,
+    LabStatus,
+    ProcessStatus,
+    human_duration,
+    render_status,
+)
 from kubelab.lab.plan import plan
 from kubelab.lab.spec import ClusterSpec
 
@@ -41,3 +48,22 @@ def test_render_status() -> None:
     assert lines[5].split()[-1] == "(missing)"
     assert lines[8].split() == ["cp-1/kvstore", "running", "101", "5m3s", "0", "-"]
     assert lines[9].split() == ["cp-1/apiserver", "backoff", "-", "-", "3", "1"]
+
+
+def test_render_what_the_cluster_says() -> None:
+    lab = plan(ClusterSpec(name="demo", control_planes=1, workers=1))
+    view = ClusterView(
+        store=(StoreMember("cp-1", "10.250.0.10:2379", member_id=1, leader_id=1, term=2),),
+        leases={"kube-scheduler": "cp-1_x", "kube-controller-manager": ""},
+        nodes=(("cp-1", "Ready", "control-plane", "10.250.0.10"),),
+    )
+    st = LabStatus(lab, 1, (), frozenset(), cluster=view)
+    text = render_status(st)
+    assert "store: leader cp-1 (term 2); members: cp-1 up" in text
+    assert "leases: kube-scheduler held by cp-1_x, kube-controller-manager held by nobody" in text
+    assert text.splitlines()[-1].split() == ["cp-1", "Ready", "control-plane", "10.250.0.10"]
+    down = LabStatus(lab, 1, (), frozenset(), cluster=ClusterView(api_error="https://x: refused"))
+    assert render_status(down).endswith("apiserver: not reachable at https://x: refused")
+    assert render_status(LabStatus(lab, None, (), frozenset())).endswith(
+        "cluster: not asked (the lab is not up)"
+    )
