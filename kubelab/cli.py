@@ -239,31 +239,37 @@ def node() -> None:
     """Add or remove a worker machine of a running cluster."""
 
 
-NODE_NOT_BUILT = (
-    "not built yet in this version: it needs the kubelet and netlab in the lab "
-    "(see README.md, 'Status')"
-)
-
-
 @node.command("add")
 @name_option
 def node_add(name: str) -> None:
-    """Add a worker machine."""
-    guarded("node add", lambda: lifecycle.require_record(lab_root(), name))
-    fail("node add", NODE_NOT_BUILT)
+    """Add a worker machine to a running cluster."""
+    added = guarded(
+        "node add",
+        lambda: lifecycle.node_add(
+            lab_root(), name, lifecycle.system_probes(), steps.Context.default_list_netns()
+        ),
+    )
+    click.echo(
+        f"lab {name}: added {added.name} ({added.ip}, pods {added.pod_cidr}, netns {added.netns})"
+    )
 
 
 @node.command("remove")
 @name_option
 @click.argument("node_name", metavar="NODE")
 def node_remove(name: str, node_name: str) -> None:
-    """Remove worker machine NODE (e.g. node-2)."""
-    record = guarded("node remove", lambda: lifecycle.require_record(lab_root(), name))
-    workers = [m.name for m in record.plan.workers]
-    if node_name not in workers:
-        known = ", ".join(workers) or "none"
-        fail("node remove", f"NODE={node_name}: not a worker of lab {name}; workers: {known}")
-    fail("node remove", NODE_NOT_BUILT)
+    """Remove worker machine NODE (e.g. node-2) from a running cluster."""
+    done = guarded(
+        "node remove",
+        lambda: lifecycle.node_remove(
+            lab_root(), name, node_name, steps.Context.default_list_netns()
+        ),
+    )
+    click.echo(f"lab {name}: removed {done.machine.name}; {done.node_object}")
+    for line in done.failed:
+        click.echo(f"kubelab node remove: could not remove {line}", err=True)
+    if done.failed:
+        sys.exit(1)
 
 
 def main() -> None:

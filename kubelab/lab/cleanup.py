@@ -285,6 +285,27 @@ def remove(plan: CleanupPlan) -> CleanupReport:
     return report
 
 
+def remove_machine(
+    netns: str, others: Sequence[tuple[str, str]], all_netns: Sequence[str]
+) -> CleanupReport:
+    """Remove one machine of a running lab: its namespace and its pods' (`<netns>-*`), its
+    kubelet's cgroups (`<netns>`, exactly), and the routes to its pod subnet on the others
+    (`others`: (netns, pod CIDR) pairs). Its LAN veth goes with its namespace."""
+    report = CleanupReport()
+    gone = ("No such file", "Cannot find device", "does not exist")
+    for ns in [n for n in all_netns if n == netns or n.startswith(f"{netns}-")]:
+        _kill_pids(_run(["ip", "netns", "pids", ns]).stdout.split())
+        _step(report, f"netns {ns}", ["ip", "netns", "del", ns], gone)
+    for other, cidr in others:
+        _step(report, f"route {cidr} in {other}", ["ip", "-n", other, "route", "del", cidr],
+              (*gone, "No such process"))  # fmt: skip
+    if CGROUP_ROOT.is_dir():
+        for controller in CGROUP_ROOT.iterdir():
+            if (controller / netns).is_dir():
+                _remove_cgroup_tree(str(controller / netns), report)
+    return report
+
+
 def clean(prefix: str, lab_dir: Path) -> tuple[CleanupPlan, CleanupReport]:
     """Observe, select and remove every kernel object of the lab; see the module docstring."""
     plan = select(prefix, lab_dir, observe(prefix))

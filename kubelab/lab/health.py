@@ -120,6 +120,13 @@ def node_rows(nodes: Object) -> list[list[str]]:
 
 def api_get(config_path: Path, path: str, timeout: float = 2.0) -> Object:
     """GET `path` from the apiserver of kubeconfig `config_path` (its current context)."""
+    return api_request(config_path, path, timeout=timeout)
+
+
+def api_request(
+    config_path: Path, path: str, *, method: str = "GET", timeout: float = 2.0
+) -> Object:
+    """One request to the apiserver of kubeconfig `config_path` (its current context)."""
     cluster, user = kubeconfig.current(kubeconfig.load(config_path))
     server = str(cluster.get("server", ""))
     if not server.startswith("https://"):
@@ -139,7 +146,9 @@ def api_get(config_path: Path, path: str, timeout: float = 2.0) -> Object:
             key.write_bytes(base64.b64decode(user["client-key-data"]))
             ctx.load_cert_chain(cert, key)
         # https only (checked above), to the lab's own apiserver.
-        request = urllib.request.Request(server.rstrip("/") + path, headers=headers)  # noqa: S310
+        request = urllib.request.Request(  # noqa: S310
+            server.rstrip("/") + path, headers=headers, method=method
+        )
         with urllib.request.urlopen(request, timeout=timeout, context=ctx) as response:  # noqa: S310
             data: Object = json.loads(response.read())
     return data

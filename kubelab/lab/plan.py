@@ -181,6 +181,7 @@ class Plan:
     timing: Timing
     machines: tuple[Machine, ...]
     host_processes: tuple[ProcessSpec, ...] = field(default=())
+    removed: tuple[str, ...] = ()
 
     @property
     def control_planes(self) -> tuple[Machine, ...]:
@@ -189,6 +190,9 @@ class Plan:
     @property
     def workers(self) -> tuple[Machine, ...]:
         return tuple(m for m in self.machines if m.role is Role.WORKER)
+
+    def machine(self, name: str) -> Machine | None:
+        return next((m for m in self.machines if m.name == name), None)
 
     def processes(self) -> Iterator[ProcessSpec]:
         yield from self.host_processes
@@ -235,8 +239,18 @@ def node_pod_cidr(pod_cidr: IPv4Network, index: int) -> IPv4Network:
     return IPv4Network((int(pod_cidr.network_address) + index * size, NODE_POD_PREFIXLEN))
 
 
-def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = None) -> Plan:
-    """The concrete lab for a valid `spec` (raises SpecError otherwise)."""
+def plan(
+    spec: ClusterSpec,
+    *,
+    root: Path = DEFAULT_ROOT,
+    tools: Tools | None = None,
+    removed: frozenset[str] = frozenset(),
+) -> Plan:
+    """The concrete lab for a valid `spec` (raises SpecError otherwise).
+
+    `removed` names workers taken out by `kubelab node remove`: they keep their place (index,
+    address, pod subnet are never reused while the lab lives) but are not in the plan.
+    """
     check(spec)
     tools = tools or Tools()
     paths = Paths(root / spec.name)
@@ -272,11 +286,12 @@ def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = 
             index=i,
             netns=f"{prefix}{name}",
             ip=ip,
-            pod_cidr=node_pod_cidr(spec.pod_cidr, len(machines)),
+            pod_cidr=node_pod_cidr(spec.pod_cidr, spec.control_planes + i - 1),
             api_server=api_endpoint,
             api_grpc=_grpc_list(None, cp_ips),
         )
-        machines.append(_with_processes(machine, ctx))
+        if name not in removed:
+            machines.append(_with_processes(machine, ctx))
     host_processes: tuple[ProcessSpec, ...] = ()
     if lan.vip is not None:
         host_processes = (
@@ -297,6 +312,7 @@ def plan(spec: ClusterSpec, *, root: Path = DEFAULT_ROOT, tools: Tools | None = 
         timing=timing,
         machines=tuple(machines),
         host_processes=host_processes,
+        removed=tuple(sorted(removed)),
     )
 
 

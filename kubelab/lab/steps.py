@@ -28,7 +28,7 @@ import yaml
 
 from kubelab.lab import haproxy, kubeconfig
 from kubelab.lab.errors import LabError, LabExistsError
-from kubelab.lab.plan import KV_CLIENT_PORT, Plan, ProcessSpec
+from kubelab.lab.plan import KV_CLIENT_PORT, Machine, Plan, ProcessSpec
 from kubelab.lab.records import write_json
 from kubelab.lab.spec import Store, kernel_prefix, spec_to_dict
 from kubelab.lab.supervisor_client import SupervisorClient, stop_recorded
@@ -125,6 +125,7 @@ class WriteRecord:
                 "spec": spec_to_dict(ctx.plan.spec),
                 "tools": self.tools,
                 "kubeconfig": str(ctx.kubeconfig),
+                "removed": list(ctx.plan.removed),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
         )
@@ -256,6 +257,16 @@ class WaitAdminKubeconfig:
         pass
 
 
+def write_machine_kubeconfig(plan: Plan, machine: Machine) -> None:
+    """The kubeconfig the machine's components use: the admin credentials, its API address."""
+    admin = kubeconfig.load(plan.paths.admin_kubeconfig)
+    cluster, user = kubeconfig.lab_entry(admin, machine.api_server)
+    kubeconfig.save(
+        plan.paths.kubeconfig(machine.name),
+        kubeconfig.merge(kubeconfig.empty(), plan.spec.name, cluster, user),
+    )
+
+
 @dataclass(frozen=True)
 class WriteKubeconfigs:
     """One kubeconfig per machine (its apiserver address) and the user's merged context."""
@@ -266,11 +277,7 @@ class WriteKubeconfigs:
         plan = ctx.plan
         admin = kubeconfig.load(plan.paths.admin_kubeconfig)
         for machine in plan.machines:
-            cluster, user = kubeconfig.lab_entry(admin, machine.api_server)
-            kubeconfig.save(
-                plan.paths.kubeconfig(machine.name),
-                kubeconfig.merge(kubeconfig.empty(), plan.spec.name, cluster, user),
-            )
+            write_machine_kubeconfig(plan, machine)
         cluster, user = kubeconfig.lab_entry(admin, plan.api_endpoint)
         kubeconfig.save(
             plan.paths.lab / "kubeconfig",

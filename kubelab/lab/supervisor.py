@@ -12,7 +12,7 @@ adopts those still alive (same PID and start time) and restarts the rest. SIGTER
 `shutdown` request stops every process (SIGTERM, then SIGKILL after the grace) and exits.
 
 Requests are one JSON object per connection: {"op": "ping" | "status" | "start" | "stop" |
-"shutdown", ...}; the answer is {"ok": true, ...} or {"ok": false, "error": "..."}.
+"remove" | "shutdown", ...}; the answer is {"ok": true, ...} or {"ok": false, "error": "..."}.
 """
 
 from __future__ import annotations
@@ -233,6 +233,7 @@ class Supervisor:
             "start": self._op_start,
             "stop": self._op_stop,
             "shutdown": self._op_shutdown,
+            "remove": self._op_remove,
         }.get(op)
         if handler is None:
             return {"ok": False, "error": f"unknown op {op!r}"}
@@ -256,6 +257,15 @@ class Supervisor:
         if key not in self.entries:
             return {"ok": False, "error": f"no process {key!r}"}
         return {"ok": True, "process": record_to_dict(self.stop(key))}
+
+    def _op_remove(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Stop a process and forget it (its machine was removed from the lab)."""
+        key = str(request.get("key"))
+        if key in self.entries:
+            self.stop(key)
+            del self.entries[key]
+            self.save()
+        return {"ok": True}
 
     def _op_shutdown(self, request: dict[str, Any]) -> dict[str, Any]:
         self.stop_all()

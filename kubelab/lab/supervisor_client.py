@@ -132,6 +132,10 @@ class SupervisorClient:
     def stop(self, key: str) -> ProcessRecord:
         return record_from_dict(self.request("stop", key=key)["process"])
 
+    def remove(self, key: str) -> None:
+        """Stop `key` (if running) and drop it from the supervisor's records."""
+        self.request("remove", key=key)
+
     def status(self) -> list[ProcessRecord]:
         return [record_from_dict(p) for p in self.request("status")["processes"]]
 

@@ -250,3 +250,50 @@ def test_up_refuses_an_existing_name_and_touches_nothing(lab: Lab) -> None:
     assert code == 1
     assert "already exists" in out
     assert json.loads(lab.plan.paths.record.read_text())["spec"]["name"] == lab.name
+
+
+def bring_up_missing_machines(plan: Plan) -> None:
+    present = set(list_netns())
+    for m in plan.machines:
+        if m.netns not in present:
+            run("ip", "netns", "add", m.netns)
+
+
+def test_node_add_and_remove(lab: Lab) -> None:
+    lab.up()
+    added = lifecycle.node_add(
+        lab.root, lab.name, PROBES, all_netns,
+        network=bring_up_missing_machines, adapt=lab.stand_ins,
+    )  # fmt: skip
+    assert (added.name, str(added.ip), str(added.pod_cidr)) == (
+        "node-2", "10.250.0.21", "10.244.3.0/24",
+    )  # fmt: skip
+    assert added.netns in lab_netns(lab.name)
+    assert lab.plan.paths.kubeconfig("node-2").exists()
+    code, out = lab.cli("status")
+    assert any(
+        line.startswith("node-2/kubelet ") and " running " in line for line in out.splitlines()
+    )
+
+    code, out = lab.cli("node", "remove", "node-9")
+    assert code == 1
+    assert "NODE=node-9: not a worker of lab" in out
+    code, out = lab.cli("node", "remove", "node-1")
+    assert code == 0, out
+    assert f"lab {lab.name}: removed node-1; Node node-1 not deleted (the lab's LAN" in out
+    assert f"{lab.name}-node-1" not in lab_netns(lab.name)
+    keys = [r.key for r in read_processes(lab.plan.paths.supervisor)]
+    assert "node-1/kubelet" not in keys
+    assert "node-2/kubelet" in keys
+
+    # A node added later gets a new name, address and pod subnet: node-1's are not reused.
+    again = lifecycle.node_add(
+        lab.root, lab.name, PROBES, all_netns,
+        network=bring_up_missing_machines, adapt=lab.stand_ins,
+    )  # fmt: skip
+    assert (again.name, str(again.ip), str(again.pod_cidr)) == (
+        "node-3", "10.250.0.22", "10.244.4.0/24",
+    )  # fmt: skip
+    record = lifecycle.require_record(lab.root, lab.name)
+    assert [m.name for m in record.plan.workers] == ["node-2", "node-3"]
+    assert record.plan.removed == ("node-1",)
