@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import time
+import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -539,6 +540,10 @@ def _delete_node_object(lab: Plan, node: str) -> str:
         return f"Node {node} not deleted (the lab's LAN {lab.bridge} is not up)"
     try:
         health.api_request(lab.paths.lab / "kubeconfig", f"/api/v1/nodes/{node}", method="DELETE")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return f"no Node {node} was registered"
+        return f"Node {node} not deleted ({exc}); `kubectl delete node {node}` removes it"
     except (OSError, ValueError, LabError) as exc:
         return f"Node {node} not deleted ({exc}); `kubectl delete node {node}` removes it"
     return f"Node {node} deleted"
