@@ -54,6 +54,13 @@ def guarded(command: str, action: Callable[[], T]) -> T:
         sys.exit(1)
     except LabError as exc:
         fail(command, str(exc))
+    except OSError as exc:  # e.g. permission denied on the lab dir: one line, no traceback
+        fail(command, str(exc))
+
+
+def require_root(command: str) -> None:
+    if os.geteuid() != 0:
+        fail(command, "must run as root (namespaces, links, iptables, processes): use sudo")
 
 
 name_option = click.option(
@@ -179,6 +186,7 @@ def up(  # noqa: PLR0917 - click passes every option by keyword
 @kubeconfig_option
 def down(name: str, kubeconfig: Path | None) -> None:
     """Delete a cluster: stop its processes, remove every kernel object, file and context."""
+    require_root("down")
     report = guarded("down", lambda: lifecycle.down(lab_root(), name, _kubeconfig(kubeconfig)))
     if not report.found_anything and not report.failed:
         click.echo(f"lab {name}: nothing to remove")
@@ -202,6 +210,7 @@ def down(name: str, kubeconfig: Path | None) -> None:
 @name_option
 def stop(name: str) -> None:
     """Stop a cluster's processes, keeping its machines and data for `kubelab start`."""
+    require_root("stop")
     stopped = guarded("stop", lambda: lifecycle.stop(lab_root(), name))
     click.echo(
         f"lab {name}: stopped {len(stopped)} processes; `kubelab start --name {name}` resumes"
@@ -212,6 +221,7 @@ def stop(name: str) -> None:
 @name_option
 def start(name: str) -> None:
     """Start a stopped cluster again, with its data."""
+    require_root("start")
     guarded(
         "start",
         lambda: lifecycle.start(
@@ -243,6 +253,7 @@ def node() -> None:
 @name_option
 def node_add(name: str) -> None:
     """Add a worker machine to a running cluster."""
+    require_root("node add")
     added = guarded(
         "node add",
         lambda: lifecycle.node_add(
@@ -259,6 +270,7 @@ def node_add(name: str) -> None:
 @click.argument("node_name", metavar="NODE")
 def node_remove(name: str, node_name: str) -> None:
     """Remove worker machine NODE (e.g. node-2) from a running cluster."""
+    require_root("node remove")
     done = guarded(
         "node remove",
         lambda: lifecycle.node_remove(

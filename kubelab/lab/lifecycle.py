@@ -149,9 +149,12 @@ def start(
     name: str,
     probes: prereqs.Probes,
     list_netns: Callable[[], list[str]],
+    *,
     adapt: Callable[[Plan], Plan] = lambda p: p,
+    port_open: Callable[[str, int], bool] = steps.port_open,
 ) -> None:
-    """Start a stopped lab's processes again, with its data (objects, node names) kept.
+    """Start a stopped lab's processes again, with its data (objects, node names) kept, in
+    `up`'s order: the stores, a quorum of them, then everything else.
 
     `adapt` rewrites the recorded plan before use (tests run stand-in processes through it).
     """
@@ -167,10 +170,14 @@ def start(
             f"the network of lab {name!r} is gone ({', '.join(gone[:3])}); "
             f"recreate the lab with `kubelab down --name {name}` then `kubelab up --name {name}`"
         )
-    client = supervisor_for(lab.paths)
-    client.ensure_running()
-    for proc in lab.processes():
-        client.start(proc)
+    ctx = steps.Context(
+        plan=lab,
+        kubeconfig=record.kubeconfig or Path(),
+        supervisor=supervisor_for(lab.paths),
+        out=lambda line: None,
+        port_open=port_open,
+    )
+    steps.run(steps.start_steps(), ctx)
 
 
 # -- down --------------------------------------------------------------------------------------

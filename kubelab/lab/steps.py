@@ -62,18 +62,28 @@ class Step(Protocol):
 
 
 def run(steps: Sequence[Step], ctx: Context) -> None:
+    """Execute `steps` in order; on failure undo the completed ones in reverse, then raise.
+
+    An unexpected error (not a LabError) is re-raised as a LabError naming the step, so the
+    CLI can print one line; the original stays chained for the log.
+    """
     done: list[Step] = []
+    current = ""
     try:
         for step in steps:
+            current = step.name
             ctx.out(f" • {step.name}")
             step.execute(ctx)
             done.append(step)
-    except BaseException:
+    except BaseException as exc:
         for step in reversed(done):
             try:
                 step.undo(ctx)
             except Exception:
                 log.exception("undo failed step=%s", step.name)
+        if isinstance(exc, Exception) and not isinstance(exc, LabError):
+            log.error("step failed step=%r", current, exc_info=exc)
+            raise LabError(f"{current}: {type(exc).__name__}: {exc} (undone)") from exc
         raise
 
 
@@ -118,7 +128,11 @@ class WriteRecord:
 
     def execute(self, ctx: Context) -> None:
         paths = ctx.plan.paths
-        paths.lab.mkdir(parents=True, exist_ok=False, mode=0o700)
+        paths.lab.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            paths.lab.mkdir(exist_ok=False, mode=0o700)
+        except FileExistsError:
+            raise LabExistsError(ctx.plan.spec.name, f"{paths.lab} exists") from None
         write_json(
             paths.record,
             {
@@ -325,6 +339,16 @@ def up_steps(tools: dict[str, str], network: Step | None = None) -> list[Step]:
         StartProcesses(_second_phase, "start the other apiservers and the load balancer"),
         WriteKubeconfigs(),
         StartProcesses(_last_phase, "start the schedulers and kubelets"),
+    ]
+
+
+def start_steps() -> list[Step]:
+    """`kubelab start`: the processes of an existing lab, in `up`'s order."""
+    return [
+        StartSupervisor(),
+        StartProcesses(_stores, "start the stores"),
+        WaitStores(),
+        StartProcesses(lambda p: not _stores(p), "start everything else"),
     ]
 
 

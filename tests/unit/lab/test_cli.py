@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -58,10 +59,26 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "args", [["status"], ["stop"], ["node", "add"], ["node", "remove", "node-1"]]
 )
-def test_commands_on_a_missing_lab(tmp_path: Path, args: list[str]) -> None:
+def test_commands_on_a_missing_lab(
+    tmp_path: Path, args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
     code, out = invoke(tmp_path, *args, "--name", "nolab")
     assert code == 1
     assert "no lab named 'nolab'; create one with `kubelab up --name nolab`" in out
+
+
+@pytest.mark.parametrize(
+    "args", [["down"], ["stop"], ["start"], ["node", "add"], ["node", "remove", "node-1"]]
+)
+def test_lab_changing_commands_need_root(
+    tmp_path: Path, args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    code, out = invoke(tmp_path, *args)
+    assert code == 1
+    assert out.startswith(f"kubelab {' '.join(args[:2] if args[0] == 'node' else args[:1])}: ")
+    assert "must run as root" in out
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
