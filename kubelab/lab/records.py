@@ -19,6 +19,7 @@ import enum
 import hashlib
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,17 @@ class ProcessRecord:
 def socket_address(state_dir: Path) -> str:
     digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:24]
     return f"\0kubelab-supervisor-{digest}"
+
+
+def read_line(sock: socket.socket) -> bytes:
+    """One request or answer of the supervisor's protocol: bytes up to a newline (or EOF)."""
+    buf = bytearray()
+    while not buf.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf)
 
 
 def spec_to_dict(spec: ProcessSpec) -> dict[str, Any]:

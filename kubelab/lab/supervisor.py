@@ -39,6 +39,7 @@ from kubelab.lab.records import (
     DAEMON_FILE,
     ProcessRecord,
     ProcState,
+    read_line,
     read_processes,
     record_to_dict,
     socket_address,
@@ -285,7 +286,7 @@ def serve(sup: Supervisor, sock: socket.socket, *, should_stop: Callable[[], boo
             conn.settimeout(5.0)
             request: Any = None
             try:
-                request = json.loads(_read_line(conn))
+                request = json.loads(read_line(conn))
                 response = sup.handle(request)
             except Exception as exc:  # one bad request must not take the daemon down
                 log.exception("bad request")
@@ -294,16 +295,6 @@ def serve(sup: Supervisor, sock: socket.socket, *, should_stop: Callable[[], boo
                 conn.sendall(json.dumps(response).encode() + b"\n")
             if response.get("ok") and isinstance(request, dict) and request.get("op") == "shutdown":
                 return
-
-
-def _read_line(conn: socket.socket) -> bytes:
-    buf = bytearray()
-    while not buf.endswith(b"\n"):
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    return bytes(buf)
 
 
 def main(argv: list[str] | None = None) -> int:

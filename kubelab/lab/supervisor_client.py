@@ -28,6 +28,7 @@ from kubelab.lab.plan import ProcessSpec
 from kubelab.lab.records import (
     ProcessRecord,
     read_daemon,
+    read_line,
     read_processes,
     record_from_dict,
     socket_address,
@@ -66,12 +67,7 @@ class SupervisorClient:
                 sock.settimeout(timeout)
                 sock.connect(socket_address(self.state_dir))
                 sock.sendall(payload)
-                buf = bytearray()
-                while not buf.endswith(b"\n"):
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    buf += chunk
+                buf = read_line(sock)
         except OSError as exc:
             raise SupervisorError(
                 f"supervisor for {self.state_dir} is not reachable: {exc}"
@@ -114,6 +110,7 @@ class SupervisorClient:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                cwd=self.state_dir,  # not the CLI's directory, which may go away
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
