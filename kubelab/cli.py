@@ -130,6 +130,13 @@ def cli() -> None:
     "--service-cidr", default=str(DEFAULT_SERVICE_CIDR), show_default=True, help="Service network."
 )
 @kubeconfig_option
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for each readiness step (stores, apiserver, nodes Ready).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan (machines, addresses, argv) only.")
 def up(  # noqa: PLR0917 - click passes every option by keyword
     name: str,
@@ -141,6 +148,7 @@ def up(  # noqa: PLR0917 - click passes every option by keyword
     pod_cidr: str,
     service_cidr: str,
     kubeconfig: Path | None,
+    wait: float,
     dry_run: bool,
 ) -> None:
     """Create a cluster: machines, control planes, workers, and a kubectl context."""
@@ -171,13 +179,15 @@ def up(  # noqa: PLR0917 - click passes every option by keyword
             tools=tools,
             probes=lifecycle.system_probes(),
             out=lambda line: click.echo(line, err=True),
+            wait_timeout=wait,
         ),
     )
     click.echo(
-        f"lab {name}: {len(list(lab.processes()))} processes started under its supervisor "
-        f"(logs in {lab.paths.logs}); node readiness is not checked by this version.\n"
+        f"lab {name} is up: {spec.control_planes} control plane(s), {spec.workers} worker(s), "
+        f"every node Ready; API {lab.api_endpoint}; logs in {lab.paths.logs}\n"
         f"kubectl context {context_name(name)} is current in {kc}. Try:\n"
-        f"  kubectl get nodes -o wide\n  kubelab status --name {name}\n  kubelab down --name {name}"
+        f"  kubectl get nodes -o wide\n  kubelab status --name {name}\n"
+        f"  kubelab down --name {name}"
     )
 
 

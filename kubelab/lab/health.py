@@ -118,6 +118,12 @@ def node_rows(nodes: Object) -> list[list[str]]:
     return rows
 
 
+def ready_nodes(config_path: Path) -> set[str]:
+    """Names of the nodes whose Ready condition is True."""
+    rows = node_rows(api_get(config_path, "/api/v1/nodes"))
+    return {name for name, state, *_ in rows if state.split(",")[0] == "Ready"}
+
+
 def api_get(config_path: Path, path: str, timeout: float = 2.0) -> Object:
     """GET `path` from the apiserver of kubeconfig `config_path` (its current context)."""
     return api_request(config_path, path, timeout=timeout)

@@ -119,6 +119,7 @@ def up(
     network: steps.Step | None = None,
     wait_timeout: float = 60.0,
     port_open: Callable[[str, int], bool] = steps.port_open,
+    nodes_ready: Callable[[Plan], set[str]] = steps.nodes_ready,
 ) -> None:
     """Check the name and every prerequisite, then run the up steps (undone in reverse if one
     fails), so a failed `up` leaves nothing behind."""
@@ -129,6 +130,7 @@ def up(
         out=out,
         wait_timeout=wait_timeout,
         port_open=port_open,
+        nodes_ready=nodes_ready,
     )
     steps.CheckNameFree().execute(ctx)
     problems = prereqs.missing(lab, probes, network=network is None)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from kubelab.lab import haproxy, kubeconfig
+from kubelab.lab import haproxy, health, kubeconfig
 from kubelab.lab.errors import LabError, LabExistsError
 from kubelab.lab.plan import KV_CLIENT_PORT, Machine, Plan, ProcessSpec
 from kubelab.lab.records import write_json
@@ -46,6 +46,7 @@ class Context:
     wait_timeout: float = 60.0
     list_netns: Callable[[], list[str]] = field(default_factory=lambda: list_netns)
     port_open: Callable[[str, int], bool] = field(default_factory=lambda: port_open)
+    nodes_ready: Callable[[Plan], set[str]] = field(default_factory=lambda: nodes_ready)
 
     @staticmethod
     def default_list_netns() -> Callable[[], list[str]]:
@@ -94,6 +95,11 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def nodes_ready(plan: Plan) -> set[str]:
+    """The lab's Ready nodes, from its apiserver (through the lab's own kubeconfig)."""
+    return health.ready_nodes(plan.paths.lab / "kubeconfig")
 
 
 def list_netns() -> list[str]:
@@ -311,6 +317,35 @@ def _first_apiserver(proc: ProcessSpec) -> bool:
     return proc.key == "cp-1/apiserver"
 
 
+@dataclass(frozen=True)
+class WaitNodesReady:
+    """Every machine registered as a node and Ready: the lab is usable."""
+
+    name: str = "wait until every node is Ready"
+
+    def execute(self, ctx: Context) -> None:
+        want = {m.name for m in ctx.plan.machines}
+        deadline = time.monotonic() + ctx.wait_timeout
+        last = ""
+        while True:
+            try:
+                missing = want - ctx.nodes_ready(ctx.plan)
+                last = ""
+            except (OSError, ValueError, LabError) as exc:
+                missing, last = want, f" (apiserver: {exc})"
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                raise LabError(
+                    f"not Ready after {ctx.wait_timeout:.0f}s: {', '.join(sorted(missing))}{last};"
+                    f" see {ctx.plan.paths.logs}/<machine>/kubelet.log"
+                )
+            time.sleep(0.5)
+
+    def undo(self, ctx: Context) -> None:
+        pass
+
+
 def _first_phase(proc: ProcessSpec) -> bool:
     return _stores(proc) or _first_apiserver(proc)
 
@@ -339,6 +374,7 @@ def up_steps(tools: dict[str, str], network: Step | None = None) -> list[Step]:
         StartProcesses(_second_phase, "start the other apiservers and the load balancer"),
         WriteKubeconfigs(),
         StartProcesses(_last_phase, "start the schedulers and kubelets"),
+        WaitNodesReady(),
     ]
 
 

@@ -104,6 +104,7 @@ class Lab:
             network=BareMachines(),
             wait_timeout=wait_timeout,
             port_open=lambda host, port: True,  # bare machines have no LAN to probe
+            nodes_ready=lambda plan: {m.name for m in plan.machines},  # no kubelets either
         )
 
     def cli(self, *args: str) -> tuple[int, str]:
