@@ -19,7 +19,8 @@ from typing import NoReturn, TypeVar
 import click
 
 import kubelab
-from kubelab.lab import lifecycle, steps
+from kubelab.lab import lifecycle, nodes, steps
+from kubelab.lab import status as status_view
 from kubelab.lab.errors import LabError, SpecError
 from kubelab.lab.kubeconfig import context_name, default_path
 from kubelab.lab.plan import DEFAULT_ROOT, Plan, Tools, plan
@@ -247,11 +248,11 @@ def status(name: str) -> None:
     """Show machines and processes (state, pid, uptime, restarts)."""
     st = guarded(
         "status",
-        lambda: lifecycle.status(
-            lab_root(), name, steps.Context.default_list_netns(), lifecycle.now()
+        lambda: status_view.status(
+            lab_root(), name, steps.Context.default_list_netns(), status_view.now()
         ),
     )
-    click.echo(lifecycle.render_status(st))
+    click.echo(status_view.render_status(st))
 
 
 @cli.group()
@@ -266,7 +267,7 @@ def node_add(name: str) -> None:
     require_root("node add")
     added = guarded(
         "node add",
-        lambda: lifecycle.node_add(
+        lambda: nodes.node_add(
             lab_root(), name, lifecycle.system_probes(), steps.Context.default_list_netns()
         ),
     )
@@ -283,9 +284,7 @@ def node_remove(name: str, node_name: str) -> None:
     require_root("node remove")
     done = guarded(
         "node remove",
-        lambda: lifecycle.node_remove(
-            lab_root(), name, node_name, steps.Context.default_list_netns()
-        ),
+        lambda: nodes.node_remove(lab_root(), name, node_name, steps.Context.default_list_netns()),
     )
     click.echo(f"lab {name}: removed {done.machine.name}; {done.node_object}")
     for line in done.failed:

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from kubelab.cli import cli
-from kubelab.lab import kubeconfig, lifecycle, procs, steps
+from kubelab.lab import kubeconfig, lifecycle, nodes, procs, steps
 from kubelab.lab.errors import LabError, LabExistsError
 from kubelab.lab.plan import Plan, ProcessSpec, Tools, plan
 from kubelab.lab.prereqs import Probes
@@ -264,7 +264,7 @@ def bring_up_missing_machines(plan: Plan) -> None:
 
 def test_node_add_and_remove(lab: Lab) -> None:
     lab.up()
-    added = lifecycle.node_add(
+    added = nodes.node_add(
         lab.root, lab.name, PROBES, all_netns,
         network=bring_up_missing_machines, adapt=lab.stand_ins,
     )  # fmt: skip
@@ -290,7 +290,7 @@ def test_node_add_and_remove(lab: Lab) -> None:
     assert "node-2/kubelet" in keys
 
     # A node added later gets a new name, address and pod subnet: node-1's are not reused.
-    again = lifecycle.node_add(
+    again = nodes.node_add(
         lab.root, lab.name, PROBES, all_netns,
         network=bring_up_missing_machines, adapt=lab.stand_ins,
     )  # fmt: skip

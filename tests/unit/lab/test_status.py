@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 
 from kubelab.lab.health import StoreMember
-from kubelab.lab.lifecycle import (
+from kubelab.lab.plan import plan
+from kubelab.lab.spec import ClusterSpec
+from kubelab.lab.status import (
     ClusterView,
     LabStatus,
     ProcessStatus,
     human_duration,
     render_status,
 )
-from kubelab.lab.plan import plan
-from kubelab.lab.spec import ClusterSpec
 
 
 @pytest.mark.parametrize(
