@@ -1,0 +1,285 @@
+"""`up`, `down` and `clean`: carry a `Plan` out in the kernel, and take it away again.
+
+`up` is a sequence of small named steps. Each step that creates something registers how to undo
+it; when a step fails, the steps before it are undone in reverse order and `ApplyError` names
+the failing step with the kernel's errno message. Running `up` on a lab that is already up
+creates nothing (EEXIST is success) and undoes nothing that it did not create.
+
+`down` and `clean` need no plan: every kernel object of a lab carries its prefix, so they find
+namespaces (`/run/netns/<prefix>-*`), root-namespace links (`<prefix>-*`) and iptables rules
+(comment `netlab:<prefix>`, chains `<prefix>-*`) even after a crash lost the record.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from pyroute2.netlink.exceptions import NetlinkError
+
+from netlab import iptables, nsfs, rules, state
+from netlab.errors import ApplyError, CommandError, LabNotFoundError
+from netlab.faults_render import fault_drops
+from netlab.model import Topology
+from netlab.plan import HostPlan, Iface, Plan
+from netlab.resolve import resolve
+from netlab.rtnl import Rtnl, write_sysctl
+
+log = logging.getLogger(__name__)
+
+
+class _Transaction:
+    """Runs named steps; remembers how to undo the ones that created something."""
+
+    def __init__(self) -> None:
+        self.undo: list[tuple[str, Callable[[], object]]] = []
+
+    def step(
+        self, name: str, do: Callable[[], object], undo: Callable[[], object] | None = None
+    ) -> None:
+        try:
+            created = do()
+        except NetlinkError as exc:
+            raise ApplyError(name, exc.code, os.strerror(exc.code)) from exc
+        except OSError as exc:
+            code = exc.errno
+            raise ApplyError(name, code, os.strerror(code) if code else str(exc)) from exc
+        except CommandError as exc:
+            raise ApplyError(name, None, exc.stderr.strip() or str(exc)) from exc
+        if created is not False and undo is not None:
+            self.undo.append((name, undo))
+
+    def rollback(self) -> None:
+        for name, undo in reversed(self.undo):
+            try:
+                undo()
+            except Exception as exc:  # keep undoing the rest; report what stayed
+                log.warning("undo failed step=%r error=%s", name, exc)
+        self.undo.clear()
+
+
+def up(topology: Topology) -> Plan:
+    """Bring a validated topology up; return its plan. Idempotent; all-or-nothing."""
+    plan = resolve(topology)
+    started = time.monotonic()
+    tx = _Transaction()
+    rt = Rtnl(keep=_socket_budget())
+    try:
+        _build(plan, rt, tx)
+        tx.step("write the lab record", lambda: _record(topology, plan))
+    except BaseException:
+        rt.close()
+        tx.rollback()
+        raise
+    finally:
+        rt.close()
+    log.info(
+        "lab up lab=%s hosts=%d seconds=%.2f",
+        plan.name,
+        len(plan.hosts),
+        time.monotonic() - started,
+    )
+    return plan
+
+
+def _record(topology: Topology, plan: Plan) -> None:
+    old = state.read(plan.prefix)
+    faults = old.faults if old is not None else state.Faults()
+    state.save(state.Record(plan.name, plan.prefix, topology.source, topology.text, faults))
+
+
+def _socket_budget() -> int:
+    """How many namespaces may keep a socket open (each costs a few descriptors)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < min(hard, 8192):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+        soft = min(hard, 8192)
+    return max(8, (soft - 64) // 8)
+
+
+def _remove_ns(rt: Rtnl, ns: str) -> None:
+    rt.forget(ns)
+    nsfs.remove(ns)
+
+
+def _apply_nat(host: HostPlan) -> None:
+    saved = iptables.save(host.netns, "nat")
+    iptables.restore(host.netns, rules.render_nat(host.masquerade, host.forwards, saved))
+
+
+def _apply_guard(prefix: str) -> None:
+    iptables.restore(None, rules.render_guard(prefix, iptables.save(None, "filter")))
+
+
+def _apply_drops(netns: str, drops: list[rules.Drop]) -> None:
+    iptables.restore(netns, rules.render_faults(drops, iptables.save(netns, "filter")))
+
+
+def _build(plan: Plan, rt: Rtnl, tx: _Transaction) -> None:
+    for host in plan.hosts:
+        ns = host.netns
+        tx.step(f"create namespace {ns}", partial(nsfs.create, ns), partial(_remove_ns, rt, ns))
+        tx.step(f"set lo up in {ns}", partial(rt.set, ns, "lo", state="up"))
+    for br in plan.bridges:
+        tx.step(
+            f"create bridge {br.label} ({br.where})",
+            partial(rt.add_bridge, br.netns, br.ifname),
+            partial(rt.delete, br.netns, br.ifname),
+        )
+        _configure(br, rt, tx)
+    for pair in plan.veths:
+        # Create from the root side when there is one, so its end never needs moving.
+        a, b = (pair.b, pair.a) if pair.b.netns is None else (pair.a, pair.b)
+        tx.step(
+            f"create veth {pair.label}",
+            partial(rt.add_veth, a.netns, a.ifname, b.netns, b.ifname),
+            partial(rt.delete, a.netns, a.ifname),
+        )
+        _configure(a, rt, tx)
+        _configure(b, rt, tx)
+    for vx in plan.vxlans:
+        i = vx.iface
+        tx.step(
+            f"create vxlan {i.label} (vni {vx.vni})",
+            partial(
+                rt.add_vxlan,
+                i.netns,
+                i.ifname,
+                vni=vx.vni,
+                remote=vx.remote,
+                local=vx.local,
+                dev=vx.dev,
+                port=vx.port,
+            ),
+            partial(rt.delete, i.netns, i.ifname),
+        )
+        _configure(i, rt, tx)
+    for host in plan.hosts:
+        ns = host.netns
+        for key, value in host.sysctls:
+            tx.step(f"set sysctl {key}={value} in {ns}", partial(write_sysctl, ns, key, value))
+        for r in host.routes:
+            tx.step(
+                f"add route {r.dst} via {r.via or '-'} dev {r.dev or '-'} in {ns}",
+                partial(rt.add_route, ns, r.dst, r.via, r.dev),
+                partial(rt.del_route, ns, r.dst),
+            )
+        if host.masquerade or host.forwards:
+            tx.step(f"apply NAT rules in {ns}", partial(_apply_nat, host))
+    if plan.guards_root:
+        tx.step(
+            "apply the host-access guard in the root namespace",
+            partial(_apply_guard, plan.prefix),
+            partial(_clean_iptables, plan.prefix),
+        )
+    old = state.read(plan.prefix)
+    if old is not None:
+        for name, drops in fault_drops(plan, old.faults).items():
+            hp = plan.host(name)
+            if hp is not None and drops:
+                tx.step(f"re-apply faults in {hp.netns}", partial(_apply_drops, hp.netns, drops))
+
+
+def _configure(i: Iface, rt: Rtnl, tx: _Transaction) -> None:
+    if i.master:
+        tx.step(
+            f"attach {i.where} to bridge {i.master}",
+            partial(rt.set_master, i.netns, i.ifname, i.master),
+        )
+    for cidr in i.addresses:
+        tx.step(
+            f"add address {cidr} to {i.where}",
+            partial(rt.add_address, i.netns, i.ifname, cidr),
+            partial(rt.del_address, i.netns, i.ifname, cidr),
+        )
+    tx.step(f"set {i.where} up", partial(rt.set, i.netns, i.ifname, state="up"))
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What `down`/`clean` removed for one prefix."""
+
+    prefix: str
+    namespaces: tuple[str, ...]
+    links: tuple[str, ...]
+    iptables: bool
+
+
+def down(lab: str | Topology | Plan) -> Removed:
+    """Take a lab down by name, prefix, topology or plan. Idempotent: a gone lab is fine."""
+    if isinstance(lab, Topology | Plan):
+        prefix = lab.prefix
+    else:
+        record = state.find(lab)
+        if record is not None:
+            prefix = record.prefix
+        elif nsfs.listed(f"{lab}-"):
+            prefix = lab
+        else:
+            return Removed(lab, (), (), False)
+    return clean_prefix(prefix)
+
+
+def clean(prefix: str | None = None) -> list[Removed]:
+    """Remove everything of the lab with `prefix`, or of every recorded lab when None."""
+    if prefix is not None:
+        return [clean_prefix(prefix)]
+    return [clean_prefix(r.prefix) for r in state.records()]
+
+
+def clean_prefix(prefix: str, wait: float = 10.0) -> Removed:
+    if not prefix or "-" in prefix or "/" in prefix:
+        raise LabNotFoundError(prefix)
+    mine = f"{prefix}-"
+    namespaces = nsfs.listed(mine)
+    with Rtnl() as rt:
+        root_links = _root_links(rt, mine)
+        # Bridges first: their ports stop flooding; then namespaces, whose veths die with them.
+        for name in root_links:
+            if name in _bridges(rt):
+                rt.delete(None, name)
+        for ns in namespaces:
+            nsfs.remove(ns)
+        # The kernel destroys namespaces (and their veth peers here) asynchronously.
+        deadline = time.monotonic() + wait
+        while _root_links(rt, mine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for name in _root_links(rt, mine):
+            try:
+                rt.delete(None, name)
+            except NetlinkError as exc:
+                if exc.code not in (errno.ENODEV, errno.ENOENT):
+                    raise
+    touched = _clean_iptables(prefix)
+    state.remove(prefix)
+    return Removed(prefix, tuple(namespaces), tuple(root_links), touched)
+
+
+def _root_links(rt: Rtnl, mine: str) -> list[str]:
+    return sorted(
+        name for link in rt.links(None) if (name := link.get_attr("IFLA_IFNAME")).startswith(mine)
+    )
+
+
+def _bridges(rt: Rtnl) -> set[str]:
+    out = set()
+    for link in rt.links(None):
+        info = link.get_attr("IFLA_LINKINFO")
+        if info is not None and info.get_attr("IFLA_INFO_KIND") == "bridge":
+            out.add(link.get_attr("IFLA_IFNAME"))
+    return out
+
+
+def _clean_iptables(prefix: str) -> bool:
+    saved = iptables.save(None)
+    text = rules.render_cleanup(prefix, saved)
+    if not text:
+        return False
+    iptables.restore(None, text)
+    return True
