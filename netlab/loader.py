@@ -70,6 +70,9 @@ class _Reader:
                     self.problem(sub, f"duplicate key {key!r}")
                     continue
                 out[key] = self.plain(value_node, sub)
+                # Point at the key: "line 7: via" reads better than the value's column.
+                kmark = key_node.start_mark
+                self.positions[sub] = Pos(kmark.line + 1, kmark.column + 1)
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.plain(item, f"{path}[{i}]") for i, item in enumerate(node.value)]

@@ -76,14 +76,38 @@ def create(name: str) -> bool:
 
 def remove(name: str) -> bool:
     """Remove namespace `name` (killing what still runs in it); False if it did not exist."""
-    target = path(name)
-    if not os.path.exists(target):
-        return False
-    kill_pids(name)
-    _libc.umount2(target.encode(), MNT_DETACH)
-    with suppress(FileNotFoundError):
-        os.unlink(target)
-    return True
+    return bool(remove_many([name]))
+
+
+def remove_many(names: list[str]) -> list[str]:
+    """Remove namespaces, killing what runs in them first; returns those that existed."""
+    targets = {}
+    for name in names:
+        with suppress(FileNotFoundError):
+            st = os.stat(path(name))
+            targets[(st.st_ino, st.st_dev)] = name
+    if not targets:
+        return []
+    for pid, key in _netns_of_processes():
+        if key in targets and pid != os.getpid():
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for name in targets.values():
+        target = path(name)
+        _libc.umount2(target.encode(), MNT_DETACH)
+        with suppress(FileNotFoundError):
+            os.unlink(target)
+    return sorted(targets.values())
+
+
+def _netns_of_processes() -> list[tuple[int, tuple[int, int]]]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with suppress(OSError):
+                st = os.stat(f"/proc/{entry}/ns/net")
+                found.append((int(entry), (st.st_ino, st.st_dev)))
+    return found
 
 
 def listed(prefix: str = "") -> list[str]:
@@ -100,22 +124,7 @@ def pids(name: str) -> list[int]:
         want = os.stat(path(name))
     except FileNotFoundError:
         return []
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with suppress(OSError):
-            st = os.stat(f"/proc/{entry}/ns/net")
-            if (st.st_ino, st.st_dev) == (want.st_ino, want.st_dev):
-                found.append(int(entry))
-    return found
-
-
-def kill_pids(name: str) -> None:
-    for pid in pids(name):
-        if pid != os.getpid():
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    return [pid for pid, key in _netns_of_processes() if key == (want.st_ino, want.st_dev)]
 
 
 @contextmanager

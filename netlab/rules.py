@@ -33,9 +33,14 @@ class Drop:
     probability: float = 1.0
 
 
-def _jump(saved: str, builtin: str, chain: str, extra: str = "") -> list[str]:
-    rule = f"-A {builtin}{extra} -j {chain}"
-    return [] if rule in saved.splitlines() else [rule]
+def _jump(
+    saved: str, builtin: str, chain: str, extra: str = "", *, first: bool = False
+) -> list[str]:
+    rule = f"{builtin}{extra} -j {chain}"
+    if f"-A {rule}" in saved.splitlines():
+        return []
+    # `first`: ahead of whatever the machine already has (an ACCEPT must not bypass the guard).
+    return [f"-I {builtin} 1{rule[len(builtin) :]}" if first else f"-A {rule}"]
 
 
 def render_nat(
@@ -90,7 +95,7 @@ def render_guard(prefix: str, saved: str = "") -> str:
     comment = f" -m comment --comment {rule_comment(prefix)}"
     lab = f"{prefix}-+"
     lines = ["*filter", f":{chain} - [0:0]"]
-    lines += _jump(saved, "FORWARD", chain, comment)
+    lines += _jump(saved, "FORWARD", chain, comment, first=True)
     lines.append(f"-A {chain} -i {lab} ! -o {lab}{comment} -j DROP")
     lines.append(f"-A {chain} -o {lab} ! -i {lab}{comment} -j DROP")
     lines.append("COMMIT")
