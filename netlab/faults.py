@@ -135,10 +135,20 @@ def _link_state(lab: str, endpoint: str, wanted: str) -> None:
     with Rtnl() as rt:
         for end in (pair.a, pair.b):
             rt.set(end.netns, end.ifname, state=wanted)
+        if wanted == "up":
+            _restore_routes(plan, rt, {pair.a.netns, pair.b.netns})
     down = tuple(e for e in record.faults.down if e != endpoint)
     if wanted == "down":
         down = (*down, endpoint)
     state.save(replace(record, faults=replace(record.faults, down=down)))
+
+
+def _restore_routes(plan: Plan, rt: Rtnl, netns: set[str | None]) -> None:
+    """Re-add the routes of hosts in `netns`: the kernel drops a route when its link goes down."""
+    for host in plan.hosts:
+        if host.netns in netns:
+            for r in host.routes:
+                rt.add_route(host.netns, r.dst, r.via, r.dev)
 
 
 def heal(lab: str) -> None:
@@ -148,9 +158,12 @@ def heal(lab: str) -> None:
         for endpoint, _rate in record.faults.bandwidth:
             iface = _endpoint(plan, endpoint)
             rt.clear_qdisc(iface.netns, iface.ifname)
+        touched: set[str | None] = set()
         for endpoint in record.faults.down:
             found = plan.pair_of(endpoint)
             if found is not None:
                 for end in (found[0].a, found[0].b):
                     rt.set(end.netns, end.ifname, state="up")
+                    touched.add(end.netns)
+        _restore_routes(plan, rt, touched)
     _commit(plan, record, state.Faults())

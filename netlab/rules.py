@@ -92,7 +92,8 @@ def render_guard(prefix: str, saved: str = "") -> str:
     the lab towards another interface, or from elsewhere into the lab, is dropped.
     """
     chain = guard_chain(prefix)
-    comment = f" -m comment --comment {rule_comment(prefix)}"
+    # Quoted as iptables-save prints it, so the saved jump is recognised on the next render.
+    comment = f' -m comment --comment "{rule_comment(prefix)}"'
     lab = f"{prefix}-+"
     lines = ["*filter", f":{chain} - [0:0]"]
     lines += _jump(saved, "FORWARD", chain, comment, first=True)
@@ -136,7 +137,8 @@ def render_cleanup(prefix: str, saved: str) -> str:
             if chain.startswith(chain_prefix):
                 continue  # goes with its chain's flush
             target = rest.split(" -j ")[-1].split()[0] if " -j " in rest else ""
-            if comment in rest.split() or target.startswith(chain_prefix):
+            tokens = [t.strip('"') for t in rest.split()]
+            if comment in tokens or target.startswith(chain_prefix):
                 deletes.append(f"-D {chain} {rest}")
     close()
     return "\n".join(out) + "\n" if out else ""

@@ -52,7 +52,7 @@ def test_fault_rules() -> None:
 
 def test_guard() -> None:
     check_golden("guard.rules", render_guard("nlx1"))
-    again = render_guard("nlx1", "-A FORWARD -m comment --comment netlab:nlx1 -j nlx1-guard\n")
+    again = render_guard("nlx1", '-A FORWARD -m comment --comment "netlab:nlx1" -j nlx1-guard\n')
     assert "-A FORWARD" not in again
 
 
@@ -67,8 +67,8 @@ COMMIT
 :FORWARD ACCEPT [0:0]
 :nlx1-guard - [0:0]
 :nlx10-guard - [0:0]
--A FORWARD -m comment --comment netlab:nlx1 -j nlx1-guard
--A FORWARD -m comment --comment netlab:nlx10 -j nlx10-guard
+-A FORWARD -m comment --comment "netlab:nlx1" -j nlx1-guard
+-A FORWARD -m comment --comment "netlab:nlx10" -j nlx10-guard
 -A FORWARD -i eth0 -j ACCEPT
 -A nlx1-guard -i nlx1-+ ! -o nlx1-+ -j DROP
 COMMIT
