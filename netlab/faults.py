@@ -9,15 +9,24 @@ names what works instead.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import ParamSpec, TypeVar
 
 from pyroute2.netlink.exceptions import NetlinkError
 
 from netlab import iptables, rules, state
-from netlab.errors import FaultError, LabNotFoundError, UnsupportedFaultError
+from netlab.errors import (
+    ApplyError,
+    CommandError,
+    FaultError,
+    LabNotFoundError,
+    UnsupportedFaultError,
+)
 from netlab.faults_render import endpoint_labels, fault_drops
 from netlab.loader import load_text
 from netlab.plan import Iface, Plan
@@ -25,6 +34,28 @@ from netlab.resolve import resolve
 from netlab.rtnl import Rtnl
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _kernel_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Report a failing kernel call as ApplyError naming the fault, never as a raw exception."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        step = f"fault {fn.__name__} {' '.join(str(a) for a in args)}".strip()
+        try:
+            return fn(*args, **kwargs)
+        except NetlinkError as exc:
+            raise ApplyError(step, exc.code, os.strerror(exc.code)) from exc
+        except CommandError as exc:
+            raise ApplyError(step, None, exc.stderr.strip() or str(exc)) from exc
+        except OSError as exc:
+            raise ApplyError(step, exc.errno, exc.strerror or str(exc)) from exc
+
+    return wrapper
+
 
 _RATE_RE = re.compile(r"^\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$")
 
@@ -65,6 +96,7 @@ def _commit(plan: Plan, record: state.Record, faults: state.Faults) -> None:
     state.save(replace(record, faults=faults))
 
 
+@_kernel_errors
 def partition(lab: str, a: Sequence[str], b: Sequence[str], *, oneway: bool = False) -> None:
     """Cut traffic between hosts `a` and hosts `b` (only from `a` to `b` when `oneway`)."""
     plan, record = open_lab(lab)
@@ -74,6 +106,7 @@ def partition(lab: str, a: Sequence[str], b: Sequence[str], *, oneway: bool = Fa
     log.info("partition lab=%s a=%s b=%s oneway=%s", plan.name, a, b, oneway)
 
 
+@_kernel_errors
 def loss(lab: str, endpoint: str, percent: float) -> None:
     """Drop `percent` of the packets arriving on `endpoint` (`h1:eth0`); 0 removes the loss."""
     plan, record = open_lab(lab)
@@ -85,6 +118,7 @@ def loss(lab: str, endpoint: str, percent: float) -> None:
     _commit(plan, record, replace(record.faults, loss=new))
 
 
+@_kernel_errors
 def bandwidth(lab: str, endpoint: str, rate: str, *, burst: int = 32768) -> None:
     """Limit what `endpoint` sends to `rate` (e.g. `1mbit`) with a tbf qdisc."""
     plan, record = open_lab(lab)
@@ -97,6 +131,7 @@ def bandwidth(lab: str, endpoint: str, rate: str, *, burst: int = 32768) -> None
     state.save(replace(record, faults=replace(record.faults, bandwidth=(*kept, (endpoint, rate)))))
 
 
+@_kernel_errors
 def delay(lab: str, endpoint: str, delay_ms: float, jitter_ms: float = 0.0) -> None:
     """Delay what `endpoint` sends (netem). Raises UnsupportedFaultError without netem."""
     plan, _ = open_lab(lab)
@@ -116,11 +151,13 @@ def delay(lab: str, endpoint: str, delay_ms: float, jitter_ms: float = 0.0) -> N
             raise
 
 
+@_kernel_errors
 def link_down(lab: str, endpoint: str) -> None:
     """Set both ends of the veth pair that `endpoint` belongs to down."""
     _link_state(lab, endpoint, "down")
 
 
+@_kernel_errors
 def link_up(lab: str, endpoint: str) -> None:
     _link_state(lab, endpoint, "up")
 
@@ -151,6 +188,7 @@ def _restore_routes(plan: Plan, rt: Rtnl, netns: set[str | None]) -> None:
                 rt.add_route(host.netns, r.dst, r.via, r.dev)
 
 
+@_kernel_errors
 def heal(lab: str) -> None:
     """Undo every fault in force: partitions, loss, bandwidth limits, links set down."""
     plan, record = open_lab(lab)

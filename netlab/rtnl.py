@@ -30,6 +30,8 @@ class Rtnl:
     def __init__(self, keep: int = 32) -> None:
         self._socks: OrderedDict[str | None, Any] = OrderedDict()
         self._keep = keep
+        # (netns, ifname) -> ifindex; valid while this object lives, dropped on delete.
+        self._indexes: dict[tuple[str | None, str], int] = {}
 
     def __enter__(self) -> Rtnl:
         return self
@@ -43,6 +45,7 @@ class Rtnl:
             sock.close()
 
     def forget(self, netns: str | None) -> None:
+        self._indexes = {k: v for k, v in self._indexes.items() if k[0] != netns}
         sock = self._socks.pop(netns, None)
         if sock is not None:
             sock.close()
@@ -61,8 +64,19 @@ class Rtnl:
         return sock
 
     def index(self, netns: str | None, ifname: str) -> int | None:
-        found = self.ipr(netns).link_lookup(ifname=ifname)
-        return found[0] if found else None
+        # A direct RTM_GETLINK by name: link_lookup() would dump every link, which makes a
+        # bridge with hundreds of ports quadratic.
+        key = (netns, ifname)
+        if key in self._indexes:
+            return self._indexes[key]
+        try:
+            found = self.ipr(netns).link("get", ifname=ifname)
+        except NetlinkError as exc:
+            if exc.code in _GONE:
+                return None
+            raise
+        self._indexes[key] = index = int(found[0]["index"])
+        return index
 
     def _index(self, netns: str | None, ifname: str) -> int:
         idx = self.index(netns, ifname)
@@ -118,6 +132,7 @@ class Rtnl:
         idx = self.index(netns, ifname)
         if idx is None:
             return False
+        self._indexes.pop((netns, ifname), None)
         try:
             self.ipr(netns).link("del", index=idx)
         except NetlinkError as exc:
