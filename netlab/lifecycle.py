@@ -42,7 +42,7 @@ class _Transaction:
 
     def step(
         self, name: str, do: Callable[[], object], undo: Callable[[], object] | None = None
-    ) -> None:
+    ) -> object:
         try:
             created = do()
         except NetlinkError as exc:
@@ -54,6 +54,7 @@ class _Transaction:
             raise ApplyError(name, None, exc.stderr.strip() or str(exc)) from exc
         if created is not False and undo is not None:
             self.undo.append((name, undo))
+        return created
 
     def rollback(self) -> None:
         for name, undo in reversed(self.undo):
@@ -136,12 +137,13 @@ def _build(plan: Plan, rt: Rtnl, tx: _Transaction) -> None:
     for pair in plan.veths:
         # Create from the root side when there is one, so its end never needs moving.
         a, b = (pair.b, pair.a) if pair.b.netns is None else (pair.a, pair.b)
-        tx.step(
+        created = tx.step(
             f"create veth {pair.label}",
-            partial(rt.add_veth, a.netns, a.ifname, b.netns, b.ifname),
+            partial(rt.add_veth, a.netns, a.ifname, b.netns, b.ifname, a.master),
             partial(rt.delete, a.netns, a.ifname),
         )
-        _configure(a, rt, tx)
+        # A new port was created attached and up; an existing one is checked step by step.
+        _configure(a, rt, tx, linked=bool(created) and a.master is not None)
         _configure(b, rt, tx)
     for vx in plan.vxlans:
         i = vx.iface
@@ -186,8 +188,8 @@ def _build(plan: Plan, rt: Rtnl, tx: _Transaction) -> None:
                 tx.step(f"re-apply faults in {hp.netns}", partial(_apply_drops, hp.netns, drops))
 
 
-def _configure(i: Iface, rt: Rtnl, tx: _Transaction) -> None:
-    if i.master:
+def _configure(i: Iface, rt: Rtnl, tx: _Transaction, *, linked: bool = False) -> None:
+    if i.master and not linked:
         tx.step(
             f"attach {i.where} to bridge {i.master}",
             partial(rt.set_master, i.netns, i.ifname, i.master),
@@ -198,7 +200,8 @@ def _configure(i: Iface, rt: Rtnl, tx: _Transaction) -> None:
             partial(rt.add_address, i.netns, i.ifname, cidr),
             partial(rt.del_address, i.netns, i.ifname, cidr),
         )
-    tx.step(f"set {i.where} up", partial(rt.set, i.netns, i.ifname, state="up"))
+    if not linked:
+        tx.step(f"set {i.where} up", partial(rt.set, i.netns, i.ifname, state="up"))
 
 
 @dataclass(frozen=True)

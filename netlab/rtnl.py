@@ -89,14 +89,26 @@ class Rtnl:
     def add_bridge(self, netns: str | None, ifname: str) -> bool:
         return self._add(netns, ifname, kind="bridge")
 
-    def add_veth(self, netns: str | None, ifname: str, peer_netns: str | None, peer: str) -> bool:
+    def add_veth(
+        self,
+        netns: str | None,
+        ifname: str,
+        peer_netns: str | None,
+        peer: str,
+        master: str | None = None,
+    ) -> bool:
+        """Create a veth pair; `master` attaches this end to a bridge and sets it up at once
+        (one message instead of three: a bridge recomputes over all its ports on each)."""
+        extra: dict[str, Any] = {}
+        if master is not None:
+            extra = {"master": self._index(netns, master), "state": "up"}
         spec: dict[str, Any] = {"ifname": peer}
         fd = None
         if peer_netns != netns:
             fd = nsfs.open_fd(peer_netns) if peer_netns else os.open("/proc/1/ns/net", os.O_RDONLY)
             spec["net_ns_fd"] = fd
         try:
-            return self._add(netns, ifname, kind="veth", peer=spec)
+            return self._add(netns, ifname, kind="veth", peer=spec, **extra)
         finally:
             if fd is not None:
                 os.close(fd)
