@@ -114,7 +114,7 @@ names = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
 def test_resolve_always_yields_kernel_valid_names(
     prefix: str, hosts: list[str], bridge: str
 ) -> None:
-    bridge = f"b{bridge}"[:6]
+    bridge = f"b{bridge}"[:6].rstrip("-")
     hosts = [h for h in hosts if h not in ("root", bridge)] or ["h"]
     data = {
         "name": "prop",
