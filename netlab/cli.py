@@ -54,9 +54,10 @@ def validate(file: str) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-def up(file: str) -> None:
+@click.option("--prune", is_flag=True, help="Also remove hosts and root links the file dropped.")
+def up(file: str, prune: bool) -> None:
     """Bring the lab in FILE up (again: creates only what is missing)."""
-    plan = _guard(lambda: up_lab(load(file)))
+    plan = _guard(lambda: up_lab(load(file), prune=prune))
     click.echo(
         f"lab {plan.name} is up: {len(plan.hosts)} hosts, {len(plan.bridges)} bridges,"
         f" {len(plan.veths)} links (prefix {plan.prefix})"

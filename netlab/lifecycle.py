@@ -65,10 +65,25 @@ class _Transaction:
         self.undo.clear()
 
 
-def up(topology: Topology) -> Plan:
-    """Bring a validated topology up; return its plan. Idempotent; all-or-nothing."""
+def up(topology: Topology, *, prune: bool = False) -> Plan:
+    """Bring a validated topology up; return its plan. Idempotent; all-or-nothing.
+
+    With `prune`, namespaces and root-namespace links of the lab's prefix that the topology no
+    longer has are removed first (a host dropped from the file goes away). Off by default:
+    other software may create objects under the same prefix.
+    """
     plan = resolve(topology)
+    other = state.read(plan.prefix)
+    if other is not None and other.name != plan.name:
+        raise ApplyError(
+            f"claim prefix {plan.prefix}",
+            None,
+            f"prefix {plan.prefix!r} belongs to running lab {other.name!r}; take that lab down"
+            " or set another `prefix:`",
+        )
     started = time.monotonic()
+    if prune:
+        _prune(plan)
     tx = _Transaction()
     rt = Rtnl(keep=_socket_budget())
     try:
@@ -87,6 +102,18 @@ def up(topology: Topology) -> Plan:
         time.monotonic() - started,
     )
     return plan
+
+
+def _prune(plan: Plan) -> None:
+    mine = f"{plan.prefix}-"
+    wanted_ns = {h.netns for h in plan.hosts}
+    nsfs.remove_many([ns for ns in nsfs.listed(mine) if ns not in wanted_ns])
+    wanted_links = {i.ifname for i in plan.interfaces() if i.netns is None}
+    with Rtnl() as rt:
+        for name in _root_links(mine):
+            if name not in wanted_links:
+                log.info("prune link=%s", name)
+                rt.delete(None, name)
 
 
 def _record(topology: Topology, plan: Plan) -> None:

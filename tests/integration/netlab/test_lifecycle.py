@@ -149,3 +149,25 @@ def test_cli_reports_topology_problems_without_traceback(tmp_path: Path) -> None
     assert f"{path}:3:" in out.stderr
     assert "unknown node 'ghost'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_prefix_belongs_to_one_lab(labs: Labs) -> None:
+    labs.up(labs.example("veth-pair.yaml"))
+    data = yaml.safe_load((EXAMPLES / "router.yaml").read_text())
+    data.update(name="someone-else", prefix=labs.prefix)
+    with pytest.raises(netlab.ApplyError, match="belongs to running lab"):
+        netlab.up(netlab.from_dict(data))
+    assert labs.ping("red", "10.0.0.2")
+
+
+def test_prune_removes_hosts_the_topology_dropped(labs: Labs) -> None:
+    data = yaml.safe_load((EXAMPLES / "pod-network.yaml").read_text())
+    labs.up(labs.topology(data))
+    before = kernel_objects(labs.prefix)
+    del data["hosts"]["pod3b"]
+    data["links"] = [ln for ln in data["links"] if ln[0]["node"] != "pod3b"]
+    plan = netlab.up(labs.topology(data), prune=True)
+    after = kernel_objects(labs.prefix)
+    assert set(before["netns"]) - set(after["netns"]) == {f"{labs.prefix}-pod3b"}
+    assert sorted(after["netns"]) == sorted(h.netns for h in plan.hosts)
+    assert labs.ping("pod1a", "10.244.3.10")
