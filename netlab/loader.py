@@ -145,7 +145,7 @@ _NAT = {"masquerade", "forwards"}
 _ROUTE = {"to", "via", "dev"}
 _MASQ = {"source", "out"}
 _FWD = {"proto", "port", "to", "to_port", "in"}
-_BRIDGE = {"host", "addresses"}
+_BRIDGE = {"host", "addresses", "ifname"}
 _LINK = {"endpoints"}
 _ENDPOINT = {"node", "ifname", "addresses"}
 _VXLAN = {"host", "ifname", "vni", "remote", "local", "dev", "port", "addresses", "bridge"}
@@ -295,7 +295,8 @@ def _bridge(reader: _Reader, name: str, body: Any, path: str) -> Bridge:
     reader.keys(data, path, _BRIDGE)
     host = reader.string(data.get("host"), f"{path}.host")
     addresses = reader.strings(data.get("addresses"), f"{path}.addresses")
-    return Bridge(name, host, addresses, path)
+    ifname = reader.string(data.get("ifname"), f"{path}.ifname")
+    return Bridge(name, host, addresses, path, ifname)
 
 
 def _link(reader: _Reader, body: Any, path: str) -> Link | None:

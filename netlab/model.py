@@ -65,6 +65,11 @@ class Bridge:
     host: str | None
     addresses: tuple[str, ...]
     path: str
+    ifname: str | None = None  # its name inside `host` when not `name` (e.g. cbr0 on each node)
+
+    @property
+    def local_name(self) -> str:
+        return self.ifname or self.name
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ def _auto_names(topo: Topology) -> dict[str, str]:
             taken[vx.host].add(vx.ifname)
     for br in topo.bridges:
         if br.host in taken:
-            taken[br.host].add(br.name)
+            taken[br.host].add(br.local_name)
     names: dict[str, str] = {}
     for link in topo.links:
         for end in (link.a, link.b):
@@ -149,7 +149,7 @@ def layout(topo: Topology) -> Layout:
 
     def bridge_ifname(name: str) -> str:
         br = bridges[name]
-        return root_ifname(prefix, name) if br.host is None else name
+        return root_ifname(prefix, name) if br.host is None else br.local_name
 
     def far_label(end: Endpoint) -> str:
         if end.node in hosts:

@@ -111,8 +111,14 @@ def _names(topo: Topology, report: _Report) -> None:
                     f"bridge name {name!r} (prefix + name) is {len(name)} characters; the kernel"
                     f" allows {IFNAMSIZ}: shorten the bridge name",
                 )
-        elif problem := ifname_problem(br.name):
-            report(br.path, problem)
+        elif problem := ifname_problem(br.local_name):
+            report(f"{br.path}.ifname" if br.ifname else br.path, problem)
+        if br.host is None and br.ifname is not None:
+            report(
+                f"{br.path}.ifname",
+                "a bridge in the root namespace is always named <prefix>-<name>; `ifname` is only"
+                " for bridges inside a host",
+            )
 
 
 def _references(topo: Topology, report: _Report) -> None:

@@ -51,6 +51,14 @@ def test_root_bridge_gets_the_prefix_and_long_ports_a_stable_hash() -> None:
     assert port.ifname.startswith("nlpods-")
     assert len(port.ifname) == IFNAMSIZ
     assert port.master == "nlpods-lan"
+    cbr0 = next(b for b in plan.bridges if b.label == "n2-cbr0")
+    assert (cbr0.netns, cbr0.ifname) == ("nlpods-node2", "cbr0")
+    pod_port = next(p.b for p in plan.veths if p.a.label == "pod2a:eth0")
+    assert (pod_port.netns, pod_port.ifname, pod_port.master) == (
+        "nlpods-node2",
+        "pod2a-eth0",
+        "cbr0",
+    )
 
 
 def test_kubelab_style_lan_with_host_access() -> None:
