@@ -56,7 +56,8 @@ class Rtnl:
             self._socks.move_to_end(netns)
             return sock
         with nsfs.entered(netns):
-            sock = IPRoute()
+            # No multicast groups: notifications would only queue up and be parsed for nothing.
+            sock = IPRoute(groups=0)
         self._socks[netns] = sock
         if len(self._socks) > self._keep:
             _, old = self._socks.popitem(last=False)

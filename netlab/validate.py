@@ -74,8 +74,11 @@ def validate(topo: Topology) -> list[Problem]:
     _references(topo, report)
     lay = layout(topo)
     addrs = _interfaces(topo, report, lay.by_path)
-    _hosts(topo, report, addrs)
-    _vxlans(topo, report, addrs)
+    names: dict[str | None, set[str]] = defaultdict(set)
+    for iface in lay.by_path.values():
+        names[iface.netns].add(iface.ifname)
+    _hosts(topo, report, addrs, names)
+    _vxlans(topo, report, addrs, names)
     return report.problems
 
 
@@ -199,12 +202,11 @@ def _hosts(
     topo: Topology,
     report: _Report,
     addrs: dict[str | None, list[tuple[str, ipaddress.IPv4Interface]]],
+    names: dict[str | None, set[str]],
 ) -> None:
-    lay = layout(topo)
     for host in topo.hosts:
         netns = f"{topo.prefix}-{host.name}"
-        ifnames = {i.ifname for i in (*lay.bridges, *lay.vxlans) if i.netns == netns}
-        ifnames |= {e.ifname for p in lay.veths for e in (p.a, p.b) if e.netns == netns}
+        ifnames = names.get(netns, set())
         mine = list(addrs.get(netns, []))
         for key, _value in host.sysctls:
             if not SYSCTL_RE.match(key):
@@ -282,16 +284,15 @@ def _vxlans(
     topo: Topology,
     report: _Report,
     addrs: dict[str | None, list[tuple[str, ipaddress.IPv4Interface]]],
+    names: dict[str | None, set[str]],
 ) -> None:
     hosts = {h.name for h in topo.hosts}
-    lay = layout(topo)
     for vx in topo.vxlans:
         if vx.host not in hosts:
             report(f"{vx.path}.host", f"unknown host {vx.host!r}")
             continue
         netns = f"{topo.prefix}-{vx.host}"
-        ifnames = {e.ifname for p in lay.veths for e in (p.a, p.b) if e.netns == netns}
-        ifnames |= {b.ifname for b in lay.bridges if b.netns == netns}
+        ifnames = names.get(netns, set()) - {vx.ifname}
         if problem := ifname_problem(vx.ifname):
             report(f"{vx.path}.ifname", problem)
         if not 1 <= vx.vni <= 16777215:
