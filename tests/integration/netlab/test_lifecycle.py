@@ -171,3 +171,49 @@ def test_prune_removes_hosts_the_topology_dropped(labs: Labs) -> None:
     assert set(before["netns"]) - set(after["netns"]) == {f"{labs.prefix}-pod3b"}
     assert sorted(after["netns"]) == sorted(h.netns for h in plan.hosts)
     assert labs.ping("pod1a", "10.244.3.10")
+
+
+def test_clean_after_a_crash_in_the_middle_of_up(labs: Labs, tmp_path: Path) -> None:
+    data = {
+        "name": labs.prefix,
+        "prefix": labs.prefix,
+        "hosts": {f"h{i}": {} for i in range(60)},
+        "bridges": {"lan": {}},
+        "links": [[f"h{i}", "lan"] for i in range(60)],
+    }
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(data))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from netlab.cli import main; main()", "up", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: len(kernel_objects(labs.prefix)["netns"]) >= 5, timeout=30)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert state.find(labs.prefix) is None  # it died before writing its record
+    netlab.clean(labs.prefix)
+    assert kernel_objects(labs.prefix) == NOTHING
+
+
+def test_link_to_the_root_namespace_with_host_access(labs: Labs) -> None:
+    plan = labs.up(
+        labs.topology(
+            {
+                "host_access": True,
+                "hosts": {"gw": {}},
+                "links": [
+                    [
+                        {"node": "gw", "ifname": "tohost", "addresses": ["10.251.0.2/30"]},
+                        {"node": "root", "ifname": "gw", "addresses": ["10.251.0.1/30"]},
+                    ]
+                ],
+            }
+        )
+    )
+    (pair,) = plan.veths
+    assert pair.b.ifname == f"{labs.prefix}-gw"
+    assert kernel_objects(labs.prefix)["links"] == [pair.b.ifname]
+    assert labs.ping("gw", "10.251.0.1")
