@@ -19,6 +19,7 @@ import yaml
 
 import netlab
 from netlab.plan import Plan
+from tests.support import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "netlab"
 
@@ -77,7 +78,19 @@ class Labs:
     def run(self, host: str, *argv: str) -> subprocess.CompletedProcess[str]:
         return netlab.run(self.prefix, host, list(argv), timeout=20)
 
-    def ping(self, host: str, address: str) -> bool:
+    def ping(self, host: str, address: str, timeout: float = 10.0) -> bool:
+        """True once a ping from `host` to `address` is answered (links may need a moment after
+        they come up); False if none is within `timeout` seconds."""
+        try:
+            return wait_until(lambda: self._ping_once(host, address), timeout=timeout)
+        except TimeoutError:
+            return False
+
+    def unreachable(self, host: str, address: str) -> bool:
+        """True when one ping from `host` to `address` (1 s) goes unanswered."""
+        return not self._ping_once(host, address)
+
+    def _ping_once(self, host: str, address: str) -> bool:
         return self.run(host, "ping", "-c1", "-W1", address).returncode == 0
 
     def serve(self, host: str, port: int) -> None:
