@@ -34,7 +34,7 @@ from netlab.rtnl import Rtnl, write_sysctl
 log = logging.getLogger(__name__)
 
 
-class _Transaction:
+class Transaction:
     """Runs named steps; remembers how to undo the ones that created something."""
 
     def __init__(self) -> None:
@@ -84,7 +84,7 @@ def up(topology: Topology, *, prune: bool = False) -> Plan:
     started = time.monotonic()
     if prune:
         _prune(plan)
-    tx = _Transaction()
+    tx = Transaction()
     rt = Rtnl(keep=_socket_budget())
     try:
         _build(plan, rt, tx)
@@ -147,7 +147,7 @@ def _apply_drops(netns: str, drops: list[rules.Drop]) -> None:
     iptables.restore(netns, rules.render_faults(drops, iptables.save(netns, "filter")))
 
 
-def _build(plan: Plan, rt: Rtnl, tx: _Transaction) -> None:
+def _build(plan: Plan, rt: Rtnl, tx: Transaction) -> None:
     for host in plan.hosts:
         ns = host.netns
         tx.step(f"create namespace {ns}", partial(nsfs.create, ns), partial(_remove_ns, rt, ns))
@@ -213,7 +213,7 @@ def _build(plan: Plan, rt: Rtnl, tx: _Transaction) -> None:
                 tx.step(f"re-apply faults in {hp.netns}", partial(_apply_drops, hp.netns, drops))
 
 
-def _configure(i: Iface, rt: Rtnl, tx: _Transaction, *, linked: bool = False) -> None:
+def _configure(i: Iface, rt: Rtnl, tx: Transaction, *, linked: bool = False) -> None:
     if i.master and not linked:
         tx.step(
             f"attach {i.where} to bridge {i.master}",
