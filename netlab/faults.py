@@ -92,7 +92,8 @@ def _commit(plan: Plan, record: state.Record, faults: state.Faults) -> None:
     for host in plan.hosts:
         if before.get(host.name) != after.get(host.name):
             saved = iptables.save(host.netns, "filter")
-            iptables.restore(host.netns, rules.render_faults(after[host.name], saved))
+            text = rules.render_faults(after[host.name], saved, prefix=plan.prefix)
+            iptables.restore(host.netns, text)
     state.save(replace(record, faults=faults))
 
 

@@ -134,17 +134,19 @@ def _remove_ns(rt: Rtnl, ns: str) -> None:
     nsfs.remove(ns)
 
 
-def _apply_nat(host: HostPlan) -> None:
+def _apply_nat(host: HostPlan, prefix: str) -> None:
     saved = iptables.save(host.netns, "nat")
-    iptables.restore(host.netns, rules.render_nat(host.masquerade, host.forwards, saved))
+    text = rules.render_nat(host.masquerade, host.forwards, saved, prefix=prefix)
+    iptables.restore(host.netns, text)
 
 
 def _apply_guard(prefix: str) -> None:
     iptables.restore(None, rules.render_guard(prefix, iptables.save(None, "filter")))
 
 
-def _apply_drops(netns: str, drops: list[rules.Drop]) -> None:
-    iptables.restore(netns, rules.render_faults(drops, iptables.save(netns, "filter")))
+def _apply_drops(netns: str, drops: list[rules.Drop], prefix: str) -> None:
+    saved = iptables.save(netns, "filter")
+    iptables.restore(netns, rules.render_faults(drops, saved, prefix=prefix))
 
 
 def _build(plan: Plan, rt: Rtnl, tx: Transaction) -> None:
@@ -198,7 +200,7 @@ def _build(plan: Plan, rt: Rtnl, tx: Transaction) -> None:
                 partial(rt.del_route, ns, r.dst),
             )
         if host.masquerade or host.forwards:
-            tx.step(f"apply NAT rules in {ns}", partial(_apply_nat, host))
+            tx.step(f"apply NAT rules in {ns}", partial(_apply_nat, host, plan.prefix))
     if plan.guards_root:
         tx.step(
             "apply the host-access guard in the root namespace",
@@ -210,7 +212,10 @@ def _build(plan: Plan, rt: Rtnl, tx: Transaction) -> None:
         for name, drops in fault_drops(plan, old.faults).items():
             hp = plan.host(name)
             if hp is not None and drops:
-                tx.step(f"re-apply faults in {hp.netns}", partial(_apply_drops, hp.netns, drops))
+                tx.step(
+                    f"re-apply faults in {hp.netns}",
+                    partial(_apply_drops, hp.netns, drops, plan.prefix),
+                )
 
 
 def _configure(i: Iface, rt: Rtnl, tx: Transaction, *, linked: bool = False) -> None:

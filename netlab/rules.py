@@ -43,28 +43,40 @@ def _jump(
     return [f"-I {builtin} 1{rule[len(builtin) :]}" if first else f"-A {rule}"]
 
 
+def _tag(prefix: str) -> str:
+    return f' -m comment --comment "{rule_comment(prefix)}"' if prefix else ""
+
+
 def render_nat(
-    masquerade: Sequence[Masquerade], forwards: Sequence[PortForward], saved: str = ""
+    masquerade: Sequence[Masquerade],
+    forwards: Sequence[PortForward],
+    saved: str = "",
+    *,
+    prefix: str = "",
 ) -> str:
-    """The nat table of one lab namespace: MASQUERADE and port forwards (DNAT)."""
+    """The nat table of one lab namespace: MASQUERADE and port forwards (DNAT).
+
+    With `prefix`, every rule carries the lab's comment."""
+    tag = _tag(prefix)
     lines = ["*nat", f":{NAT_PRE} - [0:0]", f":{NAT_POST} - [0:0]"]
     lines += _jump(saved, "PREROUTING", NAT_PRE)
     lines += _jump(saved, "OUTPUT", NAT_PRE)
     lines += _jump(saved, "POSTROUTING", NAT_POST)
     for m in masquerade:
-        lines.append(f"-A {NAT_POST} -s {m.source} -o {m.out} -j MASQUERADE")
+        lines.append(f"-A {NAT_POST} -s {m.source} -o {m.out}{tag} -j MASQUERADE")
     for f in forwards:
         match = f"-i {f.in_if} " if f.in_if else ""
         lines.append(
-            f"-A {NAT_PRE} {match}-p {f.proto} -m {f.proto} --dport {f.port}"
+            f"-A {NAT_PRE} {match}-p {f.proto} -m {f.proto} --dport {f.port}{tag}"
             f" -j DNAT --to-destination {f.to}:{f.to_port}"
         )
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
 
 
-def render_faults(drops: Iterable[Drop], saved: str = "") -> str:
+def render_faults(drops: Iterable[Drop], saved: str = "", *, prefix: str = "") -> str:
     """The filter table of one lab namespace: what its faults drop on the way in."""
+    tag = _tag(prefix)
     lines = ["*filter", f":{FAULT} - [0:0]"]
     lines += _jump(saved, "INPUT", FAULT)
     for d in drops:
@@ -75,7 +87,7 @@ def render_faults(drops: Iterable[Drop], saved: str = "") -> str:
             parts.append(f"-s {d.source}")
         if d.probability < 1.0:
             parts.append(f"-m statistic --mode random --probability {d.probability:.5f}")
-        parts.append("-j DROP")
+        parts.append(f"{tag.strip()} -j DROP" if tag else "-j DROP")
         lines.append(" ".join(parts))
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
@@ -93,7 +105,7 @@ def render_guard(prefix: str, saved: str = "") -> str:
     """
     chain = guard_chain(prefix)
     # Quoted as iptables-save prints it, so the saved jump is recognised on the next render.
-    comment = f' -m comment --comment "{rule_comment(prefix)}"'
+    comment = _tag(prefix)
     lab = f"{prefix}-+"
     lines = ["*filter", f":{chain} - [0:0]"]
     lines += _jump(saved, "FORWARD", chain, comment, first=True)

@@ -99,6 +99,7 @@ def test_packet_loss_uses_statistic_and_zero_removes_it(router: Labs) -> None:
     netlab.loss(p, "right:eth0", 50)
     rules = router.run("right", "iptables-save", "-t", "filter").stdout
     assert "-A NL-FAULT -i eth0 -m statistic --mode random --probability 0.5" in rules
+    assert f'--comment "netlab:{p}" -j DROP' in rules
     netlab.loss(p, "right:eth0", 100)
     assert router.unreachable("left", "192.168.2.10")
     netlab.loss(p, "right:eth0", 0)

@@ -29,7 +29,7 @@ def test_nat_of_the_bridge_example() -> None:
     plan = netlab.resolve(netlab.load(EXAMPLES / "bridge.yaml"))
     gw = plan.host("gw")
     assert gw is not None
-    check_golden("bridge-gw-nat.rules", render_nat(gw.masquerade, gw.forwards))
+    check_golden("bridge-gw-nat.rules", render_nat(gw.masquerade, gw.forwards, prefix=plan.prefix))
 
 
 def test_nat_skips_jumps_that_exist() -> None:
@@ -47,7 +47,7 @@ def test_udp_forward_without_interface() -> None:
 
 def test_fault_rules() -> None:
     drops = [Drop(source="10.0.0.1/32"), Drop(in_if="eth0", probability=0.25)]
-    check_golden("faults.rules", render_faults(drops))
+    check_golden("faults.rules", render_faults(drops, prefix="nlx1"))
 
 
 def test_guard() -> None:
