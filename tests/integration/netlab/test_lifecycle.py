@@ -217,3 +217,32 @@ def test_link_to_the_root_namespace_with_host_access(labs: Labs) -> None:
     assert pair.b.ifname == f"{labs.prefix}-gw"
     assert kernel_objects(labs.prefix)["links"] == [pair.b.ifname]
     assert labs.ping("gw", "10.251.0.1")
+
+
+def test_vxlan_bridges_two_nodes_into_one_l2_segment(labs: Labs) -> None:
+    vx = {"vni": 7, "dev": "eth0", "ifname": "vx7"}
+    labs.up(
+        labs.topology(
+            {
+                "hosts": {"n1": {}, "n2": {}, "p1": {}, "p2": {}},
+                "bridges": {
+                    "b1": {"host": "n1", "ifname": "br0"},
+                    "b2": {"host": "n2", "ifname": "br0"},
+                },
+                "links": [
+                    [
+                        {"node": "n1", "ifname": "eth0", "addresses": ["172.31.0.1/24"]},
+                        {"node": "n2", "ifname": "eth0", "addresses": ["172.31.0.2/24"]},
+                    ],
+                    [{"node": "p1", "ifname": "eth0", "addresses": ["10.98.0.1/24"]}, "b1"],
+                    [{"node": "p2", "ifname": "eth0", "addresses": ["10.98.0.2/24"]}, "b2"],
+                ],
+                "vxlans": [
+                    {**vx, "host": "n1", "remote": "172.31.0.2", "bridge": "b1"},
+                    {**vx, "host": "n2", "remote": "172.31.0.1", "bridge": "b2"},
+                ],
+            }
+        )
+    )
+    assert labs.ping("p1", "10.98.0.2")
+    assert "master br0" in labs.run("n1", "ip", "-o", "link", "show", "vx7").stdout
