@@ -22,6 +22,7 @@ from netlab.loader import from_dict, load, load_text, loads
 from netlab.model import Topology
 from netlab.naming import netns_name, root_ifname
 from netlab.plan import Iface, Plan
+from netlab.presets import machine_lan, machine_lan_dict
 from netlab.resolve import resolve
 from netlab.runner import popen, run
 from netlab.show import LabStatus, labs, status
@@ -55,6 +56,8 @@ __all__ = [
     "load_text",
     "loads",
     "loss",
+    "machine_lan",
+    "machine_lan_dict",
     "netns_name",
     "open_lab",
     "partition",

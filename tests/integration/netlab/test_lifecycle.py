@@ -40,17 +40,8 @@ def test_clean_by_prefix_needs_no_record_and_stops_processes(labs: Labs) -> None
 
 
 def kubelab_lan(labs: Labs) -> netlab.Topology:
-    return labs.topology(
-        {
-            "host_access": True,
-            "hosts": {"cp-0": {}, "node-0": {}},
-            "bridges": {"lan": {"addresses": ["10.250.0.1/24"]}},
-            "links": [
-                [{"node": "cp-0", "ifname": "eth0", "addresses": ["10.250.0.10/24"]}, "lan"],
-                [{"node": "node-0", "ifname": "eth0", "addresses": ["10.250.0.20/24"]}, "lan"],
-            ],
-        }
-    )
+    machines = {"cp-0": "10.250.0.10", "node-0": "10.250.0.20"}
+    return labs.topology(netlab.machine_lan_dict(labs.prefix, machines))
 
 
 def test_host_access_lan_is_guarded_and_cleaned(labs: Labs) -> None:
