@@ -230,7 +230,7 @@ class GrpcFrontEnd:
             creds = grpc.ssl_server_credentials(
                 [(pki.serving_key.read_bytes(), pki.serving_cert.read_bytes())],
                 root_certificates=pki.ca_cert.read_bytes(),
-                require_client_auth=False,
+                require_client_auth=True,  # gRPC cannot request a cert optionally
             )
             self.port = self.server.add_secure_port(address, creds)
 

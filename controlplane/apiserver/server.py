@@ -65,15 +65,18 @@ class Apiserver:
             "127.0.0.1" if cfg.bind_address in ("0.0.0.0", "::") else cfg.bind_address
         )
         addresses = (cfg.bind_address, host, *cfg.tls_sans)
+        # Bind first so that port 0 (tests) is known before the kubeconfig is written.
+        self.rest = ApiServer((cfg.bind_address, cfg.secure_port), self.handlers, ssl_context=None)
         self.pki = ensure_pki(
             cfg.cert_dir,
             addresses=addresses,
             service_cidr=cfg.service_cluster_ip_range,
-            server_url=f"https://{host}:{cfg.secure_port}",
+            server_url=f"https://{host}:{self.rest_port}",
         )
         self.handlers.ensure_system_namespaces()
-        ctx = server_ssl_context(self.pki.serving_cert, self.pki.serving_key, self.pki.ca_cert)
-        self.rest = ApiServer((cfg.bind_address, cfg.secure_port), self.handlers, ssl_context=ctx)
+        self.rest.ssl_context = server_ssl_context(
+            self.pki.serving_cert, self.pki.serving_key, self.pki.ca_cert
+        )
         t = threading.Thread(target=self.rest.serve_forever, daemon=True, name="rest")
         t.start()
         self._threads.append(t)
