@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from controlplane.apiserver import discovery
+from controlplane.apiserver import discovery, protobuf_body
 from controlplane.apiserver.certs import UserInfo, user_from_der
 from controlplane.apiserver.handlers import DeleteOptions, Handlers, ListOptions, WatchEvent
 from kubelab.api import errors
@@ -167,6 +167,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         if not raw:
             raise errors.BadRequest("the request body is empty")
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        if ctype == "application/vnd.kubernetes.protobuf":
+            return protobuf_body.decode(raw)
+        if "protobuf" in ctype or "cbor" in ctype:
+            raise errors.UnsupportedMediaType(
+                f"the body of the request was in an unknown format - accepted media types "
+                f'include: application/json, application/yaml (got "{ctype}")'
+            )
         try:
             if ctype.endswith("yaml"):
                 return yaml.safe_load(raw)

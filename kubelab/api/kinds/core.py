@@ -329,7 +329,8 @@ CONFIGMAP = KindInfo(
 
 
 def default_secret(secret: Object) -> None:
-    secret.setdefault("type", "Opaque")
+    if not secret.get("type"):
+        secret["type"] = "Opaque"
     string_data = secret.pop("stringData", None)
     if isinstance(string_data, dict):
         data = secret.setdefault("data", {})
