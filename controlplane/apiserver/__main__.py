@@ -14,17 +14,27 @@ from controlplane.apiserver.server import Apiserver, ApiserverConfig
 
 def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
     p = argparse.ArgumentParser(prog="python -m controlplane.apiserver", description=__doc__)
-    p.add_argument("--etcd-servers", required=True,
-                   help="comma-separated etcd v3 endpoints (host:port), tried in order on failure")
+    p.add_argument(
+        "--etcd-servers",
+        required=True,
+        help="comma-separated etcd v3 endpoints (host:port), tried in order on failure",
+    )
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--secure-port", type=int, default=6443, help="HTTPS REST port (0: any)")
     p.add_argument("--grpc-port", type=int, default=6444, help="gRPC port (0: any)")
     p.add_argument("--advertise-address", default="")
-    p.add_argument("--cert-dir", default="/var/lib/kubelab/pki",
-                   help="CA, serving and admin certificates; created when missing")
+    p.add_argument(
+        "--cert-dir",
+        default="/var/lib/kubelab/pki",
+        help="CA, serving and admin certificates; created when missing",
+    )
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
-    p.add_argument("--tls-san", action="append", default=[],
-                   help="extra DNS name or IP for the serving certificate (repeatable)")
+    p.add_argument(
+        "--tls-san",
+        action="append",
+        default=[],
+        help="extra DNS name or IP for the serving certificate (repeatable)",
+    )
     p.add_argument("--watch-bookmark-interval", type=float, default=10.0)
     p.add_argument("--watch-cache-size", type=int, default=4096)
     p.add_argument("-v", "--v", type=int, default=1, help="log verbosity (0-4)")

@@ -7,6 +7,7 @@ carry the user in CN and the groups in O, as Kubernetes' x509 authenticator read
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
 import logging
@@ -80,7 +81,9 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def create_ca(common_name: str = "kubelab-ca") -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def create_ca(
+    common_name: str = "kubelab-ca",
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = _key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = _now()
@@ -95,12 +98,18 @@ def create_ca(common_name: str = "kubelab-ca") -> tuple[x509.Certificate, ec.Ell
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
-        )  # fmt: skip
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -165,20 +174,29 @@ def ensure_pki(
         log.info("created cluster CA dir=%s", cert_dir)
     if not (pki.serving_cert.exists() and pki.serving_key.exists()):
         ips = {"127.0.0.1", first_service_ip(service_cidr)}
-        dns = {"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-               "kubernetes.default.svc.cluster.local"}  # fmt: skip
+        dns = {
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        }
         for addr in addresses:
             try:
                 ipaddress.ip_address(addr)
             except ValueError:
                 dns.add(addr)
             else:
-                if addr not in ("0.0.0.0", "::"):
+                if addr not in ("0.0.0.0", "::"):  # noqa: S104 - a bind address, not a SAN
                     ips.add(addr)
         cert, key = issue(
-            ca, ca_key, "kube-apiserver", dns_names=tuple(sorted(dns)),
-            ip_addresses=tuple(sorted(ips)), server=True,
-        )  # fmt: skip
+            ca,
+            ca_key,
+            "kube-apiserver",
+            dns_names=tuple(sorted(dns)),
+            ip_addresses=tuple(sorted(ips)),
+            server=True,
+        )
         _write_cert(pki.serving_cert, cert)
         _write_key(pki.serving_key, key)
     if not (cert_dir / ADMIN_CERT).exists():
@@ -221,7 +239,6 @@ def write_kubeconfig(
     user: str,
 ) -> None:
     """A kubeconfig with the certificates embedded, so it works when copied elsewhere."""
-    import base64
 
     def b64(p: Path) -> str:
         return base64.b64encode(p.read_bytes()).decode()

@@ -92,7 +92,12 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
             }
             resources.append(sub_entry)
     gv = f"{group}/{version}" if group else version
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": gv,
+        "resources": resources,
+    }
 
 
 def _aggregated_resource(info: KindInfo) -> dict[str, Any]:
@@ -185,9 +190,7 @@ def _op(info: KindInfo, action: str, *, body: bool = False) -> dict[str, Any]:
     }
     if body:
         op["requestBody"] = {
-            "content": {
-                "*/*": {"schema": {"$ref": f"#/components/schemas/{_schema_name(info)}"}}
-            },
+            "content": {"*/*": {"schema": {"$ref": f"#/components/schemas/{_schema_name(info)}"}}},
             "required": True,
         }
     return op

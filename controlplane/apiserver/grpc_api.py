@@ -5,6 +5,8 @@ a call without one fails UNAUTHENTICATED. ApiErrors become gRPC status codes wit
 Status JSON as details, which `kubelab.client` turns back into the same exception classes.
 """
 
+# ruff: noqa: N802  (servicer methods are named by the proto)
+
 from __future__ import annotations
 
 import json
@@ -80,13 +82,17 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
         info = self.h.registry.get(ref.group, ref.version or "v1", ref.resource)
         if info is None:
             gv = f"{ref.group}/{ref.version}" if ref.group else ref.version
-            raise errors.NotFound(f"the server doesn't have a resource type {ref.resource!r} in {gv!r}")
+            raise errors.NotFound(
+                f"the server doesn't have a resource type {ref.resource!r} in {gv!r}"
+            )
         return info
 
     def _reply(self, obj: Any, warnings: list[str] | None = None) -> api_pb2.ObjectResponse:
         return api_pb2.ObjectResponse(object=_dumps(obj), warnings=warnings or [])
 
-    def Create(self, request: api_pb2.CreateRequest, context: grpc.ServicerContext) -> api_pb2.ObjectResponse:  # noqa: N802
+    def Create(
+        self, request: api_pb2.CreateRequest, context: grpc.ServicerContext
+    ) -> api_pb2.ObjectResponse:
         def run() -> api_pb2.ObjectResponse:
             info = self._info(request.ref)
             body = _loads(request.object, "object")
@@ -97,7 +103,9 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
 
         return self._guard(context, run)
 
-    def Get(self, request: api_pb2.GetRequest, context: grpc.ServicerContext) -> api_pb2.ObjectResponse:  # noqa: N802
+    def Get(
+        self, request: api_pb2.GetRequest, context: grpc.ServicerContext
+    ) -> api_pb2.ObjectResponse:
         return self._guard(
             context,
             lambda: self._reply(
@@ -105,7 +113,9 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
             ),
         )
 
-    def List(self, request: api_pb2.ListRequest, context: grpc.ServicerContext) -> api_pb2.ListResponse:  # noqa: N802
+    def List(
+        self, request: api_pb2.ListRequest, context: grpc.ServicerContext
+    ) -> api_pb2.ListResponse:
         def run() -> api_pb2.ListResponse:
             result = self.h.list(
                 self._info(request.ref), request.ref.namespace, self._list_options(request)
@@ -129,37 +139,55 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
             resource_version_match=request.resource_version_match,
         )
 
-    def _update(self, request: api_pb2.UpdateRequest, context: grpc.ServicerContext, sub: str) -> api_pb2.ObjectResponse:
+    def _update(
+        self, request: api_pb2.UpdateRequest, context: grpc.ServicerContext, sub: str
+    ) -> api_pb2.ObjectResponse:
         def run() -> api_pb2.ObjectResponse:
             ref = request.ref
             obj, warnings = self.h.update(
-                self._info(ref), ref.namespace, ref.name, _loads(request.object, "object"),
-                subresource=sub, dry_run=request.dry_run, strict=request.strict,
-            )  # fmt: skip
+                self._info(ref),
+                ref.namespace,
+                ref.name,
+                _loads(request.object, "object"),
+                subresource=sub,
+                dry_run=request.dry_run,
+                strict=request.strict,
+            )
             return self._reply(obj, warnings)
 
         return self._guard(context, run)
 
-    def Update(self, request: api_pb2.UpdateRequest, context: grpc.ServicerContext) -> api_pb2.ObjectResponse:  # noqa: N802
+    def Update(
+        self, request: api_pb2.UpdateRequest, context: grpc.ServicerContext
+    ) -> api_pb2.ObjectResponse:
         return self._update(request, context, request.ref.subresource)
 
-    def UpdateStatus(self, request: api_pb2.UpdateRequest, context: grpc.ServicerContext) -> api_pb2.ObjectResponse:  # noqa: N802
+    def UpdateStatus(
+        self, request: api_pb2.UpdateRequest, context: grpc.ServicerContext
+    ) -> api_pb2.ObjectResponse:
         return self._update(request, context, "status")
 
-    def Patch(self, request: api_pb2.PatchRequest, context: grpc.ServicerContext) -> api_pb2.ObjectResponse:  # noqa: N802
+    def Patch(
+        self, request: api_pb2.PatchRequest, context: grpc.ServicerContext
+    ) -> api_pb2.ObjectResponse:
         def run() -> api_pb2.ObjectResponse:
             ref = request.ref
             obj, warnings = self.h.patch(
-                self._info(ref), ref.namespace, ref.name,
+                self._info(ref),
+                ref.namespace,
+                ref.name,
                 request.patch_type or "application/merge-patch+json",
-                _loads(request.patch, "patch"), subresource=ref.subresource,
+                _loads(request.patch, "patch"),
+                subresource=ref.subresource,
                 dry_run=request.dry_run,
-            )  # fmt: skip
+            )
             return self._reply(obj, warnings)
 
         return self._guard(context, run)
 
-    def Delete(self, request: api_pb2.DeleteRequest, context: grpc.ServicerContext) -> api_pb2.ObjectResponse:  # noqa: N802
+    def Delete(
+        self, request: api_pb2.DeleteRequest, context: grpc.ServicerContext
+    ) -> api_pb2.ObjectResponse:
         def run() -> api_pb2.ObjectResponse:
             ref = request.ref
             opts = DeleteOptions(
@@ -177,7 +205,9 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
 
         return self._guard(context, run)
 
-    def Bind(self, request: api_pb2.BindRequest, context: grpc.ServicerContext) -> api_pb2.ObjectResponse:  # noqa: N802
+    def Bind(
+        self, request: api_pb2.BindRequest, context: grpc.ServicerContext
+    ) -> api_pb2.ObjectResponse:
         binding = {
             "apiVersion": "v1",
             "kind": "Binding",
@@ -188,7 +218,9 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
             context, lambda: self._reply(self.h.bind(request.namespace, request.name, binding))
         )
 
-    def Watch(self, request: api_pb2.WatchRequest, context: grpc.ServicerContext) -> Iterator[api_pb2.WatchEvent]:  # noqa: N802
+    def Watch(
+        self, request: api_pb2.WatchRequest, context: grpc.ServicerContext
+    ) -> Iterator[api_pb2.WatchEvent]:
         def start() -> Iterator[Any]:
             info = self._info(request.ref)
             opts = ListOptions(
@@ -197,10 +229,13 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
                 resource_version=request.resource_version,
             )
             return self.h.watch(
-                info, request.ref.namespace, opts, bookmarks=request.allow_bookmarks,
+                info,
+                request.ref.namespace,
+                opts,
+                bookmarks=request.allow_bookmarks,
                 timeout=float(request.timeout_seconds) or None,
                 stopped=lambda: not context.is_active(),
-            )  # fmt: skip
+            )
 
         events = self._guard(context, start)
         try:

@@ -7,26 +7,36 @@ read-modify-write (patch, graceful delete, bind) retries on a lost race. Errors 
 `kubelab.api.errors.ApiError`s, mapped to HTTP/gRPC at the edges.
 """
 
+# ruff: noqa: PLR0917  (internal helpers pass the request coordinates)
+
 from __future__ import annotations
 
 import base64
+import builtins
+import contextlib
 import copy
 import json
 import logging
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controlplane.apiserver.storage import KV, EventType, Store, StoreError
-from controlplane.apiserver.watchcache import CachedEvent, DirectWatch, Subscription, WatchCaches, decode
+from controlplane.apiserver.watchcache import (
+    CachedEvent,
+    DirectWatch,
+    Subscription,
+    WatchCaches,
+    decode,
+)
 from kubelab.api import errors
+from kubelab.api.errors import Cause
 from kubelab.api.kind import KindInfo
 from kubelab.api.lifecycle import prepare_create, prepare_update, raise_invalid
-from kubelab.api.errors import Cause
 from kubelab.api.patch import PatchError, apply_patch
 from kubelab.api.registry import REGISTRY, SYSTEM_NAMESPACES, Registry
 from kubelab.api.selectors import (
@@ -63,7 +73,7 @@ class ListOptions:
 
 @dataclass(frozen=True)
 class ListResult:
-    items: list[Object]
+    items: builtins.list[Object]
     resource_version: str
     continue_token: str = ""
     remaining: int | None = None
@@ -205,7 +215,7 @@ class Handlers:
         *,
         dry_run: bool = False,
         strict: bool = False,
-    ) -> tuple[Object, list[str]]:
+    ) -> tuple[Object, builtins.list[str]]:
         if not isinstance(body, dict):
             raise errors.BadRequest("the body of the request must be a JSON object")
         body = copy.deepcopy(body)
@@ -248,7 +258,7 @@ class Handlers:
             revision = self._parse_rv(opts.resource_version)
         if opts.limit <= 0:
             return self._list_all(prefix, flt, revision)
-        items: list[Object] = []
+        items: builtins.list[Object] = []
         while True:
             try:
                 result = self.store.range(prefix, start=start, limit=opts.limit, revision=revision)
@@ -318,7 +328,7 @@ class Handlers:
         subresource: str = "",
         dry_run: bool = False,
         strict: bool = False,
-    ) -> tuple[Object, list[str]]:
+    ) -> tuple[Object, builtins.list[str]]:
         if not isinstance(body, dict):
             raise errors.BadRequest("the body of the request must be a JSON object")
         body_meta = body.get("metadata") or {}
@@ -331,9 +341,11 @@ class Handlers:
         wanted_rv = str(body_meta.get("resourceVersion") or "")
         if wanted_rv and wanted_rv != str(kv.mod_revision):
             raise self._conflict(
-                info, name, "the object has been modified; please apply your changes to the "
-                "latest version and try again"
-            )  # fmt: skip
+                info,
+                name,
+                "the object has been modified; please apply your changes to the "
+                "latest version and try again",
+            )
         new, warnings = prepare_update(info, body, old, subresource=subresource, strict=strict)
         return self._write_update(info, namespace, name, new, kv, dry_run=dry_run), warnings
 
@@ -359,9 +371,11 @@ class Handlers:
             if result.current is None:
                 raise self._not_found(info, name)
             raise self._conflict(
-                info, name, "the object has been modified; please apply your changes to the "
-                "latest version and try again"
-            )  # fmt: skip
+                info,
+                name,
+                "the object has been modified; please apply your changes to the "
+                "latest version and try again",
+            )
         new["metadata"]["resourceVersion"] = str(result.revision)
         return new
 
@@ -388,7 +402,7 @@ class Handlers:
         subresource: str = "",
         dry_run: bool = False,
         strict: bool = False,
-    ) -> tuple[Object, list[str]]:
+    ) -> tuple[Object, builtins.list[str]]:
         for _ in range(CAS_RETRIES):
             old, kv = self._read(info, namespace, name)
             try:
@@ -417,9 +431,7 @@ class Handlers:
 
     # --- delete ----------------------------------------------------------------------------------
 
-    def delete(
-        self, info: KindInfo, namespace: str, name: str, opts: DeleteOptions
-    ) -> Object:
+    def delete(self, info: KindInfo, namespace: str, name: str, opts: DeleteOptions) -> Object:
         if opts.propagation_policy and opts.propagation_policy not in PROPAGATION_POLICIES:
             raise_invalid(
                 info,
@@ -434,9 +446,7 @@ class Handlers:
                 ],
             )
         if opts.grace_period_seconds is not None and opts.grace_period_seconds < 0:
-            raise_invalid(
-                info, name, [Cause("gracePeriodSeconds", "Invalid value: must be >= 0")]
-            )
+            raise_invalid(info, name, [Cause("gracePeriodSeconds", "Invalid value: must be >= 0")])
         if info.kind == "Namespace":
             return self._delete_namespace(info, name, opts)
         for _ in range(CAS_RETRIES):
@@ -444,18 +454,22 @@ class Handlers:
             meta = obj["metadata"]
             if opts.precondition_uid and opts.precondition_uid != meta.get("uid"):
                 raise self._conflict(
-                    info, name, f"Precondition failed: UID in precondition: "
-                    f"{opts.precondition_uid}, UID in object meta: {meta.get('uid')}"
-                )  # fmt: skip
+                    info,
+                    name,
+                    f"Precondition failed: UID in precondition: "
+                    f"{opts.precondition_uid}, UID in object meta: {meta.get('uid')}",
+                )
             if (
                 opts.precondition_resource_version
                 and opts.precondition_resource_version != meta["resourceVersion"]
             ):
                 raise self._conflict(
-                    info, name, "Precondition failed: ResourceVersion in precondition: "
+                    info,
+                    name,
+                    "Precondition failed: ResourceVersion in precondition: "
                     f"{opts.precondition_resource_version}, ResourceVersion in object meta: "
-                    f"{meta['resourceVersion']}"
-                )  # fmt: skip
+                    f"{meta['resourceVersion']}",
+                )
             grace = self._grace(info, obj, opts)
             try:
                 if grace > 0 or meta.get("finalizers"):
@@ -536,9 +550,9 @@ class Handlers:
                     self.store.delete(kv.key, kv.mod_revision)
             ns_info = self.registry.by_resource("namespaces")
             assert ns_info is not None
-            kv, _ = self.store.get(key_for(ns_info, "", name))
-            if kv is not None:
-                self.store.delete(kv.key, kv.mod_revision)
+            ns_kv, _ = self.store.get(key_for(ns_info, "", name))
+            if ns_kv is not None:
+                self.store.delete(ns_kv.key, ns_kv.mod_revision)
             log.info("namespace deleted namespace=%s", name)
         except StoreError as exc:
             log.warning("namespace purge failed namespace=%s err=%s", name, exc)
@@ -551,16 +565,22 @@ class Handlers:
         target = binding.get("target") or {}
         node = target.get("name")
         if not node:
-            raise_invalid(pods, name, [Cause("target.name", "Required value", "FieldValueRequired")])
+            raise_invalid(
+                pods, name, [Cause("target.name", "Required value", "FieldValueRequired")]
+            )
         if target.get("kind") not in (None, "", "Node"):
             raise_invalid(pods, name, [Cause("target.kind", "Invalid value: must be Node")])
         for _ in range(CAS_RETRIES):
             pod, kv = self._read(pods, namespace, name)
             if pod["metadata"].get("deletionTimestamp"):
-                raise self._conflict(pods, name, "pod is being deleted, cannot be assigned to a host")
+                raise self._conflict(
+                    pods, name, "pod is being deleted, cannot be assigned to a host"
+                )
             current = (pod.get("spec") or {}).get("nodeName")
             if current:
-                raise self._conflict(pods, name, f"pod {name} is already assigned to node \"{current}\"")
+                raise self._conflict(
+                    pods, name, f'pod {name} is already assigned to node "{current}"'
+                )
             uid = (binding.get("metadata") or {}).get("uid")
             if uid and uid != pod["metadata"].get("uid"):
                 raise self._conflict(pods, name, "Precondition failed: UID mismatch")
@@ -592,14 +612,14 @@ class Handlers:
         bookmarks: bool = False,
         timeout: float | None = None,
         stopped: Callable[[], bool] = lambda: False,
-    ) -> Iterator[WatchEvent]:
+    ) -> Generator[WatchEvent, None, None]:
         """Events after `opts.resource_version` ("" or "0": the present state first, as ADDED)."""
         flt = self._filter(info, namespace, opts.label_selector, opts.field_selector)
         try:
             cache = self.caches.get(f"{ROOT}/{info.resource}/")
         except StoreError as exc:
             raise errors.ServiceUnavailable(str(exc)) from exc
-        initial: list[Object] = []
+        initial: builtins.list[Object] = []
         rv = opts.resource_version
         source: Subscription | DirectWatch
         if rv in ("", "0"):
@@ -618,11 +638,11 @@ class Handlers:
         self,
         flt: Filter,
         source: Subscription | DirectWatch,
-        initial: list[Object],
+        initial: builtins.list[Object],
         bookmarks: bool,
         timeout: float | None,
         stopped: Callable[[], bool],
-    ) -> Iterator[WatchEvent]:
+    ) -> Generator[WatchEvent, None, None]:
         clock = self.clock
         deadline = clock() + timedelta(seconds=timeout) if timeout else None
         try:
@@ -672,10 +692,8 @@ class Handlers:
         ns_info = self.registry.by_resource("namespaces")
         assert ns_info is not None
         for name in SYSTEM_NAMESPACES:
-            try:
+            with contextlib.suppress(errors.AlreadyExists):
                 self.create(ns_info, "", {"metadata": {"name": name}})
-            except errors.AlreadyExists:
-                pass
 
     def close(self) -> None:
         self.caches.stop()

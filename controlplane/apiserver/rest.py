@@ -8,8 +8,11 @@ chunked stream of watch events. Errors become Status objects with their HTTP cod
 Must not: implement storage semantics (that is `handlers.py`).
 """
 
+# ruff: noqa: PLR0911, PLR0912, PLR0915, PLR0917  (one flat dispatch per HTTP route reads best)
+
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import select
@@ -92,7 +95,9 @@ class ApiServer(ThreadingHTTPServer):
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
         if self.ssl_context is not None:
-            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            sock = self.ssl_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
         return sock, addr
 
     def shutdown(self) -> None:
@@ -128,10 +133,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         super().setup()
 
     def handle(self) -> None:
-        try:
+        with contextlib.suppress(ConnectionError, ssl.SSLError, TimeoutError):
             super().handle()
-        except (ConnectionError, ssl.SSLError, TimeoutError):
-            pass
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s", format % args)
@@ -144,9 +147,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         return user_from_der(self.connection.getpeercert(binary_form=True))
 
     def _send_json(
-        self, code: int, body: Any, *, content_type: str = "application/json",
+        self,
+        code: int,
+        body: Any,
+        *,
+        content_type: str = "application/json",
         warnings: list[str] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
         self.send_response(code)
         self.send_header("Content-Type", content_type)
@@ -217,7 +224,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send_json(200, discovery.version_info())
             return
         if path in ("/api", "/apis"):
-            if "as=APIGroupDiscoveryList" in accept and "v=v2" in accept and "v=v2beta1" not in accept.split("as=APIGroupDiscoveryList")[0]:
+            if (
+                "as=APIGroupDiscoveryList" in accept
+                and "v=v2" in accept
+                and "v=v2beta1" not in accept.split("as=APIGroupDiscoveryList")[0]
+            ):
                 doc = discovery.aggregated(h.registry, legacy=path == "/api")
                 self._send_json(200, doc, content_type=discovery.AGGREGATED)
             elif path == "/api":
@@ -241,10 +252,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         parts = [p for p in path.split("/") if p]
         if parts and parts[0] in ("api", "apis") and len(parts) == (2 if parts[0] == "api" else 3):
             group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
-            doc = discovery.api_resource_list(h.registry, group, version)
-            if doc is None:
+            resources = discovery.api_resource_list(h.registry, group, version)
+            if resources is None:
                 raise errors.NotFound("the server could not find the requested resource")
-            self._send_json(200, doc)
+            self._send_json(200, resources)
             return
         if parts and parts[0] == "apis" and len(parts) == 2:
             groups = discovery.api_group_list(h.registry)["groups"]
@@ -280,7 +291,9 @@ class RequestHandler(BaseHTTPRequestHandler):
                 "apiserver does not do yet"
             )
         if sub and sub not in info.subresources:
-            raise errors.NotFound(f"the server could not find the requested resource ({info.resource}/{sub})")
+            raise errors.NotFound(
+                f"the server could not find the requested resource ({info.resource}/{sub})"
+            )
         if method in ("GET", "HEAD") and not name:
             opts = self._list_options(q)
             if q.get("watch") in ("true", "1"):
@@ -289,9 +302,13 @@ class RequestHandler(BaseHTTPRequestHandler):
             result = h.list(info, ns, opts)
             if "as=Table" in accept:
                 body = table(
-                    info, result.items, h.clock(), include_object=q.get("includeObject", "Metadata"),
-                    resource_version=result.resource_version, continue_token=result.continue_token,
-                )  # fmt: skip
+                    info,
+                    result.items,
+                    h.clock(),
+                    include_object=q.get("includeObject", "Metadata"),
+                    resource_version=result.resource_version,
+                    continue_token=result.continue_token,
+                )
                 self._send_json(200, body, content_type=TABLE_CT)
                 return
             list_meta: dict[str, Any] = {"resourceVersion": result.resource_version}
@@ -317,11 +334,29 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         if method == "POST" and sub == "binding":
             h.bind(ns, name, self._body(), dry_run=dry_run)
-            self._send_json(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+            self._send_json(
+                201,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "code": 201,
+                },
+            )
             return
         if method == "POST" and sub == "eviction":
             h.delete(info, ns, name, DeleteOptions(dry_run=dry_run))
-            self._send_json(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+            self._send_json(
+                201,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "code": 201,
+                },
+            )
             return
         if method == "PUT" and name:
             obj, warnings = h.update(
@@ -332,9 +367,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         if method == "PATCH" and name:
             ctype = self.headers.get("Content-Type") or ""
             obj, warnings = h.patch(
-                info, ns, name, ctype, self._body(), subresource=sub, dry_run=dry_run,
+                info,
+                ns,
+                name,
+                ctype,
+                self._body(),
+                subresource=sub,
+                dry_run=dry_run,
                 strict=strict,
-            )  # fmt: skip
+            )
             self._send_obj(200, info, obj, accept, q, [] if quiet else warnings)
             return
         if method == "DELETE" and name:
@@ -342,26 +383,33 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send_obj(200, info, obj, accept, q)
             return
         if method == "DELETE":
-            opts = self._delete_options(q, dry_run)
+            delete_opts = self._delete_options(q, dry_run)
             result = h.list(info, ns, self._list_options(q))
             for item in result.items:
                 meta = item["metadata"]
-                try:
-                    h.delete(info, meta.get("namespace", ""), meta["name"], opts)
-                except errors.NotFound:
-                    pass
+                with contextlib.suppress(errors.NotFound):
+                    h.delete(info, meta.get("namespace", ""), meta["name"], delete_opts)
             self._send_json(
                 200,
-                {"kind": f"{info.kind}List", "apiVersion": info.api_version,
-                 "metadata": {"resourceVersion": result.resource_version}, "items": result.items},
-            )  # fmt: skip
+                {
+                    "kind": f"{info.kind}List",
+                    "apiVersion": info.api_version,
+                    "metadata": {"resourceVersion": result.resource_version},
+                    "items": result.items,
+                },
+            )
             return
         raise errors.MethodNotAllowed(f"{method} is not supported on {self.path}")
 
     def _send_obj(
-        self, code: int, info: KindInfo, obj: Object, accept: str, q: dict[str, str],
+        self,
+        code: int,
+        info: KindInfo,
+        obj: Object,
+        accept: str,
+        q: dict[str, str],
         warnings: list[str] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         h = self.server.handlers
         if "as=Table" in accept:
             body = table(info, [obj], h.clock(), include_object=q.get("includeObject", "Metadata"))
@@ -373,7 +421,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             limit = int(q.get("limit") or 0)
         except ValueError as exc:
-            raise errors.BadRequest(f"invalid limit {q.get('limit')!r}: must be an integer") from exc
+            raise errors.BadRequest(
+                f"invalid limit {q.get('limit')!r}: must be an integer"
+            ) from exc
         return ListOptions(
             label_selector=q.get("labelSelector", ""),
             field_selector=q.get("fieldSelector", ""),
@@ -420,10 +470,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         h = self.server.handlers
         timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
         events = h.watch(
-            info, ns, opts,
+            info,
+            ns,
+            opts,
             bookmarks=q.get("allowWatchBookmarks") in ("true", "1"),
-            timeout=timeout, stopped=self._client_gone,
-        )  # fmt: skip
+            timeout=timeout,
+            stopped=self._client_gone,
+        )
         as_table = "as=Table" in accept
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -447,11 +500,17 @@ class RequestHandler(BaseHTTPRequestHandler):
         except (ConnectionError, ssl.SSLError, OSError):
             self.close_connection = True
 
-    def _write_event(self, info: KindInfo, ev: WatchEvent, as_table: bool, q: dict[str, str]) -> None:
+    def _write_event(
+        self, info: KindInfo, ev: WatchEvent, as_table: bool, q: dict[str, str]
+    ) -> None:
         obj = ev.object
         if as_table and ev.type != "BOOKMARK":
-            obj = table(info, [obj], self.server.handlers.clock(),
-                        include_object=q.get("includeObject", "Metadata"))  # fmt: skip
+            obj = table(
+                info,
+                [obj],
+                self.server.handlers.clock(),
+                include_object=q.get("includeObject", "Metadata"),
+            )
             obj["metadata"] = {"resourceVersion": ev.object["metadata"].get("resourceVersion", "")}
         self._write_chunk({"type": ev.type, "object": obj})
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controlplane.apiserver.certs import Pki, ensure_pki
+from controlplane.apiserver.grpc_api import GrpcFrontEnd
 from controlplane.apiserver.handlers import Handlers
 from controlplane.apiserver.rest import ApiServer, server_ssl_context
 from controlplane.apiserver.storage import EtcdStore
@@ -44,7 +45,7 @@ class Apiserver:
         )
         self.pki: Pki | None = None
         self.rest: ApiServer | None = None
-        self.grpc: object | None = None
+        self.grpc: GrpcFrontEnd | None = None
         self._threads: list[threading.Thread] = []
 
     @property
@@ -54,15 +55,13 @@ class Apiserver:
 
     @property
     def grpc_port(self) -> int:
-        from controlplane.apiserver.grpc_api import GrpcFrontEnd
-
         assert isinstance(self.grpc, GrpcFrontEnd)
         return self.grpc.port
 
     def start(self) -> None:
         cfg = self.config
         host = cfg.advertise_address or (
-            "127.0.0.1" if cfg.bind_address in ("0.0.0.0", "::") else cfg.bind_address
+            "127.0.0.1" if cfg.bind_address in ("0.0.0.0", "::") else cfg.bind_address  # noqa: S104
         )
         addresses = (cfg.bind_address, host, *cfg.tls_sans)
         # Bind first so that port 0 (tests) is known before the kubeconfig is written.
@@ -80,22 +79,21 @@ class Apiserver:
         t = threading.Thread(target=self.rest.serve_forever, daemon=True, name="rest")
         t.start()
         self._threads.append(t)
-        from controlplane.apiserver.grpc_api import GrpcFrontEnd
-
         self.grpc = GrpcFrontEnd(self.handlers, self.pki, cfg.bind_address, cfg.grpc_port)
         self.grpc.start()
         log.info(
             "apiserver serving rest=https://%s:%s grpc=%s:%s etcd=%s",
-            cfg.bind_address, self.rest_port, cfg.bind_address, self.grpc.port,
+            cfg.bind_address,
+            self.rest_port,
+            cfg.bind_address,
+            self.grpc.port,
             ",".join(cfg.etcd_servers),
-        )  # fmt: skip
+        )
 
     def stop(self) -> None:
         if self.rest is not None:
             self.rest.shutdown()
             self.rest.server_close()
-        from controlplane.apiserver.grpc_api import GrpcFrontEnd
-
         if isinstance(self.grpc, GrpcFrontEnd):
             self.grpc.stop()
         self.handlers.close()

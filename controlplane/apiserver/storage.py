@@ -36,7 +36,7 @@ class StoreError(Exception):
         self.retryable = retryable
 
 
-class Compacted(StoreError):
+class Compacted(StoreError):  # noqa: N818 - etcd's own word
     """A watch or read asked for a revision the store has compacted away."""
 
     def __init__(self, revision: int, compact_revision: int) -> None:
@@ -154,7 +154,7 @@ class EtcdStore:
             log.warning(
                 "etcd endpoint failed endpoint=%s code=%s; trying next",
                 self.endpoints[self._current],
-                error.code(),  # type: ignore[attr-defined]
+                error.code(),
             )
             if self._channel is not None:
                 self._channel.close()
@@ -169,14 +169,16 @@ class EtcdStore:
             try:
                 return fn(kv)
             except grpc.RpcError as exc:
-                if exc.code() not in RETRYABLE:  # type: ignore[attr-defined]
-                    raise StoreError(f"etcd: {exc.details()}", retryable=False) from exc  # type: ignore[attr-defined]
+                if exc.code() not in RETRYABLE:
+                    raise StoreError(f"etcd: {exc.details()}", retryable=False) from exc
                 last = exc
                 self._failover(seen, exc)
         raise StoreError(f"etcd unavailable at {', '.join(self.endpoints)}: {last}")
 
     def get(self, key: str) -> tuple[KV | None, int]:
-        resp = self._call(lambda kv: kv.Range(rpc_pb2.RangeRequest(key=key.encode()), timeout=self.timeout))
+        resp = self._call(
+            lambda kv: kv.Range(rpc_pb2.RangeRequest(key=key.encode()), timeout=self.timeout)
+        )
         return (_kv(resp.kvs[0]) if resp.kvs else None), resp.header.revision
 
     def range(
@@ -315,13 +317,13 @@ class EtcdWatch:
         except grpc.RpcError as exc:
             if self._closed:
                 return
-            if exc.code() in RETRYABLE:  # type: ignore[attr-defined]
+            if exc.code() in RETRYABLE:
                 self._store._failover(self._seen, exc)
-            raise StoreError(f"etcd watch broke: {exc.code()}") from exc  # type: ignore[attr-defined]
+            raise StoreError(f"etcd watch broke: {exc.code()}") from exc
         if not self._closed:
             raise StoreError("etcd watch stream ended")
 
     def close(self) -> None:
         self._closed = True
         self._requests.put(None)
-        self._stream.cancel()  # type: ignore[attr-defined]
+        self._stream.cancel()

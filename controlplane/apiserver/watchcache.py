@@ -113,8 +113,7 @@ class DirectWatch:
                 return batch
             if isinstance(self._error, Compacted):
                 raise Gone(
-                    f"too old resource version: {self.position} "
-                    f"({self._error.compact_revision})"
+                    f"too old resource version: {self.position} ({self._error.compact_revision})"
                 )
             if self._error is not None:
                 raise self._error
@@ -170,7 +169,9 @@ class ResourceCache:
                     self._apply([cached(e) for e in batch])
                     backoff = 0.1
             except Compacted:
-                log.warning("watch cache fell behind a compaction prefix=%s; relisting", self.prefix)
+                log.warning(
+                    "watch cache fell behind a compaction prefix=%s; relisting", self.prefix
+                )
                 need_list = True
             except Exception as exc:
                 if self._stopped:

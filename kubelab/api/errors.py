@@ -1,18 +1,20 @@
 """API errors, shaped like Kubernetes' `metav1.Status`, mapped to HTTP and gRPC once at the edges.
 
-    ApiError(code, reason, message)         any failure a client sees as a Status
-    ├── NotFound                            404 NotFound
-    ├── AlreadyExists                       409 AlreadyExists
-    ├── Conflict                            409 Conflict (stale resourceVersion; retry after a re-read)
-    ├── Invalid                             422 Invalid, with one cause per field problem
-    ├── BadRequest                          400 BadRequest
-    ├── Gone                                410 Expired (resourceVersion compacted; relist)
-    ├── MethodNotAllowed                    405
-    ├── Unauthorized                        401
-    ├── Forbidden                           403
-    ├── NotAcceptable / UnsupportedMedia    406 / 415
-    └── ServiceUnavailable                  503 (store unreachable; a retry can help)
+ApiError(code, reason, message)         any failure a client sees as a Status
+├── NotFound                            404 NotFound
+├── AlreadyExists                       409 AlreadyExists
+├── Conflict                            409 Conflict (stale resourceVersion; retry after a re-read)
+├── Invalid                             422 Invalid, with one cause per field problem
+├── BadRequest                          400 BadRequest
+├── Gone                                410 Expired (resourceVersion compacted; relist)
+├── MethodNotAllowed                    405
+├── Unauthorized                        401
+├── Forbidden                           403
+├── NotAcceptable / UnsupportedMedia    406 / 415
+└── ServiceUnavailable                  503 (store unreachable; a retry can help)
 """
+
+# ruff: noqa: N818  (class names are the Kubernetes Status reasons)
 
 from __future__ import annotations
 

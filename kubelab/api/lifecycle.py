@@ -21,7 +21,9 @@ SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGraceP
 
 
 def _spec_of(info: KindInfo, obj: Object) -> dict[str, Any]:
-    return {k: val for k, val in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+    return {
+        k: val for k, val in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")
+    }
 
 
 def check_type(info: KindInfo, obj: Object) -> None:
@@ -64,7 +66,7 @@ def raise_invalid(info: KindInfo, name: str, causes: list[Cause]) -> None:
     if not causes:
         return
     detail = ", ".join(f"{c.field}: {c.message}" for c in causes)
-    kind_name = f"{info.kind} \"{name}\"" if name else info.kind
+    kind_name = f'{info.kind} "{name}"' if name else info.kind
     raise Invalid(
         f"{kind_name} is invalid: {detail}",
         kind=info.kind,

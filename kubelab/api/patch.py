@@ -6,6 +6,8 @@ All functions are pure: they return a new document and never modify their argume
 raise PatchError naming the path or operation.
 """
 
+# ruff: noqa: PLR0912, S105  (one branch per patch operation/directive)
+
 from __future__ import annotations
 
 import copy
@@ -217,15 +219,16 @@ def _smp_list(field: str, current: Any, patch: list[Any]) -> list[Any]:
     merge_key = MERGE_KEYS.get(field)
     if any(isinstance(p, dict) and p.get("$patch") == "replace" for p in patch):
         return [copy.deepcopy(p) for p in patch if not (isinstance(p, dict) and "$patch" in p)]
+    out: list[Any]
     if field in MERGED_PRIMITIVE_LISTS:
-        out = copy.deepcopy(current)
+        out = list(copy.deepcopy(current))
         for item in patch:
             if item not in out:
                 out.append(copy.deepcopy(item))
         return out
     if merge_key is None or not all(isinstance(p, dict) for p in patch):
         return [copy.deepcopy(p) for p in patch]
-    out = copy.deepcopy(current)
+    out = list(copy.deepcopy(current))
     for item in patch:
         key = item.get(merge_key)
         idx = next(

@@ -83,7 +83,9 @@ def is_label_value(value: str) -> bool:
 
 def _split_terms(text: str) -> list[str]:
     """Split on commas that are not inside parentheses."""
-    terms, depth, cur = [], 0, []
+    terms: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1

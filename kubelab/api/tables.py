@@ -4,6 +4,8 @@
 printers (ages like `5m`, `3h12m`, `2d`); kinds without columns get NAME and AGE.
 """
 
+# ruff: noqa: PLR0911  (one return per duration range, as kubectl prints them)
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

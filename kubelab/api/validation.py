@@ -125,15 +125,18 @@ def quantity(causes: Causes, path: str, value: Any) -> None:
         q = parse_quantity(value)
     except QuantityError:
         invalid(
-            causes, path, value, "quantities must match the regular expression "
-            "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
-        )  # fmt: skip
+            causes,
+            path,
+            value,
+            "quantities must match the regular expression "
+            "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+        )
         return
     if q < 0:
         invalid(causes, path, value, "must be greater than or equal to 0")
 
 
-def labels(causes: Causes, path: str, value: Any) -> None:
+def label_map(causes: Causes, path: str, value: Any) -> None:
     if not isinstance(value, dict):
         return
     for k, v in value.items():
@@ -157,7 +160,7 @@ def labels(causes: Causes, path: str, value: Any) -> None:
             )
 
 
-def annotations(causes: Causes, path: str, value: Any) -> None:
+def annotation_map(causes: Causes, path: str, value: Any) -> None:
     if not isinstance(value, dict):
         return
     total = 0
@@ -169,16 +172,16 @@ def annotations(causes: Causes, path: str, value: Any) -> None:
         invalid(causes, path, "<total>", "annotations may not exceed 262144 bytes")
 
 
-def validate_object_meta(
-    meta: Any, *, namespaced: bool, name_rule: str = "subdomain"
-) -> Causes:
+def validate_object_meta(meta: Any, *, namespaced: bool, name_rule: str = "subdomain") -> Causes:
     causes: Causes = []
     if not isinstance(meta, dict):
         required(causes, "metadata")
         return causes
     name = meta.get("name")
     if not name and not meta.get("generateName"):
-        causes.append(Cause("metadata.name", "name or generateName is required", "FieldValueRequired"))
+        causes.append(
+            Cause("metadata.name", "name or generateName is required", "FieldValueRequired")
+        )
     elif name:
         if name_rule == "label":
             dns1123_label(causes, "metadata.name", name)
@@ -189,8 +192,8 @@ def validate_object_meta(
         dns1123_label(causes, "metadata.namespace", ns)
     if not namespaced and ns:
         forbidden(causes, "metadata.namespace", "not allowed on this type")
-    labels(causes, "metadata.labels", meta.get("labels"))
-    annotations(causes, "metadata.annotations", meta.get("annotations"))
+    label_map(causes, "metadata.labels", meta.get("labels"))
+    annotation_map(causes, "metadata.annotations", meta.get("annotations"))
     for i, ref in enumerate(meta.get("ownerReferences") or []):
         for f in ("apiVersion", "kind", "name", "uid"):
             if not isinstance(ref, dict) or not ref.get(f):

@@ -1,6 +1,6 @@
 """kubelab.client: the gRPC client library every cluster component uses.
 
-    from kubelab.client import Client, Informer, WorkQueue, LeaderElector, PODS
+from kubelab.client import Client, Informer, WorkQueue, LeaderElector, PODS
 """
 
 from kubelab.client.client import Client, Credentials, ObjectList, Watch, WatchEvent

@@ -9,6 +9,8 @@ classes (NotFound, Conflict, Invalid, Gone, ...); when every endpoint is down, `
 With several endpoints, a call that finds its apiserver UNAVAILABLE moves to the next one.
 """
 
+# ruff: noqa: PLR0917  (Watch mirrors the WatchRequest fields)
+
 from __future__ import annotations
 
 import json
@@ -66,23 +68,27 @@ class WatchEvent:
 
 
 def _error(exc: grpc.RpcError) -> ApiError:
-    details = exc.details() or ""  # type: ignore[attr-defined]
+    details = exc.details() or ""
     try:
         status = json.loads(details)
     except ValueError:
         status = None
     if isinstance(status, dict) and status.get("kind") == "Status":
         return from_status(status)
-    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):  # type: ignore[attr-defined]
+    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable(f"apiserver unavailable: {details}")
-    return ApiError(f"{exc.code()}: {details}")  # type: ignore[attr-defined]
+    return ApiError(f"{exc.code()}: {details}")
 
 
 def _ref(r: GVR, namespace: str = "", name: str = "", sub: str = "") -> api_pb2.ResourceRef:
     return api_pb2.ResourceRef(
-        group=r.group, version=r.version, resource=r.resource,
-        namespace=namespace if r.namespaced else "", name=name, subresource=sub,
-    )  # fmt: skip
+        group=r.group,
+        version=r.version,
+        resource=r.resource,
+        namespace=namespace if r.namespaced else "",
+        name=name,
+        subresource=sub,
+    )
 
 
 def _ns_of(obj: Object, namespace: str | None) -> str:
@@ -155,7 +161,7 @@ class Client:
             try:
                 return fn(stub)
             except grpc.RpcError as exc:
-                if exc.code() not in FAILOVER_CODES:  # type: ignore[attr-defined]
+                if exc.code() not in FAILOVER_CODES:
                     raise _error(exc) from exc
                 last = exc
                 self._failover(seen)
@@ -171,14 +177,21 @@ class Client:
     # --- CRUD ------------------------------------------------------------------------------------
 
     def create(
-        self, resource: str | GVR, obj: Object, *, namespace: str | None = None,
-        dry_run: bool = False, strict: bool = False,
-    ) -> Object:  # fmt: skip
+        self,
+        resource: str | GVR,
+        obj: Object,
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> Object:
         r = gvr(resource)
         req = api_pb2.CreateRequest(
             ref=_ref(r, _ns_of(obj, namespace) or ("default" if r.namespaced else "")),
-            object=json.dumps(obj).encode(), dry_run=dry_run, strict=strict,
-        )  # fmt: skip
+            object=json.dumps(obj).encode(),
+            dry_run=dry_run,
+            strict=strict,
+        )
         return self._object(self._call(lambda s: s.Create(req, timeout=self.timeout)))
 
     def get(self, resource: str | GVR, name: str, *, namespace: str = "") -> Object:
@@ -186,15 +199,24 @@ class Client:
         return self._object(self._call(lambda s: s.Get(req, timeout=self.timeout)))
 
     def list(
-        self, resource: str | GVR, *, namespace: str = "", label_selector: str = "",
-        field_selector: str = "", limit: int = 0, continue_token: str = "",
+        self,
+        resource: str | GVR,
+        *,
+        namespace: str = "",
+        label_selector: str = "",
+        field_selector: str = "",
+        limit: int = 0,
+        continue_token: str = "",
         resource_version: str = "",
-    ) -> ObjectList:  # fmt: skip
+    ) -> ObjectList:
         req = api_pb2.ListRequest(
-            ref=_ref(gvr(resource), namespace), label_selector=label_selector,
-            field_selector=field_selector, limit=limit, resource_version=resource_version,
+            ref=_ref(gvr(resource), namespace),
+            label_selector=label_selector,
+            field_selector=field_selector,
+            limit=limit,
+            resource_version=resource_version,
             **{"continue": continue_token},
-        )  # fmt: skip
+        )
         resp = self._call(lambda s: s.List(req, timeout=self.timeout))
         return ObjectList(
             [json.loads(i) for i in resp.items], resp.resource_version, getattr(resp, "continue")
@@ -219,36 +241,55 @@ class Client:
     def _update(self, resource: str | GVR, obj: Object, sub: str, dry_run: bool) -> Object:
         meta = obj.get("metadata") or {}
         req = api_pb2.UpdateRequest(
-            ref=_ref(gvr(resource), str(meta.get("namespace") or ""), str(meta.get("name") or ""), sub),
-            object=json.dumps(obj).encode(), dry_run=dry_run,
-        )  # fmt: skip
+            ref=_ref(
+                gvr(resource), str(meta.get("namespace") or ""), str(meta.get("name", "")), sub
+            ),
+            object=json.dumps(obj).encode(),
+            dry_run=dry_run,
+        )
         if sub == "status":
             return self._object(self._call(lambda s: s.UpdateStatus(req, timeout=self.timeout)))
         return self._object(self._call(lambda s: s.Update(req, timeout=self.timeout)))
 
     def patch(
-        self, resource: str | GVR, name: str, patch: Any, *, namespace: str = "",
-        patch_type: str = "merge", subresource: str = "", dry_run: bool = False,
-    ) -> Object:  # fmt: skip
+        self,
+        resource: str | GVR,
+        name: str,
+        patch: Any,
+        *,
+        namespace: str = "",
+        patch_type: str = "merge",
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> Object:
         """`patch_type`: "merge" (JSON merge), "strategic", or "json" (RFC 6902 list)."""
         req = api_pb2.PatchRequest(
             ref=_ref(gvr(resource), namespace, name, subresource),
             patch_type=PATCH_TYPES.get(patch_type, patch_type),
-            patch=json.dumps(patch).encode(), dry_run=dry_run,
-        )  # fmt: skip
+            patch=json.dumps(patch).encode(),
+            dry_run=dry_run,
+        )
         return self._object(self._call(lambda s: s.Patch(req, timeout=self.timeout)))
 
     def delete(
-        self, resource: str | GVR, name: str, *, namespace: str = "",
-        grace_period_seconds: int | None = None, propagation_policy: str = "",
-        precondition_uid: str = "", precondition_resource_version: str = "",
+        self,
+        resource: str | GVR,
+        name: str,
+        *,
+        namespace: str = "",
+        grace_period_seconds: int | None = None,
+        propagation_policy: str = "",
+        precondition_uid: str = "",
+        precondition_resource_version: str = "",
         dry_run: bool = False,
-    ) -> Object:  # fmt: skip
+    ) -> Object:
         req = api_pb2.DeleteRequest(
-            ref=_ref(gvr(resource), namespace, name), propagation_policy=propagation_policy,
+            ref=_ref(gvr(resource), namespace, name),
+            propagation_policy=propagation_policy,
             precondition_uid=precondition_uid,
-            precondition_resource_version=precondition_resource_version, dry_run=dry_run,
-        )  # fmt: skip
+            precondition_resource_version=precondition_resource_version,
+            dry_run=dry_run,
+        )
         if grace_period_seconds is not None:
             req.grace_period_seconds = grace_period_seconds
         return self._object(self._call(lambda s: s.Delete(req, timeout=self.timeout)))
@@ -268,16 +309,28 @@ class Client:
     # --- watch -----------------------------------------------------------------------------------
 
     def watch(
-        self, resource: str | GVR, *, namespace: str = "", resource_version: str = "",
-        label_selector: str = "", field_selector: str = "", bookmarks: bool = True,
+        self,
+        resource: str | GVR,
+        *,
+        namespace: str = "",
+        resource_version: str = "",
+        label_selector: str = "",
+        field_selector: str = "",
+        bookmarks: bool = True,
         timeout_seconds: int = 0,
-    ) -> Watch:  # fmt: skip
+    ) -> Watch:
         """Events after `resource_version`; the stream resumes from the last one seen if it
         breaks (apiserver restart or failover). A 410 Gone raises Gone: relist, then watch."""
         return Watch(
-            self, gvr(resource), namespace, resource_version, label_selector, field_selector,
-            bookmarks, timeout_seconds,
-        )  # fmt: skip
+            self,
+            gvr(resource),
+            namespace,
+            resource_version,
+            label_selector,
+            field_selector,
+            bookmarks,
+            timeout_seconds,
+        )
 
     def _open_watch(self, req: api_pb2.WatchRequest) -> tuple[Any, int]:
         stub, seen = self._connect()
@@ -288,9 +341,16 @@ class Watch:
     """An iterator of WatchEvents that survives broken streams by resuming from its last RV."""
 
     def __init__(
-        self, client: Client, r: GVR, namespace: str, resource_version: str,
-        label_selector: str, field_selector: str, bookmarks: bool, timeout_seconds: int,
-    ) -> None:  # fmt: skip
+        self,
+        client: Client,
+        r: GVR,
+        namespace: str,
+        resource_version: str,
+        label_selector: str,
+        field_selector: str,
+        bookmarks: bool,
+        timeout_seconds: int,
+    ) -> None:
         self.client = client
         self.gvr = r
         self.namespace = namespace
@@ -306,10 +366,13 @@ class Watch:
         failures = 0
         while not self._stopped:
             req = api_pb2.WatchRequest(
-                ref=_ref(self.gvr, self.namespace), label_selector=self.label_selector,
-                field_selector=self.field_selector, resource_version=self.resource_version,
-                allow_bookmarks=self.bookmarks, timeout_seconds=self.timeout_seconds,
-            )  # fmt: skip
+                ref=_ref(self.gvr, self.namespace),
+                label_selector=self.label_selector,
+                field_selector=self.field_selector,
+                resource_version=self.resource_version,
+                allow_bookmarks=self.bookmarks,
+                timeout_seconds=self.timeout_seconds,
+            )
             stream, seen = self.client._open_watch(req)
             self._stream = stream
             try:
@@ -324,7 +387,7 @@ class Watch:
                     yield WatchEvent(msg.type, obj)
                 return  # the server ended the watch (timeout)
             except grpc.RpcError as exc:
-                if self._stopped or exc.code() == grpc.StatusCode.CANCELLED:  # type: ignore[attr-defined]
+                if self._stopped or exc.code() == grpc.StatusCode.CANCELLED:
                     return
                 err = _error(exc)
                 if not err.retryable:

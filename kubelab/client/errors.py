@@ -7,6 +7,8 @@ NotFound, AlreadyExists, Conflict, Invalid, Gone, ...), rebuilt from the Status 
     └── Unavailable         no apiserver endpoint answered; `retryable` (try again later)
 """
 
+# ruff: noqa: N818  (named like the Status reasons it mirrors)
+
 from __future__ import annotations
 
 from kubelab.api.errors import (

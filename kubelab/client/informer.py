@@ -13,6 +13,7 @@ short (enqueue a key into a WorkQueue).
 
 from __future__ import annotations
 
+import builtins
 import logging
 import threading
 from collections.abc import Callable
@@ -48,11 +49,11 @@ class Store:
         with self.lock:
             return self.items.get(key)
 
-    def list(self) -> list[Object]:
+    def list(self) -> builtins.list[Object]:
         with self.lock:
             return list(self.items.values())
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         with self.lock:
             return list(self.items)
 
@@ -76,7 +77,7 @@ class Informer:
         self.retry_delay = retry_delay
         self.store = Store()
         self.resource_version = ""
-        self._handlers: list[Handler] = []
+        self._handlers: builtins.list[Handler] = []
         self._synced = threading.Event()
         self._stop = threading.Event()
         self._watch: Watch | None = None
@@ -94,7 +95,7 @@ class Informer:
     def get(self, key: str) -> Object | None:
         return self.store.get(key)
 
-    def list(self) -> list[Object]:
+    def list(self) -> builtins.list[Object]:
         return self.store.list()
 
     def has_synced(self) -> bool:
@@ -138,9 +139,11 @@ class Informer:
 
     def _relist(self) -> None:
         result = self.client.list_all(
-            self.gvr, namespace=self.namespace, label_selector=self.label_selector,
+            self.gvr,
+            namespace=self.namespace,
+            label_selector=self.label_selector,
             field_selector=self.field_selector,
-        )  # fmt: skip
+        )
         fresh = {key_of(o): o for o in result.items}
         with self.store.lock:
             old = dict(self.store.items)
@@ -166,9 +169,12 @@ class Informer:
                     self._relist()
                     need_list = False
                 self._watch = self.client.watch(
-                    self.gvr, namespace=self.namespace, resource_version=self.resource_version,
-                    label_selector=self.label_selector, field_selector=self.field_selector,
-                )  # fmt: skip
+                    self.gvr,
+                    namespace=self.namespace,
+                    resource_version=self.resource_version,
+                    label_selector=self.label_selector,
+                    field_selector=self.field_selector,
+                )
                 for ev in self._watch:
                     self._apply(ev.type, ev.object)
                     self.resource_version = self._watch.resource_version

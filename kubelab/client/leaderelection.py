@@ -68,10 +68,16 @@ def desired_lease(
     lease: Object | None, cfg: LeaderElectionConfig, decision: Decision, now: datetime
 ) -> Object:
     stamp = format_micro_time(now)
-    new = copy.deepcopy(lease) if lease is not None else {
-        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": cfg.name, "namespace": cfg.namespace}, "spec": {},
-    }  # fmt: skip
+    new: Object = (
+        copy.deepcopy(lease)
+        if lease is not None
+        else {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": cfg.name, "namespace": cfg.namespace},
+            "spec": {},
+        }
+    )
     spec = new.setdefault("spec", {})
     if decision in (Decision.CREATE, Decision.ACQUIRE):
         if decision is Decision.ACQUIRE:
@@ -139,7 +145,12 @@ class LeaderElector:
         try:
             return self.try_acquire_or_renew()
         except ApiError as exc:
-            log.warning("lease attempt failed lease=%s/%s err=%s", self.config.namespace, self.config.name, exc)
+            log.warning(
+                "lease attempt failed lease=%s/%s err=%s",
+                self.config.namespace,
+                self.config.name,
+                exc,
+            )
             return False
 
     def run(self) -> None:
@@ -148,7 +159,12 @@ class LeaderElector:
             if not self.leader:
                 if self._attempt():
                     self.leader = True
-                    log.info("became leader lease=%s/%s identity=%s", cfg.namespace, cfg.name, cfg.identity)
+                    log.info(
+                        "became leader lease=%s/%s identity=%s",
+                        cfg.namespace,
+                        cfg.name,
+                        cfg.identity,
+                    )
                     threading.Thread(target=self.on_started_leading, daemon=True).start()
                     last_renew = time.monotonic()
                 else:
@@ -182,7 +198,9 @@ class LeaderElector:
             log.info("could not release lease=%s/%s err=%s", cfg.namespace, cfg.name, exc)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, daemon=True, name=f"leader-{self.config.name}")
+        self._thread = threading.Thread(
+            target=self.run, daemon=True, name=f"leader-{self.config.name}"
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -25,8 +25,10 @@ SECRETS = GVR("", "v1", "secrets")
 SERVICEACCOUNTS = GVR("", "v1", "serviceaccounts")
 LEASES = GVR("coordination.k8s.io", "v1", "leases")
 
-KNOWN = {g.resource: g for g in (PODS, NODES, NAMESPACES, EVENTS, CONFIGMAPS, SECRETS,
-                                  SERVICEACCOUNTS, LEASES)}  # fmt: skip
+KNOWN = {
+    g.resource: g
+    for g in (PODS, NODES, NAMESPACES, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS, LEASES)
+}
 
 
 def gvr(resource: str | GVR) -> GVR:

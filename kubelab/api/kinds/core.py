@@ -47,8 +47,11 @@ NAMESPACE = KindInfo(
     default=default_namespace,
     columns=(
         NAME,
-        Column("Status", lambda o, now: str((o.get("status") or {}).get("phase", "")),
-               description="The status of the namespace"),
+        Column(
+            "Status",
+            lambda o, now: str((o.get("status") or {}).get("phase", "")),
+            description="The status of the namespace",
+        ),
         AGE,
     ),
     selectable_fields=lambda o: {"status.phase": str((o.get("status") or {}).get("phase", ""))},
@@ -100,7 +103,12 @@ def validate_node(node: Object) -> list[Cause]:
         if not t.get("effect"):
             v.required(causes, f"spec.taints[{i}].effect")
         else:
-            v.enum(causes, f"spec.taints[{i}].effect", t["effect"], ("NoSchedule", "PreferNoSchedule", "NoExecute"))
+            v.enum(
+                causes,
+                f"spec.taints[{i}].effect",
+                t["effect"],
+                ("NoSchedule", "PreferNoSchedule", "NoExecute"),
+            )
     status = node.get("status") or {}
     for section in ("capacity", "allocatable"):
         for name, qty in (status.get(section) or {}).items():
@@ -277,7 +285,12 @@ def _validate_keys(causes: list[Cause], path: str, data: Any) -> None:
         return
     for key in data:
         if not isinstance(key, str) or len(key) > 253 or not v.CONFIG_KEY.match(key):
-            v.invalid(causes, path, key, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'")
+            v.invalid(
+                causes,
+                path,
+                key,
+                "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+            )
 
 
 def validate_configmap(cm: Object) -> list[Cause]:
@@ -323,7 +336,15 @@ CONFIGMAP = KindInfo(
     validate=validate_configmap,
     validate_update=validate_immutable,
     has_spec=False,
-    columns=(NAME, Column("Data", lambda o, now: len(o.get("data") or {}) + len(o.get("binaryData") or {}), type="integer"), AGE),
+    columns=(
+        NAME,
+        Column(
+            "Data",
+            lambda o, now: len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+            type="integer",
+        ),
+        AGE,
+    ),
     description="ConfigMap holds configuration data for pods to consume.",
 )
 
@@ -383,7 +404,11 @@ SERVICE_ACCOUNT = KindInfo(
         automountServiceAccountToken=Bool(),
     ),
     has_spec=False,
-    columns=(NAME, Column("Secrets", lambda o, now: len(o.get("secrets") or []), type="integer"), AGE),
+    columns=(
+        NAME,
+        Column("Secrets", lambda o, now: len(o.get("secrets") or []), type="integer"),
+        AGE,
+    ),
     description="ServiceAccount binds together a name, a principal and a set of secrets.",
 )
 

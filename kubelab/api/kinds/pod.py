@@ -5,6 +5,8 @@ Defaulting and validation follow Kubernetes' `core/v1` rules for the fields this
 kept verbatim (`Free`). Pure functions of the object: nothing here reads a clock or a store.
 """
 
+# ruff: noqa: PLR0912  (validation walks every field of the Kubernetes spec)
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -137,9 +139,7 @@ POD_SPEC = Obj(
         "resources": RESOURCES,
     },
 )
-POD_SCHEMA = toplevel(
-    "Pod is a collection of containers that can run on a host.", POD_SPEC, Free()
-)
+POD_SCHEMA = toplevel("Pod is a collection of containers that can run on a host.", POD_SPEC, Free())
 
 DEFAULT_TOLERATIONS = (
     ("node.kubernetes.io/not-ready", 300),
@@ -341,7 +341,7 @@ def validate_pod_spec(spec: Any, path: str = "spec") -> v.Causes:
     ads = spec.get("activeDeadlineSeconds")
     if ads is not None and (not isinstance(ads, int) or ads <= 0):
         v.invalid(causes, f"{path}.activeDeadlineSeconds", ads, "must be greater than 0")
-    v.labels(causes, f"{path}.nodeSelector", spec.get("nodeSelector"))
+    v.label_map(causes, f"{path}.nodeSelector", spec.get("nodeSelector"))
     if spec.get("nodeName"):
         v.dns1123_subdomain(causes, f"{path}.nodeName", spec["nodeName"])
     if spec.get("serviceAccountName"):
@@ -353,9 +353,20 @@ def validate_pod_spec(spec: Any, path: str = "spec") -> v.Causes:
         v.enum(causes, f"{tp}.operator", t.get("operator"), TOLERATION_OPS)
         v.enum(causes, f"{tp}.effect", t.get("effect") or None, TAINT_EFFECTS)
         if t.get("operator") == "Exists" and t.get("value"):
-            v.invalid(causes, f"{tp}.operator", t["value"], "value must be empty when `operator` is 'Exists'")
+            v.invalid(
+                causes,
+                f"{tp}.operator",
+                t["value"],
+                "value must be empty when `operator` is 'Exists'",
+            )
         if not t.get("key") and t.get("operator", "Equal") != "Exists":
-            v.invalid(causes, f"{tp}.operator", t.get("operator", "Equal"), "operator must be Exists when `key` is empty, which means \"match all values and all keys\"")
+            v.invalid(
+                causes,
+                f"{tp}.operator",
+                t.get("operator", "Equal"),
+                "operator must be Exists when `key` is empty, which means "
+                '"match all values and all keys"',
+            )
     return causes
 
 
@@ -447,7 +458,9 @@ def restarts_cell(pod: Object, now: datetime) -> str:
     count = sum(int(s.get("restartCount", 0)) for s in statuses)
     last = None
     for s in statuses:
-        finished = parse_time(((s.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+        finished = parse_time(
+            ((s.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
+        )
         if finished and (last is None or finished > last):
             last = finished
     if count and last is not None:
@@ -471,7 +484,9 @@ def _gates(pod: Object, now: datetime) -> str:
     gates = (pod.get("spec") or {}).get("readinessGates") or []
     if not gates:
         return "<none>"
-    conds = {c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or []}
+    conds = {
+        c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or []
+    }
     ready = sum(1 for g in gates if conds.get(g.get("conditionType")) == "True")
     return f"{ready}/{len(gates)}"
 
@@ -504,7 +519,9 @@ POD = KindInfo(
         NAME,
         Column("Ready", ready_cell, description="The aggregate readiness state of this pod."),
         Column("Status", status_cell, description="The aggregate status of the containers."),
-        Column("Restarts", restarts_cell, description="The number of times the containers restarted."),
+        Column(
+            "Restarts", restarts_cell, description="The number of times the containers restarted."
+        ),
         Column("Age", age, description="CreationTimestamp of the object."),
         Column("IP", _ip, priority=1, description="IP address assigned to the pod."),
         Column("Node", _node, priority=1, description="Name of the node the pod is on."),

@@ -24,16 +24,33 @@ class Kubectl:
     kubeconfig: Path
     workdir: Path
 
-    def run(self, *args: str, check: bool = True, stdin: str | None = None,
-            env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:  # fmt: skip
-        full_env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.workdir),
-                    "KUBECONFIG": str(self.kubeconfig), **(env or {})}  # fmt: skip
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        stdin: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(self.workdir),
+            "KUBECONFIG": str(self.kubeconfig),
+            **(env or {}),
+        }
         proc = subprocess.run(
-            [self.binary, *args], capture_output=True, text=True, input=stdin, env=full_env,
-            timeout=timeout, cwd=self.workdir,
-        )  # fmt: skip
+            [self.binary, *args],
+            capture_output=True,
+            text=True,
+            input=stdin,
+            env=full_env,
+            timeout=timeout,
+            cwd=self.workdir,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}"
+            )
         return proc
 
     def __call__(self, *args: str, **kw: object) -> str:

@@ -66,10 +66,22 @@ def test_create_get_describe_delete_pod(kubectl: Kubectl, ns: str) -> None:
     assert "pod/web created" in kubectl("create", "-f", str(path), "-n", ns)
     table = kubectl("get", "pods", "-n", ns)
     assert table.split("\n")[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-    assert "web" in table and "Pending" in table
+    assert "web" in table
+    assert "Pending" in table
     wide = kubectl("get", "pods", "-n", ns, "-o", "wide").split("\n")[0]
-    assert wide.split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE",
-                            "NOMINATED", "NODE", "READINESS", "GATES"]  # fmt: skip
+    assert wide.split() == [
+        "NAME",
+        "READY",
+        "STATUS",
+        "RESTARTS",
+        "AGE",
+        "IP",
+        "NODE",
+        "NOMINATED",
+        "NODE",
+        "READINESS",
+        "GATES",
+    ]
     obj = yaml.safe_load(kubectl("get", "pod", "web", "-n", ns, "-o", "yaml"))
     assert obj["spec"]["restartPolicy"] == "Always"
     assert obj["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
@@ -83,7 +95,8 @@ def test_create_get_describe_delete_pod(kubectl: Kubectl, ns: str) -> None:
     assert "web" in kubectl("get", "pods", "-A", "--field-selector", "status.phase=Pending")
     assert ns in kubectl("get", "pods", "-A")
     described = kubectl("describe", "pod", "web", "-n", ns)
-    assert "nginx:1.25" in described and "Tolerations" in described
+    assert "nginx:1.25" in described
+    assert "Tolerations" in described
     assert 'pod "web" deleted' in kubectl("delete", "pod", "web", "-n", ns)
     assert "NotFound" in kubectl.run("get", "pod", "web", "-n", ns, check=False).stderr
 
@@ -103,13 +116,36 @@ def test_label_annotate_and_patch_three_ways(kubectl: Kubectl, ns: str) -> None:
     kubectl("create", "-f", str(write(kubectl, "pod.yaml", POD)), "-n", ns)
     kubectl("label", "pod", "web", "team=blue", "-n", ns)
     kubectl("annotate", "pod", "web", "note=hello", "-n", ns)
-    kubectl("patch", "pod", "web", "-n", ns, "-p",
-            '{"spec":{"containers":[{"name":"nginx","image":"nginx:1.26"}]}}')  # fmt: skip
-    kubectl("patch", "pod", "web", "-n", ns, "--type=merge", "-p", '{"metadata":{"labels":{"m":"1"}}}')
-    kubectl("patch", "pod", "web", "-n", ns, "--type=json",
-            "-p", '[{"op":"add","path":"/metadata/labels/j","value":"2"}]')  # fmt: skip
+    kubectl(
+        "patch",
+        "pod",
+        "web",
+        "-n",
+        ns,
+        "-p",
+        '{"spec":{"containers":[{"name":"nginx","image":"nginx:1.26"}]}}',
+    )
+    kubectl(
+        "patch", "pod", "web", "-n", ns, "--type=merge", "-p", '{"metadata":{"labels":{"m":"1"}}}'
+    )
+    kubectl(
+        "patch",
+        "pod",
+        "web",
+        "-n",
+        ns,
+        "--type=json",
+        "-p",
+        '[{"op":"add","path":"/metadata/labels/j","value":"2"}]',
+    )
     pod = json.loads(kubectl("get", "pod", "web", "-n", ns, "-o", "json"))
-    assert pod["metadata"]["labels"] == {"app": "web", "tier": "frontend", "team": "blue", "m": "1", "j": "2"}
+    assert pod["metadata"]["labels"] == {
+        "app": "web",
+        "tier": "frontend",
+        "team": "blue",
+        "m": "1",
+        "j": "2",
+    }
     assert pod["metadata"]["annotations"]["note"] == "hello"
     assert pod["spec"]["containers"][0]["image"] == "nginx:1.26"
     assert pod["spec"]["containers"][0]["ports"][0]["containerPort"] == 80
@@ -125,7 +161,9 @@ def test_edit_with_a_non_interactive_editor(kubectl: Kubectl, ns: str) -> None:
 
 
 def test_bad_manifest_errors_name_the_field(kubectl: Kubectl, ns: str) -> None:
-    bad = POD.replace("name: web", "name: Web_1").replace("containerPort: 80", "containerPort: 70000")
+    bad = POD.replace("name: web", "name: Web_1").replace(
+        "containerPort: 80", "containerPort: 70000"
+    )
     bad = bad.replace("image: nginx:1.25", "image: nginx:1.25\n    imagee: typo")
     proc = kubectl.run("create", "-f", str(write(kubectl, "bad.yaml", bad)), "-n", ns, check=False)
     assert proc.returncode != 0
@@ -143,9 +181,11 @@ def test_get_watch_streams_changes(kubectl: Kubectl, ns: str) -> None:
     kubectl("create", "configmap", "w1", "-n", ns)
     proc = subprocess.Popen(
         [kubectl.binary, "get", "cm", "-n", ns, "-w", "--request-timeout=20s"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={"KUBECONFIG": str(kubectl.kubeconfig), "HOME": str(kubectl.workdir)},
-    )  # fmt: skip
+    )
     try:
         time.sleep(1.0)  # let the watch start after the initial list
         kubectl("create", "configmap", "w2", "-n", ns)
@@ -176,13 +216,23 @@ def test_describe_lists_events_of_the_object(kubectl: Kubectl, ns: str) -> None:
     kubectl("create", "-f", str(write(kubectl, "pod.yaml", POD)), "-n", ns)
     uid = kubectl("get", "pod", "web", "-n", ns, "-o", "jsonpath={.metadata.uid}")
     event = {
-        "apiVersion": "v1", "kind": "Event",
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": {"name": "web.1"},
-        "involvedObject": {"kind": "Pod", "name": "web", "namespace": ns, "uid": uid, "apiVersion": "v1"},
-        "reason": "Scheduled", "message": "Successfully assigned web to node-1", "type": "Normal",
+        "involvedObject": {
+            "kind": "Pod",
+            "name": "web",
+            "namespace": ns,
+            "uid": uid,
+            "apiVersion": "v1",
+        },
+        "reason": "Scheduled",
+        "message": "Successfully assigned web to node-1",
+        "type": "Normal",
         "source": {"component": "default-scheduler"},
-        "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z",
-    }  # fmt: skip
+        "firstTimestamp": "2026-01-01T00:00:00Z",
+        "lastTimestamp": "2026-01-01T00:00:00Z",
+    }
     kubectl("create", "-f", "-", "-n", ns, stdin=json.dumps(event))
     described = kubectl("describe", "pod", "web", "-n", ns)
     assert "Successfully assigned web to node-1" in described

@@ -54,14 +54,24 @@ def run_etcd(data_dir: Path) -> Iterator[StoreProcess]:
         pytest.skip("needs etcd (Debian etcd-server; scripts/system-deps.sh installs it)")
     client, peer = free_port(), free_port()
     argv = [
-        etcd, "--name", "t", "--data-dir", str(data_dir),
-        "--listen-client-urls", f"http://127.0.0.1:{client}",
-        "--advertise-client-urls", f"http://127.0.0.1:{client}",
-        "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-        "--initial-cluster", f"t=http://127.0.0.1:{peer}",
-        "--log-level", "error",
-    ]  # fmt: skip
+        etcd,
+        "--name",
+        "t",
+        "--data-dir",
+        str(data_dir),
+        "--listen-client-urls",
+        f"http://127.0.0.1:{client}",
+        "--advertise-client-urls",
+        f"http://127.0.0.1:{client}",
+        "--listen-peer-urls",
+        f"http://127.0.0.1:{peer}",
+        "--initial-advertise-peer-urls",
+        f"http://127.0.0.1:{peer}",
+        "--initial-cluster",
+        f"t=http://127.0.0.1:{peer}",
+        "--log-level",
+        "error",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = StoreProcess([f"127.0.0.1:{client}"], proc)
     try:
@@ -84,15 +94,22 @@ def run_store(backend: str, data_dir: Path) -> Iterator[StoreProcess]:
 
 @contextmanager
 def run_apiserver(
-    endpoints: list[str], cert_dir: Path, *, bookmark_interval: float = 10.0,
+    endpoints: list[str],
+    cert_dir: Path,
+    *,
+    bookmark_interval: float = 10.0,
     cache_size: int = 4096,
-) -> Iterator[Apiserver]:  # fmt: skip
+) -> Iterator[Apiserver]:
     server = Apiserver(
         ApiserverConfig(
-            etcd_servers=tuple(endpoints), cert_dir=cert_dir, secure_port=0, grpc_port=0,
-            bookmark_interval=bookmark_interval, watch_cache_size=cache_size,
+            etcd_servers=tuple(endpoints),
+            cert_dir=cert_dir,
+            secure_port=0,
+            grpc_port=0,
+            bookmark_interval=bookmark_interval,
+            watch_cache_size=cache_size,
         )
-    )  # fmt: skip
+    )
     server.start()
     try:
         yield server

@@ -28,9 +28,10 @@ class Env:
 @pytest.fixture(scope="module", params=STORE_BACKENDS)
 def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     base = tmp_path_factory.mktemp("apiserver")
-    with run_store(request.param, base / "store") as store, run_apiserver(
-        store.endpoints, base / "pki", bookmark_interval=0.5
-    ) as server:
+    with (
+        run_store(request.param, base / "store") as store,
+        run_apiserver(store.endpoints, base / "pki", bookmark_interval=0.5) as server,
+    ):
         client = grpc_client(server, base / "pki")
         yield Env(store, server, client, base / "pki")
         client.close()

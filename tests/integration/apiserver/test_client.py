@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,8 +40,13 @@ def test_informer_lists_watches_and_calls_handlers(env: Env) -> None:
     queue: WorkQueue[str] = WorkQueue()
     log: list[tuple[str, str]] = []
     informer = Informer(env.client, CONFIGMAPS, namespace=ns)
+
+    def on_add(o: dict[str, Any]) -> None:
+        log.append(("add", o["metadata"]["name"]))
+        queue.add(o["metadata"]["name"])
+
     informer.add_handler(
-        on_add=lambda o: (log.append(("add", o["metadata"]["name"])), queue.add(o["metadata"]["name"])),
+        on_add=on_add,
         on_update=lambda old, new: log.append(("update", new["metadata"]["name"])),
         on_delete=lambda o: log.append(("delete", o["metadata"]["name"])),
     )
@@ -63,9 +70,19 @@ def test_leader_election_one_leader_and_takeover(env: Env) -> None:
     leaders: list[str] = []
     electors = []
     for ident in ("a", "b"):
-        cfg = LeaderElectionConfig(name="sched", namespace=ns, identity=ident,
-                                   lease_duration=2, renew_deadline=1.5, retry_period=0.2)  # fmt: skip
-        electors.append(LeaderElector(env.client, cfg, on_started_leading=lambda i=ident: leaders.append(i)))
+        cfg = LeaderElectionConfig(
+            name="sched",
+            namespace=ns,
+            identity=ident,
+            lease_duration=2,
+            renew_deadline=1.5,
+            retry_period=0.2,
+        )
+        electors.append(
+            LeaderElector(
+                env.client, cfg, on_started_leading=functools.partial(leaders.append, ident)
+            )
+        )
     for e in electors:
         e.start()
     try:
@@ -87,12 +104,25 @@ def test_leader_election_one_leader_and_takeover(env: Env) -> None:
 def test_expired_lease_of_a_crashed_leader_is_taken_over(env: Env) -> None:
     ns = new_ns(env)
     past = (datetime.now(UTC) - timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    env.client.create(LEASES, {"metadata": {"name": "l"}, "spec": {
-        "holderIdentity": "dead", "leaseDurationSeconds": 15, "renewTime": past, "acquireTime": past,
-    }}, namespace=ns)  # fmt: skip
+    env.client.create(
+        LEASES,
+        {
+            "metadata": {"name": "l"},
+            "spec": {
+                "holderIdentity": "dead",
+                "leaseDurationSeconds": 15,
+                "renewTime": past,
+                "acquireTime": past,
+            },
+        },
+        namespace=ns,
+    )
     got = threading.Event()
-    e = LeaderElector(env.client, LeaderElectionConfig("l", ns, "alive", retry_period=0.2),
-                      on_started_leading=got.set)  # fmt: skip
+    e = LeaderElector(
+        env.client,
+        LeaderElectionConfig("l", ns, "alive", retry_period=0.2),
+        on_started_leading=got.set,
+    )
     e.start()
     try:
         assert got.wait(10)

@@ -11,9 +11,12 @@ from typing import Any
 
 import pytest
 
+from controlplane.apiserver.storage import EtcdStore
 from kubelab.client import CONFIGMAPS, NAMESPACES, NODES, PODS
 from kubelab.client.errors import AlreadyExists, Conflict, Forbidden, Gone, Invalid, NotFound
+from kubelab.gen.api import api_pb2
 from tests.integration.apiserver.conftest import Env
+from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -42,7 +45,9 @@ def test_create_get_update_delete(env: Env) -> None:
     ns = new_ns(env)
     created = env.client.create(PODS, pod("web"), namespace=ns)
     meta = created["metadata"]
-    assert meta["namespace"] == ns and meta["uid"] and meta["creationTimestamp"].endswith("Z")
+    assert meta["namespace"] == ns
+    assert meta["uid"]
+    assert meta["creationTimestamp"].endswith("Z")
     rv = int(meta["resourceVersion"])
     got = env.client.get(PODS, "web", namespace=ns)
     assert got["metadata"]["resourceVersion"] == str(rv)
@@ -65,7 +70,9 @@ def test_create_existing_name_is_already_exists(env: Env) -> None:
 
 def test_stale_resource_version_is_a_conflict(env: Env) -> None:
     ns = new_ns(env)
-    first = env.client.create(CONFIGMAPS, {"metadata": {"name": "c"}, "data": {"a": "1"}}, namespace=ns)
+    first = env.client.create(
+        CONFIGMAPS, {"metadata": {"name": "c"}, "data": {"a": "1"}}, namespace=ns
+    )
     second = dict(first, data={"a": "2"})
     env.client.update(CONFIGMAPS, second)
     stale = dict(first, data={"a": "3"})
@@ -81,7 +88,12 @@ def test_invalid_object_reports_all_causes(env: Env) -> None:
     with pytest.raises(Invalid) as info:
         env.client.create(PODS, bad, namespace=ns)
     fields = {c.field for c in info.value.causes}
-    assert {"metadata.name", "spec.restartPolicy", "spec.containers[1].name", "spec.containers[1].image"} <= fields
+    assert {
+        "metadata.name",
+        "spec.restartPolicy",
+        "spec.containers[1].name",
+        "spec.containers[1].image",
+    } <= fields
 
 
 def test_create_in_missing_namespace_is_not_found(env: Env) -> None:
@@ -126,9 +138,12 @@ def test_finalizers_hold_deletion_until_removed(env: Env) -> None:
     held = env.client.delete(CONFIGMAPS, "f", namespace=ns)
     assert held["metadata"]["deletionTimestamp"]
     env.client.patch(
-        CONFIGMAPS, "f", [{"op": "remove", "path": "/metadata/finalizers"}],
-        namespace=ns, patch_type="json",
-    )  # fmt: skip
+        CONFIGMAPS,
+        "f",
+        [{"op": "remove", "path": "/metadata/finalizers"}],
+        namespace=ns,
+        patch_type="json",
+    )
     with pytest.raises(NotFound):
         env.client.get(CONFIGMAPS, "f", namespace=ns)
 
@@ -147,18 +162,30 @@ def test_binding_and_status_subresource(env: Env) -> None:
     env.client.update_status(PODS, current)
     got = env.client.get(PODS, "b", namespace=ns)
     assert (got["status"]["phase"], got["metadata"]["generation"]) == ("Running", 1)
-    listed = env.client.list(PODS, namespace=ns, field_selector="spec.nodeName=node-7,status.phase=Running")
+    listed = env.client.list(
+        PODS, namespace=ns, field_selector="spec.nodeName=node-7,status.phase=Running"
+    )
     assert [p["metadata"]["name"] for p in listed.items] == ["b"]
 
 
 def test_patch_formats(env: Env) -> None:
     ns = new_ns(env)
     env.client.create(PODS, pod("p"), namespace=ns)
-    env.client.patch(PODS, "p", {"spec": {"containers": [{"name": "c", "image": "busybox:2"}]}},
-                     namespace=ns, patch_type="strategic")  # fmt: skip
+    env.client.patch(
+        PODS,
+        "p",
+        {"spec": {"containers": [{"name": "c", "image": "busybox:2"}]}},
+        namespace=ns,
+        patch_type="strategic",
+    )
     env.client.patch(PODS, "p", {"metadata": {"labels": {"m": "1"}}}, namespace=ns)
-    env.client.patch(PODS, "p", [{"op": "add", "path": "/metadata/labels/j", "value": "2"}],
-                     namespace=ns, patch_type="json")  # fmt: skip
+    env.client.patch(
+        PODS,
+        "p",
+        [{"op": "add", "path": "/metadata/labels/j", "value": "2"}],
+        namespace=ns,
+        patch_type="json",
+    )
     got = env.client.get(PODS, "p", namespace=ns)
     assert got["spec"]["containers"][0]["image"] == "busybox:2"
     assert got["spec"]["containers"][0]["terminationMessagePath"] == "/dev/termination-log"
@@ -169,9 +196,14 @@ def test_patch_formats(env: Env) -> None:
 def test_paging_is_consistent_and_complete(env: Env) -> None:
     ns = new_ns(env)
     for i in range(7):
-        env.client.create(CONFIGMAPS, {"metadata": {"name": f"cm-{i}", "labels": {"odd": str(i % 2)}}}, namespace=ns)
+        env.client.create(
+            CONFIGMAPS,
+            {"metadata": {"name": f"cm-{i}", "labels": {"odd": str(i % 2)}}},
+            namespace=ns,
+        )
     first = env.client.list(CONFIGMAPS, namespace=ns, limit=3)
-    assert len(first.items) == 3 and first.continue_token
+    assert len(first.items) == 3
+    assert first.continue_token
     env.client.create(CONFIGMAPS, {"metadata": {"name": "cm-late"}}, namespace=ns)
     names = [o["metadata"]["name"] for o in first.items]
     token = first.continue_token
@@ -194,20 +226,17 @@ def test_list_at_exact_resource_version(env: Env) -> None:
     old = env.client.list(CONFIGMAPS, namespace=ns, resource_version=before.resource_version)
     assert len(old.items) == 2  # NotOlderThan: the latest
     req_exact = env.client.list  # Exact match reads the snapshot
-    from kubelab.gen.api import api_pb2
-
     stub_req = api_pb2.ListRequest(
         ref=api_pb2.ResourceRef(version="v1", resource="configmaps", namespace=ns),
-        resource_version=before.resource_version, resource_version_match="Exact",
-    )  # fmt: skip
+        resource_version=before.resource_version,
+        resource_version_match="Exact",
+    )
     resp = env.client._call(lambda s: s.List(stub_req, timeout=5))
     assert [json.loads(i)["metadata"]["name"] for i in resp.items] == ["a"]
     assert req_exact is not None
 
 
 def test_continue_token_after_compaction_is_gone(env: Env) -> None:
-    from controlplane.apiserver.storage import EtcdStore
-
     ns = new_ns(env)
     for i in range(3):
         env.client.create(CONFIGMAPS, {"metadata": {"name": f"c{i}"}}, namespace=ns)
@@ -224,7 +253,6 @@ def test_namespace_deletion_removes_its_content(env: Env) -> None:
     ns = new_ns(env)
     env.client.create(CONFIGMAPS, {"metadata": {"name": "c"}}, namespace=ns)
     env.client.delete(NAMESPACES, ns)
-    from tests.support import wait_until
 
     def gone() -> bool:
         try:
@@ -239,7 +267,9 @@ def test_namespace_deletion_removes_its_content(env: Env) -> None:
 
 def test_cluster_scoped_node(env: Env) -> None:
     name = f"node-{secrets.token_hex(2)}"
-    env.client.create(NODES, {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}})
+    env.client.create(
+        NODES, {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}}
+    )
     node = env.client.get(NODES, name)
     assert "namespace" not in node["metadata"]
     env.client.delete(NODES, name)
@@ -262,7 +292,8 @@ def test_rest_requires_a_client_certificate(env: Env) -> None:
     code, body = _https(env, "/api/v1/namespaces", cert=False)
     assert (code, body["reason"]) == (401, "Unauthorized")
     code, body = _https(env, "/api/v1/namespaces", cert=True)
-    assert code == 200 and body["kind"] == "NamespaceList"
+    assert code == 200
+    assert body["kind"] == "NamespaceList"
     code, body = _https(env, "/api/v1/namespaces/default/pods/nope", cert=True)
     assert (code, body["kind"], body["reason"]) == (404, "Status", "NotFound")
     code, body = _https(env, "/api/v1/namespaces/default/pods/nope/log", cert=True)

@@ -51,10 +51,14 @@ def test_watch_from_resource_version_sees_every_change_once(env: Env) -> None:
     env.client.delete(CONFIGMAPS, "a", namespace=ns)
     events = collect(env, 4, namespace=ns, resource_version=start)
     assert [(e.type, e.object["metadata"]["name"]) for e in events] == [
-        ("ADDED", "a"), ("MODIFIED", "a"), ("ADDED", "b"), ("DELETED", "a"),
-    ]  # fmt: skip
+        ("ADDED", "a"),
+        ("MODIFIED", "a"),
+        ("ADDED", "b"),
+        ("DELETED", "a"),
+    ]
     rvs = [int(e.object["metadata"]["resourceVersion"]) for e in events]
-    assert rvs == sorted(rvs) and len(set(rvs)) == 4
+    assert rvs == sorted(rvs)
+    assert len(set(rvs)) == 4
     # Resume from the middle: only what came after.
     resumed = collect(env, 2, namespace=ns, resource_version=str(rvs[1]))
     assert [e.type for e in resumed] == ["ADDED", "DELETED"]
@@ -81,7 +85,11 @@ def test_field_selector_on_pods(env: Env) -> None:
     ns = new_ns(env)
     start = env.client.list(PODS, namespace=ns).resource_version
     for name in ("p1", "p2"):
-        env.client.create(PODS, {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "i"}]}}, namespace=ns)
+        env.client.create(
+            PODS,
+            {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+            namespace=ns,
+        )
     env.client.bind(ns, "p2", "node-x")
     seen: list[WatchEvent] = []
     watch = env.client.watch(PODS, resource_version=start, field_selector="spec.nodeName=node-x")
@@ -112,8 +120,10 @@ def test_bookmarks_carry_progress(env: Env) -> None:
     rv = env.client.list(CONFIGMAPS, namespace=ns).resource_version
     req = api_pb2.WatchRequest(
         ref=api_pb2.ResourceRef(version="v1", resource="configmaps", namespace=ns),
-        resource_version=rv, allow_bookmarks=True, timeout_seconds=3,
-    )  # fmt: skip
+        resource_version=rv,
+        allow_bookmarks=True,
+        timeout_seconds=3,
+    )
     stream, _ = env.client._open_watch(req)
     types = []
     for msg in stream:
@@ -129,7 +139,9 @@ def test_many_watchers_share_one_store_watch(env: Env) -> None:
     start = env.client.list(CONFIGMAPS, namespace=ns).resource_version
     caches_before = env.server.handlers.caches.watch_count()
     results: list[list[WatchEvent]] = [[] for _ in range(10)]
-    watches = [env.client.watch(CONFIGMAPS, namespace=ns, resource_version=start) for _ in range(10)]
+    watches = [
+        env.client.watch(CONFIGMAPS, namespace=ns, resource_version=start) for _ in range(10)
+    ]
 
     def run(i: int) -> None:
         for ev in watches[i]:

@@ -12,7 +12,10 @@ def create(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     info = REGISTRY.by_resource(kind)
     assert info is not None
     out, _ = prepare_create(
-        info, obj, namespace="default" if info.namespaced else "", uid="uid-1",
+        info,
+        obj,
+        namespace="default" if info.namespaced else "",
+        uid="uid-1",
         now="2026-01-01T00:00:00Z",
     )
     return out
@@ -61,20 +64,36 @@ def test_pod_defaults_match_kubernetes() -> None:
 
 @pytest.mark.parametrize(
     ("image", "policy"),
-    [("nginx", "Always"), ("nginx:latest", "Always"), ("nginx:1.25", "IfNotPresent"),
-     ("reg:5000/app", "Always"), ("app@sha256:abc", "IfNotPresent")],
-)  # fmt: skip
+    [
+        ("nginx", "Always"),
+        ("nginx:latest", "Always"),
+        ("nginx:1.25", "IfNotPresent"),
+        ("reg:5000/app", "Always"),
+        ("app@sha256:abc", "IfNotPresent"),
+    ],
+)
 def test_image_pull_policy_default(image: str, policy: str) -> None:
-    pod = create("pods", {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": image}]}})
+    pod = create(
+        "pods", {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": image}]}}
+    )
     assert pod["spec"]["containers"][0]["imagePullPolicy"] == policy
 
 
 def test_qos_classes() -> None:
-    best = create("pods", {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "a"}]}})
+    best = create(
+        "pods", {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "a"}]}}
+    )
     assert best["status"]["qosClass"] == "BestEffort"
     burst = create(
         "pods",
-        {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "a", "resources": {"requests": {"cpu": "100m"}}}]}},
+        {
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [
+                    {"name": "c", "image": "a", "resources": {"requests": {"cpu": "100m"}}}
+                ]
+            },
+        },
     )
     assert burst["status"]["qosClass"] == "Burstable"
 

@@ -25,14 +25,24 @@ POD: dict[str, Any] = {
 
 
 def test_json_merge_patch_rfc7386() -> None:
-    out = json_merge_patch(POD, {"metadata": {"labels": {"a": None, "c": "3"}}, "spec": {"containers": [{"name": "only"}]}})
+    out = json_merge_patch(
+        POD,
+        {"metadata": {"labels": {"a": None, "c": "3"}}, "spec": {"containers": [{"name": "only"}]}},
+    )
     assert out["metadata"]["labels"] == {"b": "2", "c": "3"}
     assert out["spec"]["containers"] == [{"name": "only"}]  # lists are replaced
     assert POD["metadata"]["labels"] == {"a": "1", "b": "2"}  # input untouched
 
 
 def test_strategic_merge_merges_containers_by_name() -> None:
-    out = strategic_merge_patch(POD, {"spec": {"containers": [{"name": "side", "image": "side:2"}, {"name": "new", "image": "n"}]}})
+    out = strategic_merge_patch(
+        POD,
+        {
+            "spec": {
+                "containers": [{"name": "side", "image": "side:2"}, {"name": "new", "image": "n"}]
+            }
+        },
+    )
     names = [(c["name"], c["image"]) for c in out["spec"]["containers"]]
     assert names == [("app", "app:1"), ("side", "side:2"), ("new", "n")]
     assert out["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}]
@@ -94,7 +104,9 @@ def test_bad_json_patches(ops: Any) -> None:
 
 
 def test_apply_patch_dispatches_on_content_type() -> None:
-    out = apply_patch("application/merge-patch+json; charset=utf-8", POD, {"metadata": {"name": "q"}})
+    out = apply_patch(
+        "application/merge-patch+json; charset=utf-8", POD, {"metadata": {"name": "q"}}
+    )
     assert out["metadata"]["name"] == "q"
     with pytest.raises(PatchError, match="unsupported patch type"):
         apply_patch("text/plain", POD, {})

@@ -34,7 +34,7 @@ LABELS = {"app": "web", "tier": "fe", "env": "prod"}
         ("app=web,tier=be", False),
         ("app in (web),env notin (dev),!canary", True),
     ],
-    ids=lambda v: str(v),
+    ids=str,
 )
 def test_label_selector_matches(selector: str, expected: bool) -> None:
     assert parse_label_selector(selector).matches(LABELS) is expected

@@ -28,7 +28,9 @@ def create(obj: dict[str, Any], kind: str = "pods", strict: bool = True) -> dict
     info = REGISTRY.by_resource(kind)
     assert info is not None
     ns = "default" if info.namespaced else ""
-    out, _ = prepare_create(info, obj, namespace=ns, uid="u-1", now="2026-01-01T00:00:00Z", strict=strict)
+    out, _ = prepare_create(
+        info, obj, namespace=ns, uid="u-1", now="2026-01-01T00:00:00Z", strict=strict
+    )
     return out
 
 
@@ -52,44 +54,111 @@ CASES = [
     ),
     (
         "port out of range",
-        {"spec": {"containers": [{"name": "c", "image": "a", "ports": [{"containerPort": 70000}]}]}},
+        {
+            "spec": {
+                "containers": [{"name": "c", "image": "a", "ports": [{"containerPort": 70000}]}]
+            }
+        },
         "spec.containers[0].ports[0].containerPort",
         "between 1 and 65535",
     ),
     (
         "bad protocol",
-        {"spec": {"containers": [{"name": "c", "image": "a", "ports": [{"containerPort": 80, "protocol": "HTTP"}]}]}},
+        {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "a",
+                        "ports": [{"containerPort": 80, "protocol": "HTTP"}],
+                    }
+                ]
+            }
+        },
         "spec.containers[0].ports[0].protocol",
         'supported values: "TCP"',
     ),
     (
         "bad quantity",
-        {"spec": {"containers": [{"name": "c", "image": "a", "resources": {"limits": {"cpu": "lots"}}}]}},
+        {
+            "spec": {
+                "containers": [
+                    {"name": "c", "image": "a", "resources": {"limits": {"cpu": "lots"}}}
+                ]
+            }
+        },
         "spec.containers[0].resources.limits[cpu]",
         "quantities must match",
     ),
     (
         "request above limit",
-        {"spec": {"containers": [{"name": "c", "image": "a", "resources": {"limits": {"cpu": "100m"}, "requests": {"cpu": "1"}}}]}},
+        {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "a",
+                        "resources": {"limits": {"cpu": "100m"}, "requests": {"cpu": "1"}},
+                    }
+                ]
+            }
+        },
         "spec.containers[0].resources.requests",
         "less than or equal to cpu limit",
     ),
-    ("bad restartPolicy", {"spec": {"restartPolicy": "Sometimes"}}, "spec.restartPolicy", "Unsupported value"),
+    (
+        "bad restartPolicy",
+        {"spec": {"restartPolicy": "Sometimes"}},
+        "spec.restartPolicy",
+        "Unsupported value",
+    ),
     ("bad dnsPolicy", {"spec": {"dnsPolicy": "Google"}}, "spec.dnsPolicy", "Unsupported value"),
-    ("negative grace", {"spec": {"terminationGracePeriodSeconds": -1}}, "spec.terminationGracePeriodSeconds", ">= 0".replace(">= 0", "greater than or equal")),
-    ("unknown field", {"spec": {"containers": [{"name": "c", "image": "a", "imag": "x"}]}}, "spec.containers[0].imag", "unknown field"),
-    ("wrong type", {"spec": {"containers": [{"name": "c", "image": 5}]}}, "spec.containers[0].image", "expected string"),
-    ("bad label", {"metadata": {"name": "a", "labels": {"app": "no spaces"}}}, "metadata.labels[app]", "valid label"),
+    (
+        "negative grace",
+        {"spec": {"terminationGracePeriodSeconds": -1}},
+        "spec.terminationGracePeriodSeconds",
+        ">= 0".replace(">= 0", "greater than or equal"),
+    ),
+    (
+        "unknown field",
+        {"spec": {"containers": [{"name": "c", "image": "a", "imag": "x"}]}},
+        "spec.containers[0].imag",
+        "unknown field",
+    ),
+    (
+        "wrong type",
+        {"spec": {"containers": [{"name": "c", "image": 5}]}},
+        "spec.containers[0].image",
+        "expected string",
+    ),
+    (
+        "bad label",
+        {"metadata": {"name": "a", "labels": {"app": "no spaces"}}},
+        "metadata.labels[app]",
+        "valid label",
+    ),
     (
         "volume mount to missing volume",
-        {"spec": {"containers": [{"name": "c", "image": "a", "volumeMounts": [{"name": "data", "mountPath": "/d"}]}]}},
+        {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "a",
+                        "volumeMounts": [{"name": "data", "mountPath": "/d"}],
+                    }
+                ]
+            }
+        },
         "spec.containers[0].volumeMounts[0].name",
         "Not found",
     ),
 ]
 
 
-@pytest.mark.parametrize(("patch", "field", "needle"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("patch", "field", "needle"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_pod_validation_names_the_field(patch: dict[str, Any], field: str, needle: str) -> None:
     obj = pod()
     for key, value in patch.items():
@@ -103,7 +172,9 @@ def test_pod_validation_names_the_field(patch: dict[str, Any], field: str, needl
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    obj = pod(containers=[{"name": "c", "ports": [{"containerPort": 0}]}, {"name": "c", "image": "x"}])
+    obj = pod(
+        containers=[{"name": "c", "ports": [{"containerPort": 0}]}, {"name": "c", "image": "x"}]
+    )
     obj["metadata"]["name"] = "Bad"
     found = causes(obj)
     assert {
@@ -136,11 +207,30 @@ def test_kind_mismatch_is_a_bad_request() -> None:
         ("configmaps", {"metadata": {"name": "c"}, "data": {"bad key!": "v"}}, "data"),
         ("secrets", {"metadata": {"name": "s"}, "data": {"k": "not base64!"}}, "data[k]"),
         ("namespaces", {"metadata": {"name": "a.b"}}, "metadata.name"),
-        ("leases", {"metadata": {"name": "l"}, "spec": {"leaseDurationSeconds": 0}}, "spec.leaseDurationSeconds"),
-        ("events", {"metadata": {"name": "e"}, "type": "Odd", "involvedObject": {"kind": "Pod"}}, "type"),
-        ("nodes", {"metadata": {"name": "n"}, "spec": {"taints": [{"key": "k", "effect": "Sometimes"}]}}, "spec.taints[0].effect"),
+        (
+            "leases",
+            {"metadata": {"name": "l"}, "spec": {"leaseDurationSeconds": 0}},
+            "spec.leaseDurationSeconds",
+        ),
+        (
+            "events",
+            {"metadata": {"name": "e"}, "type": "Odd", "involvedObject": {"kind": "Pod"}},
+            "type",
+        ),
+        (
+            "nodes",
+            {"metadata": {"name": "n"}, "spec": {"taints": [{"key": "k", "effect": "Sometimes"}]}},
+            "spec.taints[0].effect",
+        ),
     ],
-    ids=["configmap-key", "secret-base64", "namespace-label", "lease-duration", "event-type", "node-taint"],
+    ids=[
+        "configmap-key",
+        "secret-base64",
+        "namespace-label",
+        "lease-duration",
+        "event-type",
+        "node-taint",
+    ],
 )
 def test_other_kinds_validate(kind: str, obj: dict[str, Any], field: str) -> None:
     assert field in causes(obj, kind)
