@@ -73,6 +73,11 @@ def parse_path(handlers: Handlers, path: str) -> Route | None:
     return Route(info, namespace, name, sub)
 
 
+def _flag(value: str | None) -> bool:
+    """A boolean query parameter: Go clients send `true`, the Python client `True`."""
+    return (value or "").lower() in ("true", "1")
+
+
 class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -296,7 +301,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             )
         if method in ("GET", "HEAD") and not name:
             opts = self._list_options(q)
-            if q.get("watch") in ("true", "1"):
+            if _flag(q.get("watch")):
                 self._watch(info, ns, opts, q, accept)
                 return
             result = h.list(info, ns, opts)
@@ -473,7 +478,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             info,
             ns,
             opts,
-            bookmarks=q.get("allowWatchBookmarks") in ("true", "1"),
+            bookmarks=_flag(q.get("allowWatchBookmarks")),
             timeout=timeout,
             stopped=self._client_gone,
         )
