@@ -11,9 +11,9 @@ import pytest
 from controlplane.apiserver.server import Apiserver
 
 kubernetes = pytest.importorskip("kubernetes")
-from kubernetes import client as k8s  # type: ignore[import-untyped]  # noqa: E402
-from kubernetes import config as k8s_config  # type: ignore[import-untyped]  # noqa: E402
-from kubernetes import watch as k8s_watch  # type: ignore[import-untyped]  # noqa: E402
+from kubernetes import client as k8s  # noqa: E402
+from kubernetes import config as k8s_config  # noqa: E402
+from kubernetes import watch as k8s_watch  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
