@@ -253,7 +253,11 @@ class GrpcFrontEnd:
     ) -> None:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-            options=[("grpc.so_reuseport", 0)],
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 512 * 1024 * 1024),
+            ],
         )
         api_pb2_grpc.add_ApiServicer_to_server(
             ApiServicer(handlers, require_auth=pki is not None), self.server

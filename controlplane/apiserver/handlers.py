@@ -198,7 +198,14 @@ class Handlers:
         if exists:
             ns_info = self.registry.by_resource("namespaces")
             assert ns_info is not None
-            ns, _ = self._read(ns_info, "", namespace)
+            # Like Kubernetes' namespace lifecycle admission, read the namespace from the cache
+            # (no store round trip per create); the store is asked when the cache lags behind.
+            key = key_for(ns_info, "", namespace)
+            try:
+                cached_ns = self.caches.get(f"{ROOT}/{ns_info.resource}/").state.get(key)
+            except StoreError:
+                cached_ns = None
+            ns = cached_ns if cached_ns is not None else self._read(ns_info, "", namespace)[0]
             if (ns.get("status") or {}).get("phase") == "Terminating":
                 raise errors.Forbidden(
                     f'{info.resource} "" is forbidden: unable to create new content in '

@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# A list of thousands of objects is one Range response: lift gRPC's 4 MiB default.
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 512 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+]
 
 
 class StoreError(Exception):
@@ -142,7 +147,7 @@ class EtcdStore:
         with self._lock:
             if self._channel is None:
                 endpoint = self.endpoints[self._current]
-                self._channel = grpc.insecure_channel(endpoint)
+                self._channel = grpc.insecure_channel(endpoint, options=CHANNEL_OPTIONS)
                 self._kv = rpc_pb2_grpc.KVStub(self._channel)
             assert self._kv is not None
             return self._channel, self._kv, self._current

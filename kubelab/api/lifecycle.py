@@ -110,9 +110,7 @@ def prepare_create(
         meta["generation"] = 1
     errors, warnings = validate(info, obj, strict=strict)
     raise_invalid(info, str(meta.get("name", "")), errors)
-    info.default(obj)
-    errors, _ = validate(info, obj)
-    raise_invalid(info, str(meta.get("name", "")), errors)
+    info.default(obj)  # defaults are valid by construction: no second validation pass
     return obj, warnings
 
 

@@ -38,6 +38,11 @@ PATCH_TYPES = {
     "json": "application/json-patch+json",
 }
 FAILOVER_CODES = (grpc.StatusCode.UNAVAILABLE,)
+# Lists of thousands of objects come back in one message: lift gRPC's 4 MiB default.
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 512 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+]
 
 
 @dataclass(frozen=True)
@@ -130,14 +135,14 @@ class Client:
             if self._stub is None:
                 target = self.endpoints[self._current]
                 if self.credentials is None:
-                    self._channel = grpc.insecure_channel(target)
+                    self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
                 else:
                     creds = grpc.ssl_channel_credentials(
                         root_certificates=self.credentials.ca_cert,
                         private_key=self.credentials.key,
                         certificate_chain=self.credentials.cert,
                     )
-                    opts = []
+                    opts: list[tuple[str, Any]] = list(CHANNEL_OPTIONS)
                     if self.credentials.server_name:
                         opts.append(("grpc.ssl_target_name_override", self.credentials.server_name))
                     self._channel = grpc.secure_channel(target, creds, options=opts)
