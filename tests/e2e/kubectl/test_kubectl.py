@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -187,18 +186,19 @@ def test_get_watch_streams_changes(kubectl: Kubectl, ns: str) -> None:
         env={"KUBECONFIG": str(kubectl.kubeconfig), "HOME": str(kubectl.workdir)},
     )
     try:
-        time.sleep(1.0)  # let the watch start after the initial list
+        assert proc.stdout is not None
+        lines: list[str] = []
+
+        def line_with(name: str, count: int) -> bool:
+            lines.append(proc.stdout.readline())  # type: ignore[union-attr]
+            return sum(name in ln for ln in lines) >= count
+
+        # The initial list comes first; the watch then starts from the list's resourceVersion,
+        # so changes made from now on are streamed even if the watch request is still in flight.
+        wait_until(lambda: line_with("w1", 1), 20, interval=0)
         kubectl("create", "configmap", "w2", "-n", ns)
         kubectl("label", "cm", "w2", "x=y", "-n", ns)
-        lines: list[str] = []
-        assert proc.stdout is not None
-
-        def seen_w2() -> bool:
-            lines.append(proc.stdout.readline())  # type: ignore[union-attr]
-            return sum("w2" in ln for ln in lines) >= 2
-
-        wait_until(seen_w2, 20, interval=0)
-        assert any(ln.startswith("w1") for ln in lines)
+        wait_until(lambda: line_with("w2", 2), 20, interval=0)
     finally:
         proc.kill()
         proc.wait(5)
