@@ -149,7 +149,10 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _user(self) -> UserInfo | None:
         if not isinstance(self.connection, ssl.SSLSocket):
             return UserInfo("anonymous-insecure", ("system:masters",))
-        return user_from_der(self.connection.getpeercert(binary_form=True))
+        # One TLS connection carries one client certificate: parse it once per connection.
+        if not hasattr(self, "_peer"):
+            self._peer = user_from_der(self.connection.getpeercert(binary_form=True))
+        return self._peer
 
     def _send_json(
         self,

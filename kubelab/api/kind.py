@@ -76,6 +76,8 @@ class KindInfo:
     subresources: tuple[str, ...] = ()
     has_spec: bool = True
     graceful_delete: bool = False
+    # Pods and namespaces start with a server-chosen status, whatever the client sent.
+    reset_status_on_create: bool = False
     description: str = ""
 
     @property

@@ -106,6 +106,8 @@ def prepare_create(
     meta.pop("managedFields", None)
     meta["uid"] = uid
     meta["creationTimestamp"] = now
+    if info.reset_status_on_create:
+        obj.pop("status", None)
     if info.has_spec:
         meta["generation"] = 1
     errors, warnings = validate(info, obj, strict=strict)

@@ -56,6 +56,7 @@ NAMESPACE = KindInfo(
     ),
     selectable_fields=lambda o: {"status.phase": str((o.get("status") or {}).get("phase", ""))},
     subresources=("status", "finalize"),
+    reset_status_on_create=True,
     description="Namespace provides a scope for Names.",
 )
 

@@ -531,6 +531,7 @@ POD = KindInfo(
     selectable_fields=pod_fields,
     subresources=("status", "binding", "log", "exec", "eviction"),
     graceful_delete=True,
+    reset_status_on_create=True,
     description="Pod is a collection of containers that can run on a host.",
 )
 _ = AGE

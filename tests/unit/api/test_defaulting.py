@@ -53,6 +53,18 @@ def test_pod_defaults_match_kubernetes() -> None:
         "node.kubernetes.io/unreachable",
     }
     assert pod["status"] == {"phase": "Pending", "qosClass": "Guaranteed"}
+
+
+def test_pod_status_sent_on_create_is_replaced() -> None:
+    pod = create(
+        "pods",
+        {
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "a"}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.1"},
+        },
+    )
+    assert pod["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
     meta = pod["metadata"]
     assert (meta["uid"], meta["creationTimestamp"], meta["generation"]) == (
         "uid-1",
