@@ -228,6 +228,35 @@ def issue_client_cert(
     return cert_path, key_path
 
 
+def write_component_credentials(
+    cert_dir: Path,
+    name: str,
+    *,
+    user: str,
+    groups: tuple[str, ...],
+    server_url: str,
+    cluster_name: str = "kubelab",
+) -> Path:
+    """`<name>.crt/.key` (CN = user, O = groups) and `<name>.kubeconfig` for one component.
+
+    E.g. ("scheduler", "system:kube-scheduler", ()) or ("node-1", "system:node:node-1",
+    ("system:nodes",)); `kubelab.client.Client.from_cert_dir(cert_dir, ..., user=name)` then
+    connects over gRPC with the same files.
+    """
+    cert, key = issue_client_cert(cert_dir, user, groups, cert_dir / name)
+    path = cert_dir / f"{name}.kubeconfig"
+    write_kubeconfig(
+        path,
+        server_url=server_url,
+        ca_cert=cert_dir / CA_CERT,
+        client_cert=cert,
+        client_key=key,
+        cluster_name=cluster_name,
+        user=user,
+    )
+    return path
+
+
 def write_kubeconfig(
     path: Path,
     *,

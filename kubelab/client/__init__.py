@@ -4,6 +4,7 @@ from kubelab.client import Client, Informer, WorkQueue, LeaderElector, PODS
 """
 
 from kubelab.client.client import Client, Credentials, ObjectList, Watch, WatchEvent
+from kubelab.client.events import EventRecorder
 from kubelab.client.informer import Informer
 from kubelab.client.leaderelection import LeaderElectionConfig, LeaderElector
 from kubelab.client.resources import (
@@ -31,6 +32,7 @@ __all__ = [
     "SERVICEACCOUNTS",
     "Client",
     "Credentials",
+    "EventRecorder",
     "Informer",
     "LeaderElectionConfig",
     "LeaderElector",

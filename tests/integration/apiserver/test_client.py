@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
+from controlplane.apiserver.certs import write_component_credentials
 from kubelab.client import (
     CONFIGMAPS,
+    EVENTS,
     LEASES,
     NAMESPACES,
     Client,
+    EventRecorder,
     Informer,
     LeaderElectionConfig,
     LeaderElector,
@@ -147,3 +150,36 @@ def test_client_fails_over_to_a_second_apiserver(env: Env, tmp_path: Path) -> No
         wait_until(lambda: informer.get(f"{ns}/after") is not None, 20)
         informer.stop()
         client.close()
+
+
+def test_event_recorder_creates_then_counts_repeats(env: Env) -> None:
+    ns = new_ns(env)
+    cm = env.client.create(CONFIGMAPS, {"metadata": {"name": "subject"}}, namespace=ns)
+    recorder = EventRecorder(env.client, component="kubelet", host="node-1")
+    first = recorder.event(cm, "Normal", "Synced", "all good")
+    again = recorder.event(cm, "Normal", "Synced", "all good")
+    assert first is not None
+    assert again is not None
+    assert again["metadata"]["name"] == first["metadata"]["name"]
+    assert again["count"] == 2
+    uid = cm["metadata"]["uid"]
+    found = env.client.list(
+        EVENTS, namespace=ns, field_selector=f"involvedObject.uid={uid},involvedObject.name=subject"
+    ).items
+    assert [(e["reason"], e["source"]["component"]) for e in found] == [("Synced", "kubelet")]
+
+
+def test_component_credentials_authenticate_over_grpc(env: Env) -> None:
+    kubeconfig = write_component_credentials(
+        env.cert_dir,
+        "scheduler",
+        user="system:kube-scheduler",
+        groups=(),
+        server_url=f"https://127.0.0.1:{env.server.rest_port}",
+    )
+    assert kubeconfig.exists()
+    client = Client.from_cert_dir(
+        env.cert_dir, [f"127.0.0.1:{env.server.grpc_port}"], user="scheduler"
+    )
+    assert client.list(NAMESPACES).items
+    client.close()
