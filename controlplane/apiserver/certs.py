@@ -27,6 +27,10 @@ CA_CERT, CA_KEY = "ca.crt", "ca.key"
 SERVING_CERT, SERVING_KEY = "apiserver.crt", "apiserver.key"
 ADMIN_CERT, ADMIN_KEY = "admin.crt", "admin.key"
 ADMIN_KUBECONFIG = "admin.kubeconfig"
+KUBELET_CLIENT_CERT, KUBELET_CLIENT_KEY = (
+    "apiserver-kubelet-client.crt",
+    "apiserver-kubelet-client.key",
+)
 VALIDITY = datetime.timedelta(days=3650)
 
 
@@ -45,6 +49,14 @@ class Pki:
     @property
     def serving_key(self) -> Path:
         return self.dir / SERVING_KEY
+
+    @property
+    def kubelet_client_cert(self) -> Path:
+        return self.dir / KUBELET_CLIENT_CERT
+
+    @property
+    def kubelet_client_key(self) -> Path:
+        return self.dir / KUBELET_CLIENT_KEY
 
     @property
     def admin_kubeconfig(self) -> Path:
@@ -203,6 +215,12 @@ def ensure_pki(
         cert, key = issue(ca, ca_key, "kubernetes-admin", organizations=("system:masters",))
         _write_cert(cert_dir / ADMIN_CERT, cert)
         _write_key(cert_dir / ADMIN_KEY, key)
+    if not pki.kubelet_client_cert.exists():
+        cert, key = issue(
+            ca, ca_key, "kube-apiserver-kubelet-client", organizations=("system:masters",)
+        )
+        _write_cert(pki.kubelet_client_cert, cert)
+        _write_key(pki.kubelet_client_key, key)
     if not pki.admin_kubeconfig.exists():
         write_kubeconfig(
             pki.admin_kubeconfig,

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from controlplane.apiserver import discovery, protobuf_body
+from controlplane.apiserver import discovery, kubelet_proxy, protobuf_body
 from controlplane.apiserver.certs import UserInfo, user_from_der
 from controlplane.apiserver.handlers import DeleteOptions, Handlers, ListOptions, WatchEvent
 from kubelab.api import errors
@@ -96,6 +96,7 @@ class ApiServer(ThreadingHTTPServer):
         self.ssl_context = ssl_context
         self.require_auth = require_auth
         self.stopping = threading.Event()
+        self.kubelet_proxy: kubelet_proxy.KubeletProxy | None = None
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
@@ -176,9 +177,33 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _send_error(self, err: errors.ApiError) -> None:
         self._send_json(err.code, err.to_status())
 
+    def _chunked(self) -> bool:
+        return "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+
+    def _has_body(self) -> bool:
+        return self._chunked() or int(self.headers.get("Content-Length") or 0) > 0
+
+    def _read_raw(self) -> bytes:
+        self._body_read = True
+        if not self._chunked():
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+        parts: list[bytes] = []
+        while True:
+            size_line = self.rfile.readline(1024)
+            try:
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+            except ValueError as exc:
+                raise errors.BadRequest("malformed chunked request body") from exc
+            if size == 0:
+                while self.rfile.readline(1024).strip():
+                    pass  # trailers
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(8)
+
     def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._read_raw()
         if not raw:
             raise errors.BadRequest("the request body is empty")
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
@@ -199,11 +224,19 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        self._body_read = False
+        try:
+            self._handle(url.path, query)
+        finally:
+            if self._has_body() and not self._body_read:
+                self.close_connection = True  # unread body bytes must not become a request
+
+    def _handle(self, path: str, query: dict[str, str]) -> None:
         if self.server.require_auth and self._user() is None:
             self._send_error(errors.Unauthorized("Unauthorized"))
             return
         try:
-            self._route(url.path, query)
+            self._route(path, query)
         except errors.ApiError as err:
             self._send_error(err)
         except (ConnectionError, BrokenPipeError, ssl.SSLError):
@@ -293,10 +326,13 @@ class RequestHandler(BaseHTTPRequestHandler):
             )
         strict = validation == "Strict"
         quiet = validation == "Ignore"
+        if sub == "log" and info.kind == "Pod" and method == "GET":
+            self._pod_log(ns, name, q)
+            return
         if sub in ("log", "exec", "attach", "portforward", "proxy"):
             raise errors.NotImplementedYet(
-                f"{info.resource}/{sub} is proxied to the kubelet on port 10250, which this "
-                "apiserver does not do yet"
+                f"{info.resource}/{sub} needs a streaming connection to the kubelet, which this "
+                "apiserver does not proxy yet (pods/log is proxied)"
             )
         if sub and sub not in info.subresources:
             raise errors.NotFound(
@@ -443,7 +479,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _delete_options(self, q: dict[str, str], dry_run: bool) -> DeleteOptions:
         body: dict[str, Any] = {}
-        if int(self.headers.get("Content-Length") or 0):
+        if self._has_body():
             parsed = self._body()
             body = parsed if isinstance(parsed, dict) else {}
         grace = q.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
@@ -460,6 +496,46 @@ class RequestHandler(BaseHTTPRequestHandler):
             precondition_resource_version=pre.get("resourceVersion"),
             dry_run=dry,
         )
+
+    # --- pods/log --------------------------------------------------------------------------------
+
+    def _pod_log(self, ns: str, name: str, q: dict[str, str]) -> None:
+        h = self.server.handlers
+        pods, nodes = h.registry.by_resource("pods"), h.registry.by_resource("nodes")
+        assert pods is not None
+        assert nodes is not None
+        proxy = self.server.kubelet_proxy
+        if proxy is None:
+            raise errors.ServiceUnavailable("this apiserver has no kubelet client certificate")
+        pod = h.get(pods, ns, name)
+        container = kubelet_proxy.pick_container(pod, q.get("container", ""))
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if not node_name:
+            raise errors.BadRequest(f"pod {name} does not have a host assigned")
+        endpoint = kubelet_proxy.kubelet_endpoint(h.get(nodes, "", node_name))
+        if endpoint is None:
+            raise errors.ServiceUnavailable(f"node {node_name} has no address for its kubelet")
+        conn, resp = proxy.open(*endpoint, kubelet_proxy.log_path(ns, name, container, q))
+        try:
+            if resp.status != 200:
+                text = resp.read().decode(errors="replace").strip()
+                err = errors.ApiError(f"kubelet: {text or resp.reason}")
+                err.code = resp.status if resp.status >= 400 else 502
+                raise err
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            while not self._client_gone():
+                chunk = resp.read1(65536)
+                if not chunk:
+                    break
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        finally:
+            conn.close()
 
     # --- watch -----------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from controlplane.apiserver.certs import Pki, ensure_pki
 from controlplane.apiserver.grpc_api import GrpcFrontEnd
 from controlplane.apiserver.handlers import Handlers
+from controlplane.apiserver.kubelet_proxy import KubeletProxy
 from controlplane.apiserver.rest import ApiServer, server_ssl_context
 from controlplane.apiserver.storage import EtcdStore
 
@@ -73,6 +74,9 @@ class Apiserver:
             server_url=f"https://{host}:{self.rest_port}",
         )
         self.handlers.ensure_system_namespaces()
+        self.rest.kubelet_proxy = KubeletProxy(
+            self.pki.kubelet_client_cert, self.pki.kubelet_client_key
+        )
         self.rest.ssl_context = server_ssl_context(
             self.pki.serving_cert, self.pki.serving_key, self.pki.ca_cert
         )

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from controlplane.apiserver.server import Apiserver
 from tests.e2e.kubectl.conftest import Kubectl
+from tests.integration.apiserver.cluster import FakeKubelet, node_at
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -237,3 +239,39 @@ def test_describe_lists_events_of_the_object(kubectl: Kubectl, ns: str) -> None:
     described = kubectl("describe", "pod", "web", "-n", ns)
     assert "Successfully assigned web to node-1" in described
     assert "Scheduled" in kubectl("get", "events", "-n", ns)
+
+
+def test_logs_through_the_kubelet(kubectl: Kubectl, apiserver: Apiserver, ns: str) -> None:
+    assert apiserver.pki is not None
+    node = f"node-{secrets.token_hex(2)}"
+    kubelet = FakeKubelet(apiserver.pki.dir, {f"{ns}/web/nginx": "hello from nginx\n"})
+    try:
+        nodes = write(kubectl, "node.json", json.dumps(node_at(node, kubelet.port)))
+        kubectl("create", "-f", str(nodes))
+        kubectl("create", "-f", str(write(kubectl, "pod.yaml", POD)), "-n", ns)
+        kubectl(
+            "patch",
+            "pod",
+            "web",
+            "-n",
+            ns,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            '{"status":{"phase":"Running"}}',
+        )
+        no_host = kubectl.run("logs", "web", "-n", ns, check=False)
+        assert "does not have a host assigned" in no_host.stderr
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": "web"},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
+        path = write(kubectl, "binding.json", json.dumps(binding))
+        kubectl("create", "--raw", f"/api/v1/namespaces/{ns}/pods/web/binding", "-f", str(path))
+        assert kubectl("get", "pod", "web", "-n", ns, "-o", "jsonpath={.spec.nodeName}") == node
+        assert kubectl("logs", "web", "-n", ns) == "hello from nginx\n"
+    finally:
+        kubelet.stop()
+        kubectl.run("delete", "node", node, check=False)

@@ -6,11 +6,14 @@ second backend next to the real etcd without touching the tests.
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from controlplane.apiserver.certs import issue_client_cert
 from controlplane.apiserver.server import Apiserver, ApiserverConfig
 from controlplane.apiserver.storage import EtcdStore
 from kubelab.client import Client
@@ -129,3 +133,49 @@ def kubeconfig(server: Apiserver) -> Path:
 def kill_quietly(proc: subprocess.Popen[bytes]) -> None:
     with suppress(ProcessLookupError):
         proc.kill()
+
+
+class FakeKubelet:
+    """An HTTPS server answering the kubelet's `/containerLogs/<ns>/<pod>/<container>`."""
+
+    def __init__(self, cert_dir: Path, logs: dict[str, str]) -> None:
+        cert, key = issue_client_cert(cert_dir, "kubelet-serving", (), cert_dir / "fake-kubelet")
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.requests.append(self.path)
+                path = self.path.split("?", 1)[0]
+                body = logs.get(path.removeprefix("/containerLogs/"))
+                data = (body if body is not None else "not found").encode()
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(cert), str(key))
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def node_at(name: str, port: int) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
+        },
+    }
