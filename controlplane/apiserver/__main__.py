@@ -37,6 +37,12 @@ def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
     )
     p.add_argument("--watch-bookmark-interval", type=float, default=10.0)
     p.add_argument("--watch-cache-size", type=int, default=4096)
+    p.add_argument(
+        "--grpc-max-workers",
+        type=int,
+        default=2048,
+        help="gRPC worker threads; every open Watch holds one",
+    )
     p.add_argument("-v", "--v", type=int, default=1, help="log verbosity (0-4)")
     args = p.parse_args(argv)
     servers = tuple(s.strip() for s in args.etcd_servers.split(",") if s.strip())
@@ -55,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
         tls_sans=tuple(args.tls_san),
         bookmark_interval=args.watch_bookmark_interval,
         watch_cache_size=args.watch_cache_size,
+        grpc_max_workers=args.grpc_max_workers,
     )
 
 

@@ -249,8 +249,9 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
 
 class GrpcFrontEnd:
     def __init__(
-        self, handlers: Handlers, pki: Pki | None, host: str, port: int, *, max_workers: int = 512
+        self, handlers: Handlers, pki: Pki | None, host: str, port: int, *, max_workers: int = 2048
     ) -> None:
+        # Every open Watch holds a worker thread: size the pool for node agents x watches each.
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
             options=[

@@ -33,6 +33,7 @@ class ApiserverConfig:
     tls_sans: tuple[str, ...] = field(default_factory=tuple)
     bookmark_interval: float = 10.0
     watch_cache_size: int = 4096
+    grpc_max_workers: int = 2048
 
 
 class Apiserver:
@@ -83,7 +84,13 @@ class Apiserver:
         t = threading.Thread(target=self.rest.serve_forever, daemon=True, name="rest")
         t.start()
         self._threads.append(t)
-        self.grpc = GrpcFrontEnd(self.handlers, self.pki, cfg.bind_address, cfg.grpc_port)
+        self.grpc = GrpcFrontEnd(
+            self.handlers,
+            self.pki,
+            cfg.bind_address,
+            cfg.grpc_port,
+            max_workers=cfg.grpc_max_workers,
+        )
         self.grpc.start()
         log.info(
             "apiserver serving rest=https://%s:%s grpc=%s:%s etcd=%s",
