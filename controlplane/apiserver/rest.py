@@ -100,6 +100,8 @@ class ApiServer(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
+        # Responses go out as whole writes; Nagle + the client's delayed ACK would add 40 ms.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ssl_context is not None:
             sock = self.ssl_context.wrap_socket(
                 sock, server_side=True, do_handshake_on_connect=False
@@ -170,9 +172,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for w in warnings or []:
             self.send_header("Warning", '299 - "' + w.replace('"', '\\"') + '"')
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        # Headers and body in one write (one TLS record, one segment).
+        self.send_header("Connection", "close" if self.close_connection else "keep-alive")
+        buffer: list[bytes] = self._headers_buffer  # type: ignore[attr-defined]
+        buffer.append(b"\r\n" + (data if self.command != "HEAD" else b""))
+        self.flush_headers()
 
     def _send_error(self, err: errors.ApiError) -> None:
         self._send_json(err.code, err.to_status())
