@@ -52,11 +52,11 @@ class StoreProcess:
 
 
 @contextmanager
-def run_etcd(data_dir: Path) -> Iterator[StoreProcess]:
+def run_etcd(data_dir: Path, client_port: int = 0) -> Iterator[StoreProcess]:
     etcd = shutil.which("etcd") or "/usr/bin/etcd"
     if not os.path.exists(etcd):
         pytest.skip("needs etcd (Debian etcd-server; scripts/system-deps.sh installs it)")
-    client, peer = free_port(), free_port()
+    client, peer = client_port or free_port(), free_port()
     argv = [
         etcd,
         "--name",
