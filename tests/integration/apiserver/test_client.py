@@ -209,3 +209,11 @@ def test_apiserver_started_before_its_store_waits_for_it(tmp_path: Path) -> None
             server.stop()
     finally:
         started.join(5)
+
+
+def test_client_from_the_admin_kubeconfig(env: Env) -> None:
+    assert env.server.pki is not None
+    client = Client.from_kubeconfig(env.server.pki.admin_kubeconfig, grpc_port=env.server.grpc_port)
+    assert client.endpoints == [f"127.0.0.1:{env.server.grpc_port}"]
+    assert client.get(NAMESPACES, "default")["metadata"]["name"] == "default"
+    client.close()
