@@ -38,7 +38,7 @@ from kubelab.api import errors
 from kubelab.api.errors import Cause
 from kubelab.api.kind import KindInfo
 from kubelab.api.lifecycle import prepare_create, prepare_update, raise_invalid
-from kubelab.api.patch import PatchError, apply_patch
+from kubelab.api.patch import STRATEGIC_MERGE_PATCH, PatchError, apply_patch
 from kubelab.api.registry import REGISTRY, SYSTEM_NAMESPACES, Registry
 from kubelab.api.selectors import (
     FieldSelector,
@@ -404,6 +404,47 @@ class Handlers:
             raise self._conflict(info, name, "the object has been modified")
         obj["metadata"]["resourceVersion"] = str(result.revision)
         return obj
+
+    def apply(
+        self,
+        info: KindInfo,
+        namespace: str,
+        name: str,
+        config: Any,
+        *,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> tuple[Object, builtins.list[str], bool]:
+        """Server-side apply, simplified: create the object from `config` if it is absent,
+        else merge `config` into it strategically. (obj, warnings, created)
+
+        Unlike Kubernetes there is no field ownership (managedFields): fields dropped from the
+        config are kept, and no conflicts between managers are reported.
+        """
+        if not isinstance(config, dict):
+            raise errors.BadRequest("an apply patch must be an object")
+        meta = config.get("metadata") or {}
+        if meta.get("name") and meta["name"] != name:
+            raise errors.BadRequest(
+                f"the name of the object ({meta['name']}) does not match the name on the URL "
+                f"({name})"
+            )
+        if not config.get("apiVersion") or not config.get("kind"):
+            raise errors.BadRequest("an apply patch needs apiVersion and kind")
+        try:
+            self.get(info, namespace, name)
+        except errors.NotFound:
+            body = copy.deepcopy(config)
+            body.setdefault("metadata", {})["name"] = name
+            try:
+                obj, warnings = self.create(info, namespace, body, dry_run=dry_run, strict=strict)
+                return obj, warnings, True
+            except errors.AlreadyExists:
+                pass  # created meanwhile: apply onto it
+        obj, warnings = self.patch(
+            info, namespace, name, STRATEGIC_MERGE_PATCH, config, dry_run=dry_run, strict=strict
+        )
+        return obj, warnings, False
 
     def patch(
         self,

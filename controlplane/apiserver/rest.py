@@ -32,6 +32,7 @@ from controlplane.apiserver.certs import UserInfo, user_from_der
 from controlplane.apiserver.handlers import DeleteOptions, Handlers, ListOptions, WatchEvent
 from kubelab.api import errors
 from kubelab.api.kind import KindInfo
+from kubelab.api.patch import APPLY_PATCH
 from kubelab.api.tables import table
 from kubelab.api.types import Object
 
@@ -190,6 +191,9 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _send_error(self, err: errors.ApiError) -> None:
         self._send_json(err.code, err.to_status())
+
+    def _content_type(self) -> str:
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip()
 
     def _chunked(self) -> bool:
         return "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
@@ -417,6 +421,12 @@ class RequestHandler(BaseHTTPRequestHandler):
                 info, ns, name, self._body(), subresource=sub, dry_run=dry_run, strict=strict
             )
             self._send_obj(200, info, obj, accept, q, [] if quiet else warnings)
+            return
+        if method == "PATCH" and name and not sub and self._content_type() == APPLY_PATCH:
+            obj, warnings, created = h.apply(
+                info, ns, name, self._body(), dry_run=dry_run, strict=strict
+            )
+            self._send_obj(201 if created else 200, info, obj, accept, q, warnings)
             return
         if method == "PATCH" and name:
             ctype = self.headers.get("Content-Type") or ""
