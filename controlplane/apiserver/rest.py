@@ -136,6 +136,7 @@ def server_ssl_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
 
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = 600  # an idle keep-alive connection is closed after this long (watches never read)
     server: ApiServer
     server_version = "kubelab-apiserver"
     sys_version = ""
