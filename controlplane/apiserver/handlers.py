@@ -1,5 +1,7 @@
 """The handler layer both front ends call: CRUD, list, watch, bind over the store.
 
+(Watch itself is in `watching.py`; request and result values in `options.py`.)
+
 REST (`rest.py`) and gRPC (`grpc_api.py`) decode requests into calls here and encode what comes
 back; nothing is implemented twice. Objects live as JSON under `/registry/<resource>/[<ns>/]<name>`
 and their resourceVersion is the key's mod_revision. Every write is a compare-and-swap; a
@@ -11,29 +13,34 @@ read-modify-write (patch, graceful delete, bind) retries on a lost race. Errors 
 
 from __future__ import annotations
 
-import base64
 import builtins
 import contextlib
 import copy
-import json
 import logging
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controlplane.apiserver.errors import StoreError
-from controlplane.apiserver.storage import KV, EventType, Store
-from controlplane.apiserver.watchcache import (
-    CachedEvent,
-    DirectWatch,
-    Subscription,
-    WatchCaches,
-    decode,
+from controlplane.apiserver.options import (
+    ROOT,
+    DeleteOptions,
+    Filter,
+    ListOptions,
+    ListResult,
+    WatchEvent,
+    _continue_token,
+    _parse_continue,
+    encode,
+    key_for,
+    prefix_for,
 )
+from controlplane.apiserver.storage import KV, Store
+from controlplane.apiserver.watchcache import WatchCaches, decode
+from controlplane.apiserver.watching import Watching
 from kubelab.api import errors
 from kubelab.api.errors import Cause
 from kubelab.api.kind import KindInfo
@@ -41,8 +48,6 @@ from kubelab.api.lifecycle import prepare_create, prepare_update, raise_invalid
 from kubelab.api.patch import STRATEGIC_MERGE_PATCH, PatchError, apply_patch
 from kubelab.api.registry import REGISTRY, SYSTEM_NAMESPACES, Registry
 from kubelab.api.selectors import (
-    FieldSelector,
-    LabelSelector,
     SelectorError,
     parse_field_selector,
     parse_label_selector,
@@ -52,7 +57,6 @@ from kubelab.api.types import Object
 
 log = logging.getLogger(__name__)
 
-ROOT = "/registry"
 GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 PROPAGATION_POLICIES = ("Orphan", "Background", "Foreground")
 CAS_RETRIES = 16
@@ -62,95 +66,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class ListOptions:
-    label_selector: str = ""
-    field_selector: str = ""
-    limit: int = 0
-    continue_token: str = ""
-    resource_version: str = ""
-    resource_version_match: str = ""
-
-
-@dataclass(frozen=True)
-class ListResult:
-    items: builtins.list[Object]
-    resource_version: str
-    continue_token: str = ""
-    remaining: int | None = None
-
-
-@dataclass(frozen=True)
-class DeleteOptions:
-    grace_period_seconds: int | None = None
-    propagation_policy: str | None = None
-    precondition_uid: str | None = None
-    precondition_resource_version: str | None = None
-    dry_run: bool = False
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    type: str  # ADDED, MODIFIED, DELETED, BOOKMARK, ERROR
-    object: Object
-    cached: CachedEvent | None = None  # lets front ends reuse its one JSON encoding
-
-    def object_json(self) -> bytes:
-        if self.cached is not None and self.cached.obj is self.object:
-            return self.cached.encoded()
-        return json.dumps(self.object, separators=(",", ":")).encode()
-
-
-@dataclass
-class Filter:
-    info: KindInfo
-    namespace: str
-    labels: LabelSelector = field(default_factory=LabelSelector)
-    fields: FieldSelector = field(default_factory=FieldSelector)
-
-    def matches(self, obj: Object | None) -> bool:
-        if obj is None:
-            return False
-        meta = obj.get("metadata") or {}
-        if self.namespace and meta.get("namespace") != self.namespace:
-            return False
-        if not self.labels.matches(meta.get("labels")):
-            return False
-        return self.fields.empty or self.fields.matches(self.info.fields_of(obj))
-
-
-def key_for(info: KindInfo, namespace: str, name: str) -> str:
-    if info.namespaced:
-        return f"{ROOT}/{info.resource}/{namespace}/{name}"
-    return f"{ROOT}/{info.resource}/{name}"
-
-
-def prefix_for(info: KindInfo, namespace: str) -> str:
-    if info.namespaced and namespace:
-        return f"{ROOT}/{info.resource}/{namespace}/"
-    return f"{ROOT}/{info.resource}/"
-
-
-def encode(obj: Object) -> bytes:
-    stored = copy.copy(obj)
-    stored["metadata"] = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
-    return json.dumps(stored, separators=(",", ":"), sort_keys=False).encode()
-
-
-def _continue_token(revision: int, start: str) -> str:
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start}).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _parse_continue(token: str) -> tuple[int, str]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return int(data["rv"]), str(data["start"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise errors.BadRequest(f"continue key is not valid: {token!r}") from exc
-
-
-class Handlers:
+class Handlers(Watching):
     def __init__(
         self,
         store: Store,
@@ -295,10 +211,6 @@ class Handlers:
             if not result.more or not result.kvs:
                 return ListResult(items, str(revision))
             start = result.kvs[-1].key + "\0"
-
-    def _key_of_obj(self, info: KindInfo, obj: Object) -> str:
-        meta = obj["metadata"]
-        return key_for(info, meta.get("namespace", ""), meta["name"])
 
     def _list_all(self, prefix: str, flt: Filter, revision: int) -> ListResult:
         try:
@@ -656,91 +568,6 @@ class Handlers:
                 continue
         raise self._conflict(pods, name, "too many concurrent writers; try again")
 
-    # --- watch -----------------------------------------------------------------------------------
-
-    def watch(
-        self,
-        info: KindInfo,
-        namespace: str,
-        opts: ListOptions,
-        *,
-        bookmarks: bool = False,
-        timeout: float | None = None,
-        stopped: Callable[[], bool] = lambda: False,
-    ) -> Generator[WatchEvent, None, None]:
-        """Events after `opts.resource_version` ("" or "0": the present state first, as ADDED)."""
-        flt = self._filter(info, namespace, opts.label_selector, opts.field_selector)
-        try:
-            cache = self.caches.get(f"{ROOT}/{info.resource}/")
-        except StoreError as exc:
-            raise errors.ServiceUnavailable(str(exc)) from exc
-        initial: builtins.list[Object] = []
-        rv = opts.resource_version
-        source: Subscription | DirectWatch
-        if rv in ("", "0"):
-            objects, revision = cache.snapshot()
-            initial = [o for o in objects if flt.matches(o)]
-            source = cache.subscribe(revision)
-        else:
-            after = self._parse_rv(rv)
-            if after >= cache.floor:
-                source = cache.subscribe(after)
-            else:
-                source = DirectWatch(self.store, f"{ROOT}/{info.resource}/", after)
-        return self._stream(flt, source, initial, bookmarks, timeout, stopped)
-
-    def _stream(
-        self,
-        flt: Filter,
-        source: Subscription | DirectWatch,
-        initial: builtins.list[Object],
-        bookmarks: bool,
-        timeout: float | None,
-        stopped: Callable[[], bool],
-    ) -> Generator[WatchEvent, None, None]:
-        clock = self.clock
-        deadline = clock() + timedelta(seconds=timeout) if timeout else None
-        try:
-            for obj in initial:
-                yield WatchEvent("ADDED", obj)
-            last_sent = clock()
-            while not stopped():
-                if deadline is not None and clock() >= deadline:
-                    return
-                batch = source.next(0.5)
-                for ev in batch:
-                    out = self._translate(flt, ev)
-                    if out is not None:
-                        yield out
-                        last_sent = clock()
-                idle = (clock() - last_sent).total_seconds()
-                if bookmarks and idle >= self.bookmark_interval:
-                    yield WatchEvent(
-                        "BOOKMARK",
-                        {
-                            "kind": flt.info.kind,
-                            "apiVersion": flt.info.api_version,
-                            "metadata": {"resourceVersion": str(source.position)},
-                        },
-                    )
-                    last_sent = clock()
-        finally:
-            source.close()
-
-    @staticmethod
-    def _translate(flt: Filter, ev: CachedEvent) -> WatchEvent | None:
-        if ev.type is EventType.DELETE:
-            return WatchEvent("DELETED", ev.obj, ev) if flt.matches(ev.prev or ev.obj) else None
-        now_match = flt.matches(ev.obj)
-        was_match = ev.prev is not None and flt.matches(ev.prev)
-        if now_match and was_match:
-            return WatchEvent("MODIFIED", ev.obj, ev)
-        if now_match:
-            return WatchEvent("ADDED", ev.obj, ev)
-        if was_match:
-            return WatchEvent("DELETED", ev.obj, ev)
-        return None
-
     # --- bootstrap -------------------------------------------------------------------------------
 
     def ensure_system_namespaces(self) -> None:
@@ -752,3 +579,15 @@ class Handlers:
 
     def close(self) -> None:
         self.caches.stop()
+
+
+__all__ = [
+    "DeleteOptions",
+    "Filter",
+    "Handlers",
+    "ListOptions",
+    "ListResult",
+    "WatchEvent",
+    "key_for",
+    "prefix_for",
+]
