@@ -19,12 +19,14 @@ from kubelab.client import (
     LEASES,
     NAMESPACES,
     Client,
+    Credentials,
     EventRecorder,
     Informer,
     LeaderElectionConfig,
     LeaderElector,
     WorkQueue,
 )
+from kubelab.client.errors import Unavailable
 from tests.integration.apiserver.cluster import free_port, run_apiserver, run_etcd
 from tests.integration.apiserver.conftest import Env
 from tests.support import wait_until
@@ -217,3 +219,12 @@ def test_client_from_the_admin_kubeconfig(env: Env) -> None:
     assert client.endpoints == [f"127.0.0.1:{env.server.grpc_port}"]
     assert client.get(NAMESPACES, "default")["metadata"]["name"] == "default"
     client.close()
+
+
+def test_grpc_refuses_a_client_without_a_certificate(env: Env) -> None:
+    assert env.server.pki is not None
+    ca = env.server.pki.ca_cert.read_bytes()
+    anonymous = Client([f"127.0.0.1:{env.server.grpc_port}"], Credentials(ca, b"", b""), timeout=5)
+    with pytest.raises(Unavailable):
+        anonymous.list(NAMESPACES)
+    anonymous.close()
