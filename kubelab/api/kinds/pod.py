@@ -16,10 +16,13 @@ from kubelab.api import validation as v
 from kubelab.api.errors import Cause
 from kubelab.api.kind import Column, KindInfo
 from kubelab.api.kinds.podparts import (
+    ENV_SOURCE,
     PROBE,
     VOLUME,
+    default_env_source,
     default_probe,
     default_volume,
+    validate_env_source,
     validate_probe,
     validate_volume,
 )
@@ -52,7 +55,7 @@ CONTAINER_PORT = Obj(
         "hostIP": Str(),
     }
 )
-ENV_VAR = Obj(fields={"name": Str(), "value": Str(), "valueFrom": Free()})
+ENV_VAR = Obj(fields={"name": Str(), "value": Str(), "valueFrom": ENV_SOURCE})
 VOLUME_MOUNT = Obj(
     fields={
         "name": Str(),
@@ -179,6 +182,9 @@ def default_container(c: dict[str, Any]) -> None:
             port.setdefault("protocol", "TCP")
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         default_probe(c.get(probe))
+    for env in c.get("env") or []:
+        if isinstance(env, dict):
+            default_env_source(env.get("valueFrom"))
 
 
 def default_pod_spec(spec: dict[str, Any]) -> None:
@@ -308,6 +314,7 @@ def validate_container(
                 v.required(causes, f"{path}.env[{i}].name")
             elif "=" in ename:
                 v.invalid(causes, f"{path}.env[{i}].name", ename, "must not contain '='")
+            validate_env_source(causes, f"{path}.env[{i}].valueFrom", env.get("valueFrom"))
             if "value" in env and "valueFrom" in env:
                 v.invalid(
                     causes,

@@ -69,9 +69,15 @@ VOLUME_SOURCES = {
 }
 VOLUME = Obj(fields={"name": Str(), **VOLUME_SOURCES})
 HOST_PATH_TYPES = (
-    "", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
+    "",
+    "DirectoryOrCreate",
+    "Directory",
+    "FileOrCreate",
+    "File",
+    "Socket",
+    "CharDevice",
     "BlockDevice",
-)  # fmt: skip
+)
 
 
 def default_probe(probe: Any) -> None:
@@ -194,3 +200,76 @@ def validate_volume(causes: v.Causes, path: str, vol: Any) -> None:
                             item["path"],
                             "must be a relative path without '..'",
                         )
+
+
+ENV_SOURCE = Obj(
+    fields={
+        "fieldRef": Obj(fields={"apiVersion": Str(), "fieldPath": Str()}),
+        "resourceFieldRef": Obj(
+            fields={"containerName": Str(), "resource": Str(), "divisor": Quantity()}
+        ),
+        "configMapKeyRef": Obj(fields={"name": Str(), "key": Str(), "optional": Bool()}),
+        "secretKeyRef": Obj(fields={"name": Str(), "key": Str(), "optional": Bool()}),
+    }
+)
+FIELD_PATHS = (
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+)
+RESOURCE_FIELDS = (
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.ephemeral-storage",
+)
+
+
+def default_env_source(source: Any) -> None:
+    if isinstance(source, dict) and isinstance(source.get("fieldRef"), dict):
+        source["fieldRef"].setdefault("apiVersion", "v1")
+
+
+def validate_env_source(causes: v.Causes, path: str, source: Any) -> None:
+    if not isinstance(source, dict):
+        return
+    kinds = [k for k in ENV_SOURCE.fields if source.get(k) is not None]
+    if len(kinds) != 1:
+        causes.append(
+            Cause(
+                path,
+                "Invalid value: may not have more than one field specified at a time"
+                if kinds
+                else "Required value: must specify one of: `fieldRef`, "
+                "`resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+                "FieldValueInvalid" if kinds else "FieldValueRequired",
+            )
+        )
+    ref = source.get("fieldRef")
+    if isinstance(ref, dict):
+        fp = ref.get("fieldPath")
+        labels_or_annotations = isinstance(fp, str) and fp.startswith(
+            ("metadata.labels['", "metadata.annotations['")
+        )
+        if not fp:
+            v.required(causes, f"{path}.fieldRef.fieldPath")
+        elif fp not in FIELD_PATHS and not labels_or_annotations:
+            v.unsupported(causes, f"{path}.fieldRef.fieldPath", fp, FIELD_PATHS)
+    res = source.get("resourceFieldRef")
+    if isinstance(res, dict):
+        v.enum(causes, f"{path}.resourceFieldRef.resource", res.get("resource"), RESOURCE_FIELDS)
+    for key in ("configMapKeyRef", "secretKeyRef"):
+        sel = source.get(key)
+        if isinstance(sel, dict):
+            if not sel.get("key"):
+                v.required(causes, f"{path}.{key}.key")
+            if not sel.get("name"):
+                v.required(causes, f"{path}.{key}.name")
