@@ -19,6 +19,7 @@ import copy
 import logging
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -76,6 +77,7 @@ class Handlers(Watching):
         new_uid: Callable[[], str] = lambda: str(uuid.uuid4()),
         bookmark_interval: float = 10.0,
         cache_capacity: int = 4096,
+        event_ttl: int = 3600,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -83,11 +85,37 @@ class Handlers(Watching):
         self.new_uid = new_uid
         self.bookmark_interval = bookmark_interval
         self.caches = WatchCaches(store, capacity=cache_capacity)
+        self.event_ttl = event_ttl
+        self._event_lease: tuple[int, float] = (0, 0.0)  # (lease id, monotonic time granted)
+        self._lease_lock = threading.Lock()
 
     # --- helpers ---------------------------------------------------------------------------------
 
     def _now(self) -> str:
         return format_time(self.clock())
+
+    def _lease_for(self, info: KindInfo) -> int:
+        """Events expire after `event_ttl` (kube-apiserver's --event-ttl) through a store lease.
+
+        As Kubernetes does, one lease serves all events written within a reuse window (a tenth
+        of the TTL, at most a minute), and is granted for TTL + that window. A store without
+        leases disables the TTL (logged once): events then stay until deleted.
+        """
+        if info.kind != "Event" or self.event_ttl <= 0:
+            return 0
+        reuse = min(60.0, max(1.0, self.event_ttl / 10))
+        with self._lease_lock:
+            lease, granted = self._event_lease
+            if lease and time.monotonic() - granted < reuse:
+                return lease
+            try:
+                lease = self.store.grant_lease(int(self.event_ttl + reuse))
+            except StoreError as exc:
+                log.warning("store leases unavailable, events will not expire: %s", exc)
+                self.event_ttl = 0
+                return 0
+            self._event_lease = (lease, time.monotonic())
+            return lease
 
     def _read(self, info: KindInfo, namespace: str, name: str) -> tuple[Object, KV]:
         try:
@@ -161,7 +189,9 @@ class Handlers(Watching):
         if dry_run:
             return obj, warnings
         try:
-            result = self.store.create(key_for(info, namespace, name), encode(obj))
+            result = self.store.create(
+                key_for(info, namespace, name), encode(obj), lease=self._lease_for(info)
+            )
         except StoreError as exc:
             raise errors.ServiceUnavailable(str(exc)) from exc
         if not result.succeeded:
@@ -290,7 +320,9 @@ class Handlers(Watching):
             return new
         key = key_for(info, namespace, name)
         try:
-            result = self.store.update(key, encode(new), kv.mod_revision)
+            result = self.store.update(
+                key, encode(new), kv.mod_revision, lease=self._lease_for(info)
+            )
         except StoreError as exc:
             raise errors.ServiceUnavailable(str(exc)) from exc
         if not result.succeeded:

@@ -135,6 +135,7 @@ def run_apiserver(
     *,
     bookmark_interval: float = 10.0,
     cache_size: int = 4096,
+    event_ttl: int = 3600,
 ) -> Iterator[Apiserver]:
     server = Apiserver(
         ApiserverConfig(
@@ -144,6 +145,7 @@ def run_apiserver(
             grpc_port=0,
             bookmark_interval=bookmark_interval,
             watch_cache_size=cache_size,
+            event_ttl=event_ttl,
         )
     )
     server.start()

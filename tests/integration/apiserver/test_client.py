@@ -228,3 +228,20 @@ def test_grpc_refuses_a_client_without_a_certificate(env: Env) -> None:
     with pytest.raises(Unavailable):
         anonymous.list(NAMESPACES)
     anonymous.close()
+
+
+def test_events_expire_after_the_event_ttl(env: Env, tmp_path: Path) -> None:
+    with run_apiserver(env.store.endpoints, env.cert_dir, event_ttl=2) as short:
+        client = Client.from_cert_dir(env.cert_dir, [f"127.0.0.1:{short.grpc_port}"])
+        ns = new_ns(env)
+        cm = client.create(CONFIGMAPS, {"metadata": {"name": "e"}}, namespace=ns)
+        event = EventRecorder(client, component="test").event(cm, "Normal", "Ping", "hello")
+        assert event is not None
+        cm_kept = client.get(CONFIGMAPS, "e", namespace=ns)
+
+        def expired() -> bool:
+            return not client.list(EVENTS, namespace=ns).items
+
+        wait_until(expired, 20, interval=0.25)
+        assert client.get(CONFIGMAPS, "e", namespace=ns) == cm_kept  # only events expire
+        client.close()
