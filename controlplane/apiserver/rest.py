@@ -579,6 +579,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             ns,
             opts,
             bookmarks=_flag(q.get("allowWatchBookmarks")),
+            initial_events_end=_flag(q.get("sendInitialEvents")),
             timeout=timeout,
             stopped=self._client_gone,
         )

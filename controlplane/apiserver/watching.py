@@ -19,6 +19,8 @@ from kubelab.api import errors
 from kubelab.api.kind import KindInfo
 from kubelab.api.types import Object
 
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
 
 class Watching:
     store: Store
@@ -39,10 +41,13 @@ class Watching:
         opts: ListOptions,
         *,
         bookmarks: bool = False,
+        initial_events_end: bool = False,
         timeout: float | None = None,
         stopped: Callable[[], bool] = lambda: False,
     ) -> Generator[WatchEvent, None, None]:
-        """Events after `opts.resource_version` ("" or "0": the present state first, as ADDED)."""
+        """Events after `opts.resource_version` ("" or "0": the present state first, as ADDED,
+        then, with `initial_events_end` and `bookmarks`, a BOOKMARK annotated
+        `k8s.io/initial-events-end` carrying the resourceVersion to resume from)."""
         flt = self._filter(info, namespace, opts.label_selector, opts.field_selector)
         try:
             cache = self.caches.get(f"{ROOT}/{info.resource}/")
@@ -61,13 +66,15 @@ class Watching:
                 source = cache.subscribe(after)
             else:
                 source = DirectWatch(self.store, f"{ROOT}/{info.resource}/", after)
-        return self._stream(flt, source, initial, bookmarks, timeout, stopped)
+        initial_end = initial_events_end and rv in ("", "0")
+        return self._stream(flt, source, initial, initial_end, bookmarks, timeout, stopped)
 
     def _stream(
         self,
         flt: Filter,
         source: Subscription | DirectWatch,
         initial: list[Object],
+        initial_end: bool,
         bookmarks: bool,
         timeout: float | None,
         stopped: Callable[[], bool],
@@ -77,6 +84,10 @@ class Watching:
         try:
             for obj in initial:
                 yield WatchEvent("ADDED", obj)
+            if initial_end and bookmarks:
+                # As Kubernetes' sendInitialEvents: this bookmark's resourceVersion is where the
+                # present state ends, the point a broken stream can resume from.
+                yield self._bookmark(flt, source.position, initial_end=True)
             last_sent = clock()
             while not stopped():
                 if deadline is not None and clock() >= deadline:
@@ -89,17 +100,20 @@ class Watching:
                         last_sent = clock()
                 idle = (clock() - last_sent).total_seconds()
                 if bookmarks and idle >= self.bookmark_interval:
-                    yield WatchEvent(
-                        "BOOKMARK",
-                        {
-                            "kind": flt.info.kind,
-                            "apiVersion": flt.info.api_version,
-                            "metadata": {"resourceVersion": str(source.position)},
-                        },
-                    )
+                    yield self._bookmark(flt, source.position)
                     last_sent = clock()
         finally:
             source.close()
+
+    @staticmethod
+    def _bookmark(flt: Filter, revision: int, *, initial_end: bool = False) -> WatchEvent:
+        meta: dict[str, object] = {"resourceVersion": str(revision)}
+        if initial_end:
+            meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+        return WatchEvent(
+            "BOOKMARK",
+            {"kind": flt.info.kind, "apiVersion": flt.info.api_version, "metadata": meta},
+        )
 
     @staticmethod
     def _translate(flt: Filter, ev: CachedEvent) -> WatchEvent | None:
