@@ -10,9 +10,11 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -101,7 +103,7 @@ def _watch(cluster: Cluster, *args: str) -> subprocess.Popen[str]:
 
 def _lines(proc: subprocess.Popen[str], count: int) -> list[str]:
     assert proc.stdout is not None
-    out = []
+    out: list[str] = []
     deadline = time.monotonic() + 20
     while len(out) < count and time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -192,11 +194,11 @@ def test_snapshot_save(cluster: Cluster, tmp_path: Path) -> None:
 # ------------------------------------------------------------- the protocol, with a gRPC client
 
 
-def _code(call: object) -> tuple[grpc.StatusCode, str]:
+def _code(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError) as info:
-        call()  # type: ignore[operator]
-    err = info.value
-    return err.code(), err.details()  # type: ignore[attr-defined]
+        call()
+    err: Any = info.value
+    return err.code(), err.details()
 
 
 def test_errors_match_etcd(cluster: Cluster) -> None:
@@ -237,7 +239,9 @@ def test_headers_revisions_and_versions(cluster: Cluster) -> None:
     r2 = kv.Put(rpc_pb2.PutRequest(key=b"hdr", value=b"2", prev_kv=True), timeout=10)
     assert r2.header.revision == r1.header.revision + 1
     assert r2.prev_kv.value == b"1"
-    assert r1.header.cluster_id and r1.header.member_id and r1.header.raft_term
+    assert r1.header.cluster_id
+    assert r1.header.member_id
+    assert r1.header.raft_term
     got = kv.Range(rpc_pb2.RangeRequest(key=b"hdr"), timeout=10)
     assert got.header.revision >= r2.header.revision
     (item,) = got.kvs
@@ -248,16 +252,30 @@ def test_headers_revisions_and_versions(cluster: Cluster) -> None:
     )
 
 
+class _WatchCall:
+    """One Watch stream with a single create request, kept open until `cancel()`."""
+
+    def __init__(self, cluster: Cluster, index: int, create: rpc_pb2.WatchCreateRequest) -> None:
+        self._done = threading.Event()
+
+        def requests() -> Iterator[rpc_pb2.WatchRequest]:
+            yield rpc_pb2.WatchRequest(create_request=create)
+            self._done.wait(60)
+
+        self._call: Any = cluster.client(index).watch.Watch(requests(), timeout=60)
+
+    def __iter__(self) -> Iterator[rpc_pb2.WatchResponse]:
+        return iter(self._call)
+
+    def cancel(self) -> None:
+        self._done.set()
+        self._call.cancel()
+
+
 def _watch_stream(
     cluster: Cluster, index: int, create: rpc_pb2.WatchCreateRequest
-) -> tuple[Iterator[rpc_pb2.WatchResponse], grpc.Future]:  # type: ignore[type-arg]
-    reqs = iter([rpc_pb2.WatchRequest(create_request=create)])
-
-    def requests() -> Iterator[rpc_pb2.WatchRequest]:
-        yield from reqs
-        time.sleep(60)  # keep the stream open; the call is cancelled by the test
-
-    call = cluster.client(index).watch.Watch(requests(), timeout=60)
+) -> tuple[_WatchCall, _WatchCall]:
+    call = _WatchCall(cluster, index, create)
     return call, call
 
 
@@ -287,7 +305,8 @@ def test_watch_resumes_after_reconnect_without_loss_or_duplicates(cluster: Clust
         if len(seen) >= 8:
             break
     call.cancel()
-    assert seen == sorted(set(seen)) and len(seen) == 8
+    assert seen == sorted(set(seen))
+    assert len(seen) == 8
     assert seen[:5] == revs
 
 
