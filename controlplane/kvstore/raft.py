@@ -8,9 +8,10 @@ This is the only module that imports pysyncobj. It offers `ReplicatedStore`:
   a read that follows sees every write acknowledged before it started (linearizable);
 - `read(fn)` runs `fn(store)` under the apply lock.
 
-Batching: pysyncobj normally sends appends on a timer (~one heartbeat per write); here every
-proposal wakes the Raft thread and is sent at once, and commands queued meanwhile go out
-together, so lone writes are fast and loaded writes batch themselves. Peer traffic is
+Batching: pysyncobj either sends appends on a timer (~one heartbeat per lone write) or one
+message per command; here every proposal wakes the Raft thread, and each loop iteration sends
+one append holding every command that queued up meanwhile (and the new commit index), so lone
+writes leave at once and floods batch themselves. Peer traffic is
 encrypted and authenticated with the cluster secret (pysyncobj's `password`, Fernet), because
 pysyncobj unpickles whatever reaches its port.
 """
@@ -25,6 +26,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj.pipe_notifier import PipeNotifier
 
 from controlplane.kvstore import errors
 from controlplane.kvstore.backend import RaftStatus
@@ -79,6 +81,94 @@ class _DivergenceAlarm(logging.Handler):
             self.raised = True
 
 
+class _RaftNode(SyncObj):  # type: ignore[misc]
+    """pysyncobj's node with one Raft rule restored on the follower side.
+
+    pysyncobj's leader rolls a follower's next index back to what the follower had
+    acknowledged, so under load it re-sends entries that are still in flight; and its follower
+    then deletes every entry after `prevLogIdx`, even ones that do not conflict (Raft says:
+    truncate only on a term conflict). That drops applied entries and re-adds them, and a crash
+    in between loses them from the journal. Here an append whose entries all match the log and
+    whose uncovered tail holds only entries of the sender's term (so written by this very
+    leader) is rewritten to start at the end of the log, carrying only the new entries, which
+    pysyncobj appends without truncating. Real conflicts go through untouched (and raise the
+    divergence alarm when they hit applied entries).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._notifier = PipeNotifier(self._poller)
+        self._sent_upto = (0, 0)
+        self.addOnTickCallback(self._flush_appends)
+
+    def _applyCommand(self, command: Any, callback: Any, commandType: Any = None) -> None:  # noqa: N802, N803
+        # Wake the Raft thread now rather than at its next timer tick.
+        super()._applyCommand(command, callback, commandType)
+        self._notifier.notify()
+
+    def leader_reachable(self) -> bool:
+        """A leader is known and (unless it is this node) connected to this node."""
+        leader = self._getLeader()
+        if leader is None:
+            return False
+        return bool(leader == self.selfNode or self.isNodeConnected(leader))
+
+    def _flush_appends(self) -> None:
+        """Adaptive batching, run once per Raft loop iteration: if the leader's log or commit
+        index moved since the last append, send one append now, carrying every command that
+        arrived meanwhile (so a lone write leaves at once and a flood goes out in batches).
+
+        On a follower whose connection to the leader dropped, commands forwarded to it are
+        failed at once as "leader changed" (outcome unknown) instead of waiting for a timeout.
+        """
+        if not self._isLeader():
+            waiting: dict[int, Any] = getattr(self, "_SyncObj__commandsWaitingReply", {})
+            if waiting and not self.leader_reachable():
+                setattr(self, "_SyncObj__commandsWaitingReply", {})  # noqa: B010 - name-mangled
+                for request_id in sorted(waiting):
+                    waiting[request_id](None, FAIL_REASON.LEADER_CHANGED)
+            return
+        mark = (self._SyncObj__getCurrentLogIndex(), self.raftCommitIndex)
+        if mark != self._sent_upto:
+            grew = mark[0] != self._sent_upto[0]
+            self._sent_upto = mark
+            self._SyncObj__sendAppendEntries()
+            if grew and not self.otherNodes:
+                self._notifier.notify()  # alone: commit on the very next iteration
+
+    def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
+        if (
+            isinstance(message, dict)
+            and message.get("type") == "append_entries"
+            and "prevLogIdx" in message
+            and "transmission" not in message
+        ):
+            message = self._without_duplicates(message)
+        super()._SyncObj__onMessageReceived(node, message)
+
+    def _without_duplicates(self, message: dict[str, Any]) -> dict[str, Any]:
+        log_entries = self._SyncObj__raftLog
+        first, last = log_entries[0][1], log_entries[-1][1]
+        prev_idx, prev_term, term = message["prevLogIdx"], message["prevLogTerm"], message["term"]
+        if prev_idx is None or prev_idx < first or prev_idx >= last:
+            return message
+        if log_entries[prev_idx - first][2] != prev_term:
+            return message
+        entries = message.get("entries", [])
+        for _command, idx, entry_term in entries:
+            if idx > last:
+                break
+            if log_entries[idx - first][2] != entry_term:
+                return message  # a real conflict: let pysyncobj truncate
+        covered = min(last, entries[-1][1]) if entries else prev_idx
+        for pos in range(max(covered, prev_idx) + 1 - first, last + 1 - first):
+            if log_entries[pos][2] != term:
+                return message  # an older leader's tail: it may conflict
+        fresh = [entry for entry in entries if entry[1] > last]
+        tail_term = log_entries[last - first][2]
+        return {**message, "entries": fresh, "prevLogIdx": last, "prevLogTerm": tail_term}
+
+
 class ReplicatedStore:
     def __init__(
         self,
@@ -104,7 +194,7 @@ class ReplicatedStore:
             password=password,
             journalFile=os.path.join(data_dir, "raft.journal"),
             fullDumpFile=os.path.join(data_dir, "raft.dump"),
-            appendEntriesUseBatch=False,
+            appendEntriesUseBatch=True,  # _RaftNode sends at once, batching what queued up
             appendEntriesPeriod=timing.heartbeat,
             raftMinTimeout=timing.election_timeout / 2,
             raftMaxTimeout=timing.election_timeout,
@@ -120,7 +210,7 @@ class ReplicatedStore:
         self._alarm = _DivergenceAlarm()
         logging.getLogger("pysyncobj.syncobj").addHandler(self._alarm)
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
-        self._raft = SyncObj(self_address, peer_addresses, conf=conf, consumers=[self._machine])
+        self._raft = _RaftNode(self_address, peer_addresses, conf=conf, consumers=[self._machine])
         self.self_address = self_address
         self._barrier_cond = threading.Condition()
         self._barrier_waiting: list[Future[None]] = []
@@ -141,8 +231,8 @@ class ReplicatedStore:
         if not self._slots.acquire(blocking=False):
             raise errors.too_many_requests()
         try:
-            if self._raft._getLeader() is None:
-                raise errors.no_leader()
+            if not self._raft.leader_reachable():
+                raise errors.no_leader()  # nothing was sent: a definite failure
             done = threading.Event()
             box: list[tuple[Any, int]] = []
 

@@ -93,7 +93,7 @@ class Cluster:
     kind: str = "kvstore"
     heartbeat_ms: int = 100
     election_ms: int = 1000
-    secret: bool = True
+    secret: bool = bool(int(os.environ.get("KV_SECRET", "1")))
     members: list[Member] = field(default_factory=list)
     _stubs: dict[str, Stubs] = field(default_factory=dict)
 
