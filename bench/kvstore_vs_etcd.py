@@ -25,8 +25,8 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kubelab.gen.etcd import rpc_pb2  # noqa: E402
-from tests.integration.kvstore.harness import Cluster  # noqa: E402
+from kubelab.gen.etcd import rpc_pb2
+from tests.integration.kvstore.harness import Cluster
 
 
 @dataclass

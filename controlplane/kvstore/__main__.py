@@ -21,7 +21,7 @@ import threading
 from controlplane.kvstore.config import DEFAULT_MAX_REQUEST_BYTES, Config, build_config
 from controlplane.kvstore.errors import ConfigError
 from controlplane.kvstore.raft import ReplicatedStore
-from controlplane.kvstore.server import Lessor, Node, WatchHub, build_server
+from controlplane.kvstore.server import Lessor, Node, Publisher, WatchHub, build_server
 from controlplane.kvstore.snapshot import restore
 
 log = logging.getLogger("controlplane.kvstore")
@@ -111,6 +111,8 @@ def serve(config: Config) -> None:
     server.start()
     lessor = Lessor(node)
     lessor.start()
+    publisher = Publisher(node)
+    publisher.start()
     log.info(
         "kvstore serving name=%s member=%x cluster=%x client=%s peer=%s members=%d",
         config.name,
@@ -126,6 +128,7 @@ def serve(config: Config) -> None:
     done.wait()
     log.info("kvstore stopping name=%s", config.name)
     lessor.stop()
+    publisher.stop()
     server.stop(1.0).wait()
     backend.stop()
 

@@ -61,10 +61,28 @@ class LeaseExpire:
 
 
 @dataclass(frozen=True)
+class PublishMember:
+    """A member announces its name and client URLs (etcd publishes its attributes likewise)."""
+
+    member_id: int
+    name: str
+    client_urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Barrier:
     """A no-op through the log: once applied locally, every earlier write is visible here."""
 
     token: int = 0
 
 
-Command = Write | Compact | LeaseGrant | LeaseRevoke | LeaseKeepAlive | LeaseExpire | Barrier
+Command = (
+    Write
+    | Compact
+    | LeaseGrant
+    | LeaseRevoke
+    | LeaseKeepAlive
+    | LeaseExpire
+    | PublishMember
+    | Barrier
+)

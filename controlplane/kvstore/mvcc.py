@@ -31,6 +31,7 @@ from controlplane.kvstore.commands import (
     LeaseGrant,
     LeaseKeepAlive,
     LeaseRevoke,
+    PublishMember,
     Write,
     WriteKind,
 )
@@ -129,6 +130,7 @@ class MvccStore:
         self._history: dict[bytes, list[Record]] = {}
         self._changes: dict[int, tuple[Change, ...]] = {}
         self.leases: dict[int, Lease] = {}
+        self.members: dict[int, tuple[str, tuple[str, ...]]] = {}
 
     # ------------------------------------------------------------------ apply
 
@@ -162,6 +164,9 @@ class MvccStore:
                 return Applied(None, None, self.revision)
             changes = self._revoke(command.lease_id)
             return Applied(rpc_pb2.LeaseRevokeResponse(), None, self.revision, changes)
+        if isinstance(command, PublishMember):
+            self.members[command.member_id] = (command.name, tuple(command.client_urls))
+            return Applied(None, None, self.revision)
         if isinstance(command, Barrier):
             return Applied(None, None, self.revision)
         raise TypeError(f"unknown command {command!r}")
@@ -473,6 +478,9 @@ class MvccStore:
                 [le.lease_id, le.ttl, le.granted_ttl, le.refreshed_at, sorted(map(_b64, le.keys))]
                 for le in sorted(self.leases.values(), key=lambda le: le.lease_id)
             ],
+            "members": [
+                [mid, name, list(urls)] for mid, (name, urls) in sorted(self.members.items())
+            ],
         }
         body = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         return body + b"\n" + hashlib.sha256(body).hexdigest().encode()
@@ -501,6 +509,8 @@ class MvccStore:
             )
         for lid, ttl, granted, refreshed, keys in state["leases"]:
             store.leases[lid] = Lease(lid, ttl, granted, refreshed, set(map(_unb64, keys)))
+        for mid, name, urls in state.get("members", []):
+            store.members[mid] = (name, tuple(urls))
         return store
 
 

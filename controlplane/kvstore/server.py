@@ -31,6 +31,7 @@ from controlplane.kvstore.commands import (
     LeaseGrant,
     LeaseKeepAlive,
     LeaseRevoke,
+    PublishMember,
     Write,
     WriteKind,
 )
@@ -398,11 +399,14 @@ class ClusterServicer(rpc_pb2_grpc.ClusterServicer):
         self, request: rpc_pb2.MemberListRequest, context: Any
     ) -> rpc_pb2.MemberListResponse:
         config = self.node.config
+        published = self.node.read(lambda s: dict(s.members))
         members = []
         for m in config.members:
             member = rpc_pb2.Member(ID=m.member_id, name=m.name, peerURLs=[m.peer_url])
             if m.name == config.name:
                 member.clientURLs.extend(config.advertise_client_urls)
+            elif m.member_id in published:
+                member.clientURLs.extend(published[m.member_id][1])
             members.append(member)
         return rpc_pb2.MemberListResponse(header=self.node.header(), members=members)
 
@@ -462,6 +466,35 @@ class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
                 blob=chunk,
                 version=SERVER_VERSION,
             )
+
+
+class Publisher:
+    """Puts this member's name and client URLs into the log once (again after a change)."""
+
+    def __init__(self, node: Node, period: float = 0.5) -> None:
+        self.node = node
+        self.period = period
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="kv-publish", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        config = self.node.config
+        mine = (config.name, tuple(config.advertise_client_urls))
+        command = PublishMember(self.node.member_id, *mine)
+        while not self._stop.wait(self.period):
+            if self.node.read(lambda s: s.members.get(self.node.member_id)) == mine:
+                return
+            try:
+                self.node.propose(command)
+                log.info("published member=%x client_urls=%s", command.member_id, mine[1])
+            except errors.KvError as exc:
+                log.debug("publish not applied yet: %s", exc)
 
 
 class Lessor:

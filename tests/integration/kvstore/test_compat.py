@@ -162,6 +162,11 @@ def test_member_list_endpoint_status_and_health(cluster: Cluster) -> None:
     members = cluster.etcdctl("member", "list").strip().splitlines()
     assert sorted(line.split(", ")[2] for line in members) == ["n1", "n2", "n3"]
     assert all(", started, " in line for line in members)
+    wait_until(
+        lambda: cluster.etcdctl("member", "list").count("http://127.0.0.1:") == 6,
+        20,
+        message="every member lists its peer URL and its client URL",
+    )
     status = cluster.etcdctl("endpoint", "status").strip().splitlines()
     assert len(status) == 3
     assert [line.split(", ")[4] for line in status].count("true") == 1

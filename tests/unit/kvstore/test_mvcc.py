@@ -15,6 +15,7 @@ from controlplane.kvstore.commands import (
     LeaseGrant,
     LeaseKeepAlive,
     LeaseRevoke,
+    PublishMember,
     Write,
     WriteKind,
 )
@@ -307,11 +308,13 @@ def test_overwriting_a_key_moves_it_to_the_new_lease() -> None:
 
 def test_dump_load_round_trip_and_corruption_detected() -> None:
     store = MvccStore()
+    ok(store, PublishMember(7, "n1", ("http://127.0.0.1:2379",)))
     ok(store, LeaseGrant(1, 10, at=3.5))
     ok(store, put(b"k\xff", b"\x00bin", lease=1))
     ok(store, put(b"j"))
     blob = store.dump()
     assert MvccStore.load(blob).dump() == blob
+    assert MvccStore.load(blob).members == {7: ("n1", ("http://127.0.0.1:2379",))}
     with pytest.raises(errors.ConfigError, match="corrupt"):
         MvccStore.load(blob.replace(b"revision", b"revisioN"))
 
@@ -339,6 +342,7 @@ COMMANDS = st.one_of(
         KEYS,
         st.binary(max_size=2),
     ),
+    st.builds(lambda n: PublishMember(n, f"n{n}", (f"http://127.0.0.1:{n}",)), st.integers(1, 3)),
     st.just(Barrier()),
 )
 
