@@ -134,3 +134,8 @@ def too_many_requests() -> UnavailableError:
 
 def stopped() -> UnavailableError:
     return UnavailableError("etcdserver: server stopped")
+
+
+def corrupt() -> KvError:
+    """This replica truncated applied log entries: its state may differ from the others'."""
+    return KvError("etcdserver: corrupt cluster", "DATA_LOSS")

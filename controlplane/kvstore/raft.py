@@ -227,7 +227,7 @@ class ReplicatedStore:
         if self._stopped:
             raise errors.stopped()
         if self._alarm.raised:
-            raise errors.KvError("etcdserver: corrupt cluster", "DATA_LOSS")
+            raise errors.corrupt()
         if not self._slots.acquire(blocking=False):
             raise errors.too_many_requests()
         try:

@@ -105,6 +105,8 @@ class Node:
         return result
 
     def linearize(self, serializable: bool = False) -> None:
+        if self.backend.status().diverged:
+            raise errors.corrupt()  # never serve a state that may differ from the others'
         if not serializable:
             self.backend.read_barrier(self.request_timeout)
 
