@@ -21,7 +21,7 @@ import threading
 from controlplane.kvstore.config import DEFAULT_MAX_REQUEST_BYTES, Config, build_config
 from controlplane.kvstore.errors import ConfigError
 from controlplane.kvstore.raft import ReplicatedStore
-from controlplane.kvstore.server import Lessor, Node, Publisher, WatchHub, build_server
+from controlplane.kvstore.server import BackgroundServer, Lessor, Node, Publisher, WatchHub
 from controlplane.kvstore.snapshot import restore
 
 log = logging.getLogger("controlplane.kvstore")
@@ -107,7 +107,7 @@ def serve(config: Config) -> None:
         on_applied=hub.on_applied,
     )
     node = Node(config, backend, hub)
-    server = build_server(node)
+    server = BackgroundServer(node)
     server.start()
     lessor = Lessor(node)
     lessor.start()
@@ -129,7 +129,7 @@ def serve(config: Config) -> None:
     log.info("kvstore stopping name=%s", config.name)
     lessor.stop()
     publisher.stop()
-    server.stop(1.0).wait()
+    server.stop(1.0)
     backend.stop()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -25,7 +26,17 @@ class RaftStatus:
 class Backend(Protocol):
     self_address: str
 
-    def propose(self, command: Command, timeout: float) -> Applied: ...
+    def submit(self, command: Command) -> Future[Applied]:
+        """Propose; the future resolves once applied here (raises KvError if refused)."""
+        ...
+
+    def propose(self, command: Command, timeout: float) -> Applied:
+        """`submit` and wait; raises KvError (timed out: outcome unknown)."""
+        ...
+
+    def barrier(self) -> Future[None]:
+        """Resolves once every write acknowledged before the call is visible here."""
+        ...
 
     def read_barrier(self, timeout: float) -> None: ...
 

@@ -223,48 +223,63 @@ class ReplicatedStore:
 
     # ------------------------------------------------------------------ writes
 
-    def propose(self, command: Command, timeout: float) -> Applied:
+    def submit(self, command: Command) -> Future[Applied]:
+        """Propose without blocking; the future resolves once the command is applied here.
+
+        Raises at once (nothing proposed) when stopped, diverged, out of slots or leaderless.
+        A slot stays taken until pysyncobj reports the proposal's fate, so at most
+        MAX_IN_FLIGHT proposals are ever in flight, however long callers wait.
+        """
         if self._stopped:
             raise errors.stopped()
         if self._alarm.raised:
             raise errors.corrupt()
         if not self._slots.acquire(blocking=False):
             raise errors.too_many_requests()
-        try:
-            if not self._raft.leader_reachable():
-                raise errors.no_leader()  # nothing was sent: a definite failure
-            done = threading.Event()
-            box: list[tuple[Any, int]] = []
-
-            def callback(result: Any, err: int) -> None:
-                box.append((result, err))
-                done.set()
-
-            self._machine.apply(command, callback=callback)
-            if not done.wait(timeout):
-                raise errors.timed_out()
-            result, err = box[0]
-            if err == FAIL_REASON.SUCCESS:
-                if not isinstance(result, Applied):
-                    raise errors.KvError("etcdserver: apply failed")
-                return result
-            if err in (FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER):
-                raise errors.no_leader()
-            if err == FAIL_REASON.QUEUE_FULL:
-                raise errors.too_many_requests()
-            raise errors.leader_changed()
-        finally:
+        if not self._raft.leader_reachable():
             self._slots.release()
+            raise errors.no_leader()  # nothing was sent: a definite failure
+        future: Future[Applied] = Future()
+
+        def callback(result: Any, err: int) -> None:
+            self._slots.release()
+            outcome: Applied | errors.KvError
+            if err == FAIL_REASON.SUCCESS:
+                ok = isinstance(result, Applied)
+                outcome = result if ok else errors.KvError("etcdserver: apply failed")
+            elif err in (FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER):
+                outcome = errors.no_leader()
+            elif err == FAIL_REASON.QUEUE_FULL:
+                outcome = errors.too_many_requests()
+            else:
+                outcome = errors.leader_changed()
+            if isinstance(outcome, Applied):
+                future.set_result(outcome)
+            else:
+                future.set_exception(outcome)
+
+        self._machine.apply(command, callback=callback)
+        return future
+
+    def propose(self, command: Command, timeout: float) -> Applied:
+        try:
+            return self.submit(command).result(timeout)
+        except TimeoutError:
+            raise errors.timed_out() from None
 
     # ------------------------------------------------------------------ reads
 
-    def read_barrier(self, timeout: float) -> None:
+    def barrier(self) -> Future[None]:
+        """Resolves once a no-op proposed after this call is applied locally."""
         future: Future[None] = Future()
         with self._barrier_cond:
             self._barrier_waiting.append(future)
             self._barrier_cond.notify()
+        return future
+
+    def read_barrier(self, timeout: float) -> None:
         try:
-            future.result(timeout)
+            self.barrier().result(timeout)
         except TimeoutError:
             raise errors.timed_out() from None
 

@@ -4,19 +4,23 @@ Turns requests into commands (stamping times and lease ids here, never inside ap
 them to be applied, and maps `KvError`s to the gRPC status etcd gives. Reads are linearizable
 through a read barrier unless `serializable` is set. Every reply carries a header with the
 cluster id, this member's id, the store revision and the Raft term.
+
+The server is grpc.aio: a request waiting for Raft holds no thread, only a future that the
+Raft thread resolves. Reads of the store take its lock briefly on the event loop; the lessor
+and the member publisher are plain threads using the blocking `Backend.propose`.
 """
 
 # ruff: noqa: N802 - gRPC method names are etcd's (Range, Put, LeaseGrant, ...)
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
-import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent import futures
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -49,24 +53,32 @@ PROGRESS_WATCH_ID = -1
 
 
 class WatchHub:
-    """Wakes every watch stream after each apply (they then read what changed themselves)."""
+    """Wakes every watch stream after each apply (they then read what changed themselves).
+
+    `on_applied` runs on the Raft thread; streams live on the event loop, so it only
+    schedules their wake-ups there.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._wakers: set[threading.Event] = set()
+        self._wakers: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
 
     def on_applied(self, _result: Applied) -> None:
         with self._lock:
-            for event in self._wakers:
-                event.set()
+            wakers = list(self._wakers.items())
+        for event, loop in wakers:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # the loop is closing
+                pass
 
-    def register(self, event: threading.Event) -> None:
+    def register(self, event: asyncio.Event) -> None:
         with self._lock:
-            self._wakers.add(event)
+            self._wakers[event] = asyncio.get_running_loop()
 
-    def unregister(self, event: threading.Event) -> None:
+    def unregister(self, event: asyncio.Event) -> None:
         with self._lock:
-            self._wakers.discard(event)
+            self._wakers.pop(event, None)
 
 
 class Node:
@@ -98,17 +110,26 @@ class Node:
         member = self._by_address.get(leader) if leader else None
         return member.member_id if member else 0
 
-    def propose(self, command: Command) -> Applied:
-        result = self.backend.propose(command, self.request_timeout)
+    async def propose(self, command: Command) -> Applied:
+        result = await self._wait(self.backend.submit(command))
         if result.error is not None:
             raise result.error
         return result
 
-    def linearize(self, serializable: bool = False) -> None:
+    async def linearize(self, serializable: bool = False) -> None:
         if self.backend.status().diverged:
             raise errors.corrupt()  # never serve a state that may differ from the others'
         if not serializable:
-            self.backend.read_barrier(self.request_timeout)
+            await self._wait(self.backend.barrier())
+
+    async def _wait(self, future: Future[R]) -> R:
+        # shield: a timeout must not cancel the proposal, whose outcome is then unknown
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(future)), self.request_timeout
+            )
+        except TimeoutError:
+            raise errors.timed_out() from None
 
     def read(self, fn: Callable[[MvccStore], R]) -> R:
         return self.backend.read(fn)
@@ -118,18 +139,23 @@ class Node:
             raise errors.request_too_large()
 
 
-def abort(context: grpc.ServicerContext, exc: errors.KvError) -> None:
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+async def abort(context: Context, exc: errors.KvError) -> None:
     if isinstance(exc, errors.UnavailableError) and exc.unknown_outcome:
         log.info("request outcome unknown code=%s message=%r", exc.code, exc.message)
-    context.abort(grpc.StatusCode[exc.code], exc.message)
+    await context.abort(grpc.StatusCode[exc.code], exc.message)
 
 
-def unary(fn: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., R]:
-    def handler(self: Any, request: Any, context: grpc.ServicerContext) -> R:
+def unary(
+    fn: Callable[[Any, Any, Context], Awaitable[R]],
+) -> Callable[[Any, Any, Context], Awaitable[R]]:
+    async def handler(self: Any, request: Any, context: Context) -> R:
         try:
-            return fn(self, request, context)
+            return await fn(self, request, context)
         except errors.KvError as exc:
-            abort(context, exc)
+            await abort(context, exc)
             raise AssertionError("unreachable") from exc
 
     handler.__name__ = fn.__name__
@@ -141,8 +167,8 @@ class KVServicer(rpc_pb2_grpc.KVServicer):
         self.node = node
 
     @unary
-    def Range(self, request: rpc_pb2.RangeRequest, context: Any) -> rpc_pb2.RangeResponse:
-        self.node.linearize(request.serializable)
+    async def Range(self, request: rpc_pb2.RangeRequest, context: Any) -> rpc_pb2.RangeResponse:
+        await self.node.linearize(request.serializable)
 
         def read(store: MvccStore) -> rpc_pb2.RangeResponse:
             resp = store.range(request)
@@ -151,35 +177,35 @@ class KVServicer(rpc_pb2_grpc.KVServicer):
 
         return self.node.read(read)
 
-    def _write(self, kind: WriteKind, request: Any) -> Any:
+    async def _write(self, kind: WriteKind, request: Any) -> Any:
         self.node.check_size(request)
-        result = self.node.propose(Write(kind, request.SerializeToString()))
+        result = await self.node.propose(Write(kind, request.SerializeToString()))
         result.response.header.CopyFrom(self.node.header(result.revision))
         return result.response
 
     @unary
-    def Put(self, request: rpc_pb2.PutRequest, context: Any) -> rpc_pb2.PutResponse:
+    async def Put(self, request: rpc_pb2.PutRequest, context: Any) -> rpc_pb2.PutResponse:
         if not request.key:
             raise errors.empty_key()
-        return self._write(WriteKind.PUT, request)  # type: ignore[no-any-return]
+        return await self._write(WriteKind.PUT, request)  # type: ignore[no-any-return]
 
     @unary
-    def DeleteRange(
+    async def DeleteRange(
         self, request: rpc_pb2.DeleteRangeRequest, context: Any
     ) -> rpc_pb2.DeleteRangeResponse:
         if not request.key:
             raise errors.empty_key()
-        return self._write(WriteKind.DELETE, request)  # type: ignore[no-any-return]
+        return await self._write(WriteKind.DELETE, request)  # type: ignore[no-any-return]
 
     @unary
-    def Txn(self, request: rpc_pb2.TxnRequest, context: Any) -> rpc_pb2.TxnResponse:
-        return self._write(WriteKind.TXN, request)  # type: ignore[no-any-return]
+    async def Txn(self, request: rpc_pb2.TxnRequest, context: Any) -> rpc_pb2.TxnResponse:
+        return await self._write(WriteKind.TXN, request)  # type: ignore[no-any-return]
 
     @unary
-    def Compact(
+    async def Compact(
         self, request: rpc_pb2.CompactionRequest, context: Any
     ) -> rpc_pb2.CompactionResponse:
-        result = self.node.propose(Compact(request.revision))
+        result = await self.node.propose(Compact(request.revision))
         return rpc_pb2.CompactionResponse(header=self.node.header(result.revision))
 
 
@@ -203,45 +229,46 @@ class WatchServicer(rpc_pb2_grpc.WatchServicer):
     def __init__(self, node: Node) -> None:
         self.node = node
 
-    def Watch(
-        self, request_iterator: Iterator[rpc_pb2.WatchRequest], context: grpc.ServicerContext
-    ) -> Iterator[rpc_pb2.WatchResponse]:
-        wake = threading.Event()
-        inbox: queue.SimpleQueue[rpc_pb2.WatchRequest | None] = queue.SimpleQueue()
+    async def Watch(
+        self, request_iterator: AsyncIterator[rpc_pb2.WatchRequest], context: Context
+    ) -> AsyncIterator[rpc_pb2.WatchResponse]:
+        wake = asyncio.Event()
+        inbox: asyncio.Queue[rpc_pb2.WatchRequest | None] = asyncio.Queue()
 
-        def reader() -> None:
+        async def reader() -> None:
             try:
-                for req in request_iterator:
-                    inbox.put(req)
+                async for req in request_iterator:
+                    inbox.put_nowait(req)
                     wake.set()
             except Exception as exc:  # the client went away
                 log.debug("watch stream reader ended: %s", exc)
-            inbox.put(None)
+            inbox.put_nowait(None)
             wake.set()
 
-        threading.Thread(target=reader, name="kv-watch-reader", daemon=True).start()
+        task = asyncio.ensure_future(reader())
         self.node.hub.register(wake)
         try:
-            yield from self._serve(inbox, wake, context)
+            async for response in self._serve(inbox, wake):
+                yield response
         finally:
             self.node.hub.unregister(wake)
+            task.cancel()
 
-    def _serve(  # noqa: PLR0912 - one dispatch over the three request kinds
+    async def _serve(  # noqa: PLR0912 - one dispatch over the three request kinds
         self,
-        inbox: queue.SimpleQueue[rpc_pb2.WatchRequest | None],
-        wake: threading.Event,
-        context: grpc.ServicerContext,
-    ) -> Iterator[rpc_pb2.WatchResponse]:
+        inbox: asyncio.Queue[rpc_pb2.WatchRequest | None],
+        wake: asyncio.Event,
+    ) -> AsyncIterator[rpc_pb2.WatchResponse]:
         watchers: dict[int, _Watcher] = {}
         next_id = 0
-        while context.is_active():
-            wake.wait(1.0)
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), 1.0)
+            except TimeoutError:
+                pass
             wake.clear()
-            while True:
-                try:
-                    req = inbox.get_nowait()
-                except queue.Empty:
-                    break
+            while not inbox.empty():
+                req = inbox.get_nowait()
                 if req is None:
                     return
                 which = req.WhichOneof("request_union")
@@ -318,46 +345,46 @@ class LeaseServicer(rpc_pb2_grpc.LeaseServicer):
         self.node = node
 
     @unary
-    def LeaseGrant(
+    async def LeaseGrant(
         self, request: rpc_pb2.LeaseGrantRequest, context: Any
     ) -> rpc_pb2.LeaseGrantResponse:
         lease_id = request.ID or secrets.randbits(62) + 1
         ttl = max(request.TTL, self.node.min_lease_ttl)
-        result = self.node.propose(LeaseGrant(lease_id, ttl, at=time.time()))
+        result = await self.node.propose(LeaseGrant(lease_id, ttl, at=time.time()))
         result.response.header.CopyFrom(self.node.header(result.revision))
         return result.response  # type: ignore[no-any-return]
 
     @unary
-    def LeaseRevoke(
+    async def LeaseRevoke(
         self, request: rpc_pb2.LeaseRevokeRequest, context: Any
     ) -> rpc_pb2.LeaseRevokeResponse:
-        result = self.node.propose(LeaseRevoke(request.ID))
+        result = await self.node.propose(LeaseRevoke(request.ID))
         return rpc_pb2.LeaseRevokeResponse(header=self.node.header(result.revision))
 
-    def LeaseKeepAlive(
+    async def LeaseKeepAlive(
         self,
-        request_iterator: Iterator[rpc_pb2.LeaseKeepAliveRequest],
-        context: grpc.ServicerContext,
-    ) -> Iterator[rpc_pb2.LeaseKeepAliveResponse]:
-        for request in request_iterator:
+        request_iterator: AsyncIterator[rpc_pb2.LeaseKeepAliveRequest],
+        context: Context,
+    ) -> AsyncIterator[rpc_pb2.LeaseKeepAliveResponse]:
+        async for request in request_iterator:
             try:
-                result = self.node.propose(LeaseKeepAlive(request.ID, at=time.time()))
+                result = await self.node.propose(LeaseKeepAlive(request.ID, at=time.time()))
                 ttl = result.response.TTL
                 revision = result.revision
             except errors.LeaseError:
                 ttl, revision = 0, self.node.read(lambda s: s.revision)
             except errors.KvError as exc:
-                abort(context, exc)
+                await abort(context, exc)
                 return
             yield rpc_pb2.LeaseKeepAliveResponse(
                 header=self.node.header(revision), ID=request.ID, TTL=ttl
             )
 
     @unary
-    def LeaseTimeToLive(
+    async def LeaseTimeToLive(
         self, request: rpc_pb2.LeaseTimeToLiveRequest, context: Any
     ) -> rpc_pb2.LeaseTimeToLiveResponse:
-        self.node.linearize()
+        await self.node.linearize()
         now = time.time()
 
         def read(store: MvccStore) -> rpc_pb2.LeaseTimeToLiveResponse:
@@ -378,10 +405,10 @@ class LeaseServicer(rpc_pb2_grpc.LeaseServicer):
         return self.node.read(read)
 
     @unary
-    def LeaseLeases(
+    async def LeaseLeases(
         self, request: rpc_pb2.LeaseLeasesRequest, context: Any
     ) -> rpc_pb2.LeaseLeasesResponse:
-        self.node.linearize()
+        await self.node.linearize()
 
         def read(store: MvccStore) -> rpc_pb2.LeaseLeasesResponse:
             leases = [rpc_pb2.LeaseStatus(ID=lid) for lid in sorted(store.leases)]
@@ -397,7 +424,7 @@ class ClusterServicer(rpc_pb2_grpc.ClusterServicer):
         self.node = node
 
     @unary
-    def MemberList(
+    async def MemberList(
         self, request: rpc_pb2.MemberListRequest, context: Any
     ) -> rpc_pb2.MemberListResponse:
         config = self.node.config
@@ -418,7 +445,7 @@ class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
         self.node = node
 
     @unary
-    def Status(self, request: rpc_pb2.StatusRequest, context: Any) -> rpc_pb2.StatusResponse:
+    async def Status(self, request: rpc_pb2.StatusRequest, context: Any) -> rpc_pb2.StatusResponse:
         status = self.node.backend.status()
         size, revision = self.node.read(lambda s: (s.size, s.revision))
         resp = rpc_pb2.StatusResponse(
@@ -436,27 +463,27 @@ class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
         return resp
 
     @unary
-    def Alarm(self, request: rpc_pb2.AlarmRequest, context: Any) -> rpc_pb2.AlarmResponse:
+    async def Alarm(self, request: rpc_pb2.AlarmRequest, context: Any) -> rpc_pb2.AlarmResponse:
         return rpc_pb2.AlarmResponse(header=self.node.header())
 
     @unary
-    def Defragment(
+    async def Defragment(
         self, request: rpc_pb2.DefragmentRequest, context: Any
     ) -> rpc_pb2.DefragmentResponse:
         return rpc_pb2.DefragmentResponse(header=self.node.header())
 
-    def Hash(self, request: rpc_pb2.HashRequest, context: grpc.ServicerContext) -> Any:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "kvstore: Hash is not served")
+    async def Hash(self, request: rpc_pb2.HashRequest, context: Context) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "kvstore: Hash is not served")
 
-    def HashKV(self, request: rpc_pb2.HashKVRequest, context: grpc.ServicerContext) -> Any:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "kvstore: HashKV is not served")
+    async def HashKV(self, request: rpc_pb2.HashKVRequest, context: Context) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "kvstore: HashKV is not served")
 
-    def MoveLeader(self, request: rpc_pb2.MoveLeaderRequest, context: grpc.ServicerContext) -> Any:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "kvstore: MoveLeader is not served")
+    async def MoveLeader(self, request: rpc_pb2.MoveLeaderRequest, context: Context) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "kvstore: MoveLeader is not served")
 
-    def Snapshot(
-        self, request: rpc_pb2.SnapshotRequest, context: grpc.ServicerContext
-    ) -> Iterator[rpc_pb2.SnapshotResponse]:
+    async def Snapshot(
+        self, request: rpc_pb2.SnapshotRequest, context: Context
+    ) -> AsyncIterator[rpc_pb2.SnapshotResponse]:
         dump, revision = self.node.read(lambda s: (s.dump(), s.revision))
         blob = snapshot.encode(dump)
         header = self.node.header(revision)
@@ -493,7 +520,9 @@ class Publisher:
             if self.node.read(lambda s: s.members.get(self.node.member_id)) == mine:
                 return
             try:
-                self.node.propose(command)
+                result = self.node.backend.propose(command, self.node.request_timeout)
+                if result.error is not None:
+                    raise result.error
                 log.info("published member=%x client_urls=%s", command.member_id, mine[1])
             except errors.KvError as exc:
                 log.debug("publish not applied yet: %s", exc)
@@ -540,10 +569,10 @@ class Lessor:
                         break
 
 
-def build_server(node: Node, *, max_workers: int = 128) -> grpc.Server:
+def build_server(node: Node) -> grpc.aio.Server:
+    """The aio server with every etcd service; call (and start it) inside the event loop."""
     limit = node.config.max_request_bytes + GRPC_OVERHEAD_BYTES
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kv-grpc"),
+    server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", 2**31 - 1),
@@ -558,3 +587,44 @@ def build_server(node: Node, *, max_workers: int = 128) -> grpc.Server:
     for endpoint in node.config.listen_client:
         server.add_insecure_port(endpoint.address)
     return server
+
+
+class BackgroundServer:
+    """The aio server on its own event-loop thread, for embedding in synchronous code."""
+
+    def __init__(self, node: Node) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._server: grpc.aio.Server | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="kv-grpc-loop", daemon=True)
+        self._node = node
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def start() -> None:
+            self._server = build_server(self._node)
+            await self._server.start()
+
+        try:
+            self._loop.run_until_complete(start())
+        except BaseException as exc:
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        self._loop.run_forever()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self, grace: float | None = None) -> None:
+        server = self._server
+        if server is not None:
+            asyncio.run_coroutine_threadsafe(server.stop(grace), self._loop).result(grace or 5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)

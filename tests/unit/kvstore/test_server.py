@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ from controlplane.kvstore.backend import RaftStatus
 from controlplane.kvstore.commands import Command, LeaseGrant
 from controlplane.kvstore.config import build_config
 from controlplane.kvstore.mvcc import Applied, MvccStore
-from controlplane.kvstore.server import Lessor, Node, WatchHub, build_server
+from controlplane.kvstore.server import BackgroundServer, Lessor, Node, WatchHub
 from kubelab.gen.etcd import kv_pb2, rpc_pb2
 from tests.integration.kvstore.harness import Stubs, free_ports, stubs
 from tests.support import wait_until
@@ -38,18 +39,31 @@ class FakeBackend:
     proposed: list[Command] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
-    def propose(self, command: Command, timeout: float) -> Applied:
+    def submit(self, command: Command) -> Future[Applied]:
+        future: Future[Applied] = Future()
         if self.fail is not None:
-            raise self.fail
+            future.set_exception(self.fail)
+            return future
         with self.lock:
             self.proposed.append(command)
             result = self.store.apply(command)
         self.hub.on_applied(result)
-        return result
+        future.set_result(result)
+        return future
+
+    def propose(self, command: Command, timeout: float) -> Applied:
+        return self.submit(command).result(timeout)
+
+    def barrier(self) -> Future[None]:
+        future: Future[None] = Future()
+        if self.fail is not None:
+            future.set_exception(self.fail)
+        else:
+            future.set_result(None)
+        return future
 
     def read_barrier(self, timeout: float) -> None:
-        if self.fail is not None:
-            raise self.fail
+        self.barrier().result(timeout)
 
     def read(self, fn: Callable[[MvccStore], T]) -> T:
         with self.lock:
@@ -85,7 +99,7 @@ def edge() -> Iterator[Edge]:
     hub = WatchHub()
     backend = FakeBackend(hub)
     node = Node(config, backend, hub)
-    server = build_server(node, max_workers=16)
+    server = BackgroundServer(node)
     server.start()
     client = stubs(f"127.0.0.1:{port}")
     try:
