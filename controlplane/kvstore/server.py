@@ -14,6 +14,7 @@ and the member publisher are plain threads using the blocking `Backend.propose`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import secrets
@@ -254,7 +255,7 @@ class WatchServicer(rpc_pb2_grpc.WatchServicer):
             self.node.hub.unregister(wake)
             task.cancel()
 
-    async def _serve(  # noqa: PLR0912 - one dispatch over the three request kinds
+    async def _serve(
         self,
         inbox: asyncio.Queue[rpc_pb2.WatchRequest | None],
         wake: asyncio.Event,
@@ -262,10 +263,8 @@ class WatchServicer(rpc_pb2_grpc.WatchServicer):
         watchers: dict[int, _Watcher] = {}
         next_id = 0
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), 1.0)
-            except TimeoutError:
-                pass
             wake.clear()
             while not inbox.empty():
                 req = inbox.get_nowait()
