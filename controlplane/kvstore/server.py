@@ -68,10 +68,8 @@ class WatchHub:
         with self._lock:
             wakers = list(self._wakers.items())
         for event, loop in wakers:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
                 loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # the loop is closing
-                pass
 
     def register(self, event: asyncio.Event) -> None:
         with self._lock:
