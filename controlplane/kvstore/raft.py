@@ -98,13 +98,20 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._notifier = PipeNotifier(self._poller)
+        self._wake_pending = False
         self._sent_upto = (0, 0)
         self.addOnTickCallback(self._flush_appends)
 
     def _applyCommand(self, command: Any, callback: Any, commandType: Any = None) -> None:  # noqa: N802, N803
-        # Wake the Raft thread now rather than at its next timer tick.
+        # Wake the Raft thread now rather than at its next timer tick (once per drain).
         super()._applyCommand(command, callback, commandType)
-        self._notifier.notify()
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._notifier.notify()
+
+    def _checkCommandsToApply(self) -> None:  # noqa: N802
+        self._wake_pending = False  # commands queued from here on wake the loop again
+        super()._checkCommandsToApply()
 
     def leader_reachable(self) -> bool:
         """A leader is known and (unless it is this node) connected to this node."""
@@ -114,9 +121,12 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         return bool(leader == self.selfNode or self.isNodeConnected(leader))
 
     def _flush_appends(self) -> None:
-        """Adaptive batching, run once per Raft loop iteration: if the leader's log or commit
-        index moved since the last append, send one append now, carrying every command that
-        arrived meanwhile (so a lone write leaves at once and a flood goes out in batches).
+        """Adaptive batching, run once per Raft loop iteration on the leader.
+
+        New entries go out at once when nothing sent earlier is still waiting for its quorum
+        (a lone write leaves immediately); otherwise they wait for the next acknowledgement,
+        and go out together with the new commit index (a flood travels in batches, about one
+        append per round trip). A commit index that moved is sent at once so followers apply.
 
         On a follower whose connection to the leader dropped, commands forwarded to it are
         failed at once as "leader changed" (outcome unknown) instead of waiting for a timeout.
@@ -128,22 +138,33 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
                 for request_id in sorted(waiting):
                     waiting[request_id](None, FAIL_REASON.LEADER_CHANGED)
             return
-        mark = (self._SyncObj__getCurrentLogIndex(), self.raftCommitIndex)
-        if mark != self._sent_upto:
-            grew = mark[0] != self._sent_upto[0]
-            self._sent_upto = mark
-            self._SyncObj__sendAppendEntries()
-            if grew and not self.otherNodes:
-                self._notifier.notify()  # alone: commit on the very next iteration
+        log_index, commit = self._SyncObj__getCurrentLogIndex(), self.raftCommitIndex
+        sent_log, sent_commit = self._sent_upto
+        if (log_index, commit) == self._sent_upto:
+            return
+        if commit == sent_commit and commit < sent_log and self.otherNodes:
+            return  # earlier entries still in flight: let new ones batch up behind them
+        self._sent_upto = (log_index, commit)
+        self._SyncObj__sendAppendEntries()
+        if log_index != sent_log and not self.otherNodes:
+            self._notifier.notify()  # alone: commit on the very next iteration
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
-        if (
-            isinstance(message, dict)
-            and message.get("type") == "append_entries"
-            and "prevLogIdx" in message
-            and "transmission" not in message
-        ):
+        if not isinstance(message, dict):
+            super()._SyncObj__onMessageReceived(node, message)
+            return
+        kind = message.get("type")
+        if kind == "append_entries" and "prevLogIdx" in message and "transmission" not in message:
             message = self._without_duplicates(message)
+        if kind == "next_node_idx" and message.get("success") and not message.get("reset"):
+            # pysyncobj moves next index back to what this ack covers, re-sending every entry
+            # still in flight; keep it where it was (a gap is reported with reset=True).
+            next_index: dict[Any, int] = getattr(self, "_SyncObj__raftNextIndex", {})
+            before = next_index.get(node)
+            super()._SyncObj__onMessageReceived(node, message)
+            if before is not None and self._isLeader() and next_index.get(node, before) < before:
+                next_index[node] = before
+            return
         super()._SyncObj__onMessageReceived(node, message)
 
     def _without_duplicates(self, message: dict[str, Any]) -> dict[str, Any]:
