@@ -18,7 +18,12 @@ import signal
 import sys
 import threading
 
-from controlplane.kvstore.config import DEFAULT_MAX_REQUEST_BYTES, Config, build_config
+from controlplane.kvstore.config import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_SNAPSHOT_COUNT,
+    Config,
+    build_config,
+)
 from controlplane.kvstore.errors import ConfigError
 from controlplane.kvstore.raft import ReplicatedStore
 from controlplane.kvstore.server import BackgroundServer, Lessor, Node, Publisher, WatchHub
@@ -44,6 +49,12 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-interval", type=float, default=100, help="milliseconds")
     p.add_argument("--election-timeout", type=float, default=1000, help="milliseconds")
     p.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES)
+    p.add_argument(
+        "--snapshot-count",
+        type=int,
+        default=DEFAULT_SNAPSHOT_COUNT,
+        help="Raft log entries after which a snapshot compacts the log",
+    )
     p.add_argument("--peer-secret-file", default=None, help="file holding the cluster secret")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
@@ -88,6 +99,7 @@ def _load_config(args: argparse.Namespace) -> Config:
         election_ms=args.election_timeout,
         peer_secret=secret,
         max_request_bytes=args.max_request_bytes,
+        snapshot_count=args.snapshot_count,
     )
 
 
@@ -105,6 +117,7 @@ def serve(config: Config) -> None:
         timing=config.timing,
         password=config.peer_secret,
         on_applied=hub.on_applied,
+        snapshot_count=config.snapshot_count,
     )
     node = Node(config, backend, hub)
     server = BackgroundServer(node)

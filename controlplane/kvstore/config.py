@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from controlplane.kvstore.errors import ConfigError
 
 DEFAULT_MAX_REQUEST_BYTES = 1_572_864  # etcd's --max-request-bytes default (1.5 MiB)
+DEFAULT_SNAPSHOT_COUNT = 10_000  # Raft log entries kept before a snapshot compacts them
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Config:
     timing: Timing
     peer_secret: bytes | None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    snapshot_count: int = DEFAULT_SNAPSHOT_COUNT
 
     @property
     def self_member(self) -> Member:
@@ -148,6 +150,7 @@ def build_config(
     election_ms: float,
     peer_secret: bytes | None,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    snapshot_count: int = DEFAULT_SNAPSHOT_COUNT,
 ) -> Config:
     listen_client = tuple(
         parse_url(u, "--listen-client-urls")
@@ -182,6 +185,8 @@ def build_config(
             )
     if max_request_bytes <= 0:
         raise ConfigError(f"--max-request-bytes={max_request_bytes}: must be > 0")
+    if snapshot_count < 10:
+        raise ConfigError(f"--snapshot-count={snapshot_count}: must be at least 10")
     return Config(
         name=name,
         data_dir=data_dir,
@@ -193,4 +198,5 @@ def build_config(
         timing=timing,
         peer_secret=peer_secret,
         max_request_bytes=max_request_bytes,
+        snapshot_count=snapshot_count,
     )

@@ -201,6 +201,7 @@ class ReplicatedStore:
         timing: Timing,
         password: bytes | None,
         on_applied: Callable[[Applied], None] = lambda _: None,
+        snapshot_count: int = 10_000,
     ) -> None:
         os.makedirs(data_dir, exist_ok=True)
         store = MvccStore()
@@ -224,8 +225,8 @@ class ReplicatedStore:
             leaderFallbackTimeout=timing.election_timeout * 2,
             commandsWaitLeader=False,
             commandsQueueSize=MAX_IN_FLIGHT * 2,
-            logCompactionMinEntries=20000,
-            logCompactionMinTime=600,
+            logCompactionMinEntries=snapshot_count,
+            logCompactionMinTime=3600,
             dynamicMembershipChange=False,
         )
         self._alarm = _DivergenceAlarm()

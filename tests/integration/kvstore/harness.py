@@ -93,7 +93,8 @@ class Cluster:
     kind: str = "kvstore"
     heartbeat_ms: int = 100
     election_ms: int = 1000
-    secret: bool = bool(int(os.environ.get("KV_SECRET", "1")))
+    secret: bool = True
+    extra_args: tuple[str, ...] = ()
     members: list[Member] = field(default_factory=list)
     _stubs: dict[str, Stubs] = field(default_factory=dict)
 
@@ -135,7 +136,7 @@ class Cluster:
             return [ETCD, *common, "--initial-cluster-state", "new",
                     "--initial-cluster-token", self.root.name, "--logger", "zap"]  # fmt: skip
         extra = ["--peer-secret-file", str(self.secret_file)] if self.secret else []
-        return [sys.executable, "-m", "controlplane.kvstore", *common, *extra]
+        return [sys.executable, "-m", "controlplane.kvstore", *common, *extra, *self.extra_args]
 
     def start(self, index: int) -> None:
         m = self.members[index]

@@ -301,3 +301,40 @@ def test_replica_with_a_wrong_peer_secret_is_kept_out(tmp_path: Path) -> None:
         assert c.get(0, b"ack/secret") == [b"1"]
     finally:
         c.close()
+
+
+def test_member_catches_up_from_a_raft_snapshot_after_log_compaction(tmp_path: Path) -> None:
+    c = Cluster(
+        tmp_path / "kv",
+        kind="kvstore",
+        heartbeat_ms=50,
+        election_ms=500,
+        extra_args=("--snapshot-count", "20"),
+    )
+    try:
+        c.start_all()
+        leader = c.wait_leader()
+        follower = next(i for i in range(3) if i != leader)
+        c.kill(follower)
+        acked = {b"ack/%03d" % n: b"v%d" % n for n in range(80)}
+        for k, v in acked.items():
+            assert write_anywhere(c, k, v)
+        wait_until(lambda: (c.members[leader].data_dir / "raft.dump").exists(), 30)
+        c.start(follower)
+        wait_until(partial(all_present, c, follower, acked), 30, message="caught up")
+        # it was behind the leader's compacted log, so it got the state as a snapshot
+        assert "state installed from a Raft snapshot" in c.members[follower].log_path.read_text()
+        top = c.client(leader).kv.Range(rpc_pb2.RangeRequest(key=b"ack/079"), timeout=10)
+        for i in range(3):
+            c.kill(i)
+        c.start_all()
+        for i in range(3):
+            wait_until(partial(all_present, c, i, acked), 30, message=f"member {i} restored")
+        again = c.client(follower).kv.Range(rpc_pb2.RangeRequest(key=b"ack/079"), timeout=10)
+        assert again.kvs[0].mod_revision == top.kvs[0].mod_revision
+        assert again.header.revision >= top.header.revision
+    except BaseException:
+        print(c.logs())
+        raise
+    finally:
+        c.close()
