@@ -319,7 +319,7 @@ def test_member_catches_up_from_a_raft_snapshot_after_log_compaction(tmp_path: P
         acked = {b"ack/%03d" % n: b"v%d" % n for n in range(80)}
         for k, v in acked.items():
             assert write_anywhere(c, k, v)
-        wait_until(lambda: (c.members[leader].data_dir / "raft.dump").exists(), 30)
+        wait_until((c.members[leader].data_dir / "raft.dump").exists, 30)
         c.start(follower)
         wait_until(partial(all_present, c, follower, acked), 30, message="caught up")
         # it was behind the leader's compacted log, so it got the state as a snapshot
