@@ -4,8 +4,10 @@ This is the only module that imports pysyncobj. It offers `ReplicatedStore`:
 - `propose(command, timeout)` blocks until the command is applied locally and returns its
   `Applied`, or raises `UnavailableError` (no leader, too many requests, timed out, leader changed;
   the last two mean the outcome is unknown; nothing is retried here);
-- `read_barrier(timeout)` returns once a no-op proposed after the call is applied locally, so
-  a read that follows sees every write acknowledged before it started (linearizable);
+- `barrier()` / `read_barrier(timeout)` resolve once this replica has applied everything the
+  leader had committed when the read arrived, the leader having confirmed with a quorum that
+  it still leads (read index; see readindex.py): a read that follows sees every write
+  acknowledged before it started (linearizable), and costs no log entry;
 - `read(fn)` runs `fn(store)` under the apply lock.
 
 Batching: pysyncobj either sends appends on a timer (~one heartbeat per lone write) or one
@@ -23,6 +25,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import partial
 from typing import Any, TypeVar
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
@@ -30,9 +33,10 @@ from pysyncobj.pipe_notifier import PipeNotifier
 
 from controlplane.kvstore import errors
 from controlplane.kvstore.backend import RaftStatus
-from controlplane.kvstore.commands import Barrier, Command
+from controlplane.kvstore.commands import Command
 from controlplane.kvstore.config import Timing
 from controlplane.kvstore.mvcc import Applied, MvccStore
+from controlplane.kvstore.readindex import ReadIndexTracker
 from controlplane.kvstore.snapshot import RESTORED_SNAPSHOT
 
 log = logging.getLogger(__name__)
@@ -100,7 +104,107 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         self._notifier = PipeNotifier(self._poller)
         self._wake_pending = False
         self._sent_upto = (0, 0)
+        # read index: requests from other threads, then bookkeeping on the Raft thread only
+        self._reads_lock = threading.Lock()
+        self._reads_inbox: list[Future[None]] = []
+        self._tracker = ReadIndexTracker()
+        self._remote_reads: dict[int, tuple[Any, Future[None]]] = {}
+        self._remote_seq = 0
+        self._apply_waiters: list[tuple[int, Future[None]]] = []
+        transport = self._SyncObj__transport
+        send = transport.send
+
+        def counting_send(node: Any, message: Any) -> Any:
+            if isinstance(message, dict) and message.get("type") == "append_entries":
+                self._tracker.on_append_sent(node)
+            return send(node, message)
+
+        transport.send = counting_send
         self.addOnTickCallback(self._flush_appends)
+        self.addOnTickCallback(self._serve_reads)
+        # pysyncobj snapshots every attribute added after its own init: none of these
+        properties: set[str] = getattr(self, "_SyncObj__properies")  # noqa: B009
+        properties.update(self.__dict__)
+
+    # ------------------------------------------------------------------ read index
+
+    def read_index(self) -> Future[None]:
+        """Resolves once this replica has applied everything committed when it was called."""
+        future: Future[None] = Future()
+        with self._reads_lock:
+            self._reads_inbox.append(future)
+        self._notifier.notify()
+        return future
+
+    def _serve_reads(self) -> None:
+        """Raft thread: route new reads, confirm leadership, release reads once applied."""
+        with self._reads_lock:
+            inbox, self._reads_inbox = self._reads_inbox, []
+        leader = self._getLeader()
+        for future in inbox:
+            self._route_read(future, leader)
+        if self._remote_reads:
+            self._drop_stale_remote_reads(leader)
+        if self._isLeader():
+            noop = getattr(self, "_SyncObj__noopIDx", None)
+            commit = self.raftCommitIndex
+            if noop is not None and commit >= noop:  # an entry of this term is committed
+                if self._tracker.start(commit, self.otherNodes):
+                    self._SyncObj__sendAppendEntries()  # the confirming heartbeat
+                self._tracker.confirm(self.otherNodes)
+        elif self._tracker.pending:
+            self._tracker.fail_all(errors.leader_changed())
+        if self._apply_waiters:
+            applied = self.raftLastApplied
+            ready = [w for w in self._apply_waiters if w[0] <= applied]
+            self._apply_waiters = [w for w in self._apply_waiters if w[0] > applied]
+            for _, future in ready:
+                future.set_result(None)
+
+    def _route_read(self, future: Future[None], leader: Any) -> None:
+        if leader is not None and leader == self.selfNode:
+            self._tracker.request(partial(self._on_read_index, future))
+        elif leader is not None and self.isNodeConnected(leader):
+            self._remote_seq += 1
+            self._remote_reads[self._remote_seq] = (leader, future)
+            self._SyncObj__transport.send(leader, {"type": "kv_read_index", "id": self._remote_seq})
+        else:
+            future.set_exception(errors.no_leader())
+
+    def _drop_stale_remote_reads(self, leader: Any) -> None:
+        reachable = self.leader_reachable()
+        stale = [
+            i for i, (node, _) in self._remote_reads.items() if not reachable or node != leader
+        ]
+        for read_id in stale:
+            self._remote_reads.pop(read_id)[1].set_exception(errors.leader_changed())
+
+    def _on_read_index(self, future: Future[None], index: int | None, error: Any) -> None:
+        if error is not None or index is None:
+            future.set_exception(error or errors.leader_changed())
+        else:
+            self._apply_waiters.append((index, future))
+            self._notifier.notify()  # check applied on the next iteration
+
+    def _on_read_message(self, node: Any, message: dict[str, Any]) -> None:
+        if message["type"] == "kv_read_index":
+            read_id = message.get("id")
+
+            def reply(index: int | None, error: Any) -> None:
+                self._SyncObj__transport.send(
+                    node, {"type": "kv_read_index_reply", "id": read_id, "index": index}
+                )
+
+            if self._isLeader():
+                self._tracker.request(reply)
+                self._notifier.notify()
+            else:
+                reply(None, errors.leader_changed())
+            return
+        pending = self._remote_reads.pop(message.get("id", -1), None)
+        if pending is not None:
+            index = message.get("index")
+            self._on_read_index(pending[1], index if isinstance(index, int) else None, None)
 
     def _applyCommand(self, command: Any, callback: Any, commandType: Any = None) -> None:  # noqa: N802, N803
         # Wake the Raft thread now rather than at its next timer tick (once per drain).
@@ -154,6 +258,11 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
             super()._SyncObj__onMessageReceived(node, message)
             return
         kind = message.get("type")
+        if kind in ("kv_read_index", "kv_read_index_reply"):
+            self._on_read_message(node, message)
+            return
+        if kind == "next_node_idx":
+            self._tracker.on_append_acked(node)
         if kind == "append_entries" and "prevLogIdx" in message and "transmission" not in message:
             message = self._without_duplicates(message)
         if kind == "next_node_idx" and message.get("success") and not message.get("reset"):
@@ -234,14 +343,7 @@ class ReplicatedStore:
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
         self._raft = _RaftNode(self_address, peer_addresses, conf=conf, consumers=[self._machine])
         self.self_address = self_address
-        self._barrier_cond = threading.Condition()
-        self._barrier_waiting: list[Future[None]] = []
         self._stopped = False
-        self._barrier_timeout = timing.election_timeout * 3
-        self._barrier_thread = threading.Thread(
-            target=self._barrier_loop, name="kv-read-barrier", daemon=True
-        )
-        self._barrier_thread.start()
 
     # ------------------------------------------------------------------ writes
 
@@ -292,40 +394,17 @@ class ReplicatedStore:
     # ------------------------------------------------------------------ reads
 
     def barrier(self) -> Future[None]:
-        """Resolves once a no-op proposed after this call is applied locally."""
-        future: Future[None] = Future()
-        with self._barrier_cond:
-            self._barrier_waiting.append(future)
-            self._barrier_cond.notify()
-        return future
+        """Resolves once every write acknowledged before the call is visible here (read index
+        from the leader, confirmed by a quorum, then applied locally); no log entry."""
+        if self._stopped:
+            raise errors.stopped()
+        return self._raft.read_index()
 
     def read_barrier(self, timeout: float) -> None:
         try:
             self.barrier().result(timeout)
         except TimeoutError:
             raise errors.timed_out() from None
-
-    def _barrier_loop(self) -> None:
-        # One barrier in flight at a time; every read that arrived before it was proposed
-        # shares it, so a burst of reads costs one log entry.
-        while True:
-            with self._barrier_cond:
-                while not self._barrier_waiting and not self._stopped:
-                    self._barrier_cond.wait()
-                if self._stopped:
-                    batch, self._barrier_waiting = self._barrier_waiting, []
-                    for f in batch:
-                        f.set_exception(errors.stopped())
-                    return
-                batch, self._barrier_waiting = self._barrier_waiting, []
-            try:
-                self.propose(Barrier(), self._barrier_timeout)
-            except errors.KvError as exc:
-                for f in batch:
-                    f.set_exception(exc)
-            else:
-                for f in batch:
-                    f.set_result(None)
 
     def read(self, fn: Callable[[MvccStore], T]) -> T:
         with self._machine.lock:
@@ -347,7 +426,5 @@ class ReplicatedStore:
 
     def stop(self) -> None:
         self._stopped = True
-        with self._barrier_cond:
-            self._barrier_cond.notify_all()
         self._raft.destroy()
         logging.getLogger("pysyncobj.syncobj").removeHandler(self._alarm)
