@@ -1,0 +1,105 @@
+"""What every gRPC handler shares: the `Node` (config, backend, ids, headers, waiting on Raft)
+and the mapping of `KvError` to etcd's gRPC status, done once here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import grpc
+
+from controlplane.kvstore import errors
+from controlplane.kvstore.backend import Backend
+from controlplane.kvstore.commands import Command
+from controlplane.kvstore.config import Config
+from controlplane.kvstore.mvcc import Applied, MvccStore
+from controlplane.kvstore.watch import WatchHub
+from kubelab.gen.etcd import rpc_pb2
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+class Node:
+    """Shared state of the edge: config, backend, member ids, timeouts."""
+
+    def __init__(self, config: Config, backend: Backend, hub: WatchHub) -> None:
+        self.config = config
+        self.backend = backend
+        self.hub = hub
+        self.member_id = config.self_member.member_id
+        self.cluster_id = config.cluster_id
+        self.request_timeout = 5.0 + 2 * config.timing.election_timeout
+        self.min_lease_ttl = math.ceil(1.5 * config.timing.election_timeout)
+        self._by_address = {m.peer.address: m for m in config.members}
+
+    def header(self, revision: int | None = None) -> rpc_pb2.ResponseHeader:
+        status = self.backend.status()
+        if revision is None:
+            revision = self.backend.read(lambda s: s.revision)
+        return rpc_pb2.ResponseHeader(
+            cluster_id=self.cluster_id,
+            member_id=self.member_id,
+            revision=revision,
+            raft_term=status.term,
+        )
+
+    def leader_id(self) -> int:
+        leader = self.backend.status().leader
+        member = self._by_address.get(leader) if leader else None
+        return member.member_id if member else 0
+
+    async def propose(self, command: Command) -> Applied:
+        result = await self._wait(self.backend.submit(command))
+        if result.error is not None:
+            raise result.error
+        return result
+
+    async def linearize(self, serializable: bool = False) -> None:
+        if self.backend.status().diverged:
+            raise errors.corrupt()  # never serve a state that may differ from the others'
+        if not serializable:
+            await self._wait(self.backend.barrier())
+
+    async def _wait(self, future: Future[R]) -> R:
+        # shield: a timeout must not cancel the proposal, whose outcome is then unknown
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(future)), self.request_timeout
+            )
+        except TimeoutError:
+            raise errors.timed_out() from None
+
+    def read(self, fn: Callable[[MvccStore], R]) -> R:
+        return self.backend.read(fn)
+
+    def check_size(self, request: Any) -> None:
+        if request.ByteSize() > self.config.max_request_bytes:
+            raise errors.request_too_large()
+
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+async def abort(context: Context, exc: errors.KvError) -> None:
+    if isinstance(exc, errors.UnavailableError) and exc.unknown_outcome:
+        log.info("request outcome unknown code=%s message=%r", exc.code, exc.message)
+    await context.abort(grpc.StatusCode[exc.code], exc.message)
+
+
+def unary(
+    fn: Callable[[Any, Any, Context], Awaitable[R]],
+) -> Callable[[Any, Any, Context], Awaitable[R]]:
+    async def handler(self: Any, request: Any, context: Context) -> R:
+        try:
+            return await fn(self, request, context)
+        except errors.KvError as exc:
+            await abort(context, exc)
+            raise AssertionError("unreachable") from exc
+
+    handler.__name__ = fn.__name__
+    return handler
