@@ -231,8 +231,18 @@ class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
     async def Hash(self, request: rpc_pb2.HashRequest, context: Context) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "kvstore: Hash is not served")
 
-    async def HashKV(self, request: rpc_pb2.HashKVRequest, context: Context) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "kvstore: HashKV is not served")
+    @unary
+    async def HashKV(self, request: rpc_pb2.HashKVRequest, context: Any) -> rpc_pb2.HashKVResponse:
+        def read(store: MvccStore) -> rpc_pb2.HashKVResponse:
+            crc, revision = store.hash_kv(request.revision)
+            return rpc_pb2.HashKVResponse(
+                header=self.node.header(store.revision),
+                hash=crc,
+                compact_revision=store.compact_revision,
+                hash_revision=revision,
+            )
+
+        return self.node.read(read)
 
     async def MoveLeader(self, request: rpc_pb2.MoveLeaderRequest, context: Context) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "kvstore: MoveLeader is not served")

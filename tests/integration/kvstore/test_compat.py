@@ -181,6 +181,21 @@ def test_member_list_endpoint_status_and_health(cluster: Cluster) -> None:
     assert (health.stdout + health.stderr).count("is healthy") == 3
 
 
+def test_endpoint_hashkv_agrees_across_members(cluster: Cluster) -> None:
+    out = cluster.etcdctl("put", "hash/k", "v", "-w", "json")
+    rev = int(re.search(r'"revision":(\d+)', out).group(1))  # type: ignore[union-attr]
+
+    def hashes() -> set[str] | None:
+        lines = cluster.etcdctl("endpoint", "hashkv", f"--rev={rev}").strip().splitlines()
+        if len(lines) != 3:
+            return None
+        return {line.split(", ")[1] for line in lines}
+
+    agreed = wait_until(hashes, 20, message="every member hashed the revision")
+    assert agreed is not None
+    assert len(agreed) == 1
+
+
 def test_snapshot_save(cluster: Cluster, tmp_path: Path) -> None:
     cluster.etcdctl("put", "snap", "shot")
     target = tmp_path / "backup.db"
