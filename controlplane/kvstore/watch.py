@@ -3,7 +3,9 @@
 Each stream keeps its watchers and reads what changed from the store's change log, from the
 watcher's next revision on, whenever the Raft thread applies something (`WatchHub`), so a
 client resuming at `last + 1` on any replica sees every change exactly once. A start revision
-below the compaction point cancels the watcher with `compact_revision`, as etcd does.
+below the compaction point cancels the watcher with `compact_revision`, as etcd does. Progress
+notifications (requested, or every --experimental-watch-progress-notify-interval for watchers
+created with `progress_notify`) never claim a revision whose events were not yet sent.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -63,6 +66,8 @@ class _Watcher:
     prev_kv: bool
     no_put: bool
     no_delete: bool
+    progress_notify: bool = False
+    last_sent: float = 0.0
 
     def wants(self, change: Change) -> bool:
         if change.record.tombstone:
@@ -99,17 +104,20 @@ class WatchServicer(rpc_pb2_grpc.WatchServicer):
             self.node.hub.unregister(wake)
             task.cancel()
 
-    async def _serve(
+    async def _serve(  # noqa: PLR0912 - one loop: requests, catch-up, progress
         self,
         inbox: asyncio.Queue[rpc_pb2.WatchRequest | None],
         wake: asyncio.Event,
     ) -> AsyncIterator[rpc_pb2.WatchResponse]:
         watchers: dict[int, _Watcher] = {}
         next_id = 0
+        interval = self.node.config.watch_progress_notify_interval
+        tick = min(1.0, interval / 2)
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), 1.0)
+                await asyncio.wait_for(wake.wait(), tick)
             wake.clear()
+            progress_wanted = False
             while not inbox.empty():
                 req = inbox.get_nowait()
                 if req is None:
@@ -133,6 +141,8 @@ class WatchServicer(rpc_pb2_grpc.WatchServicer):
                         prev_kv=create.prev_kv,
                         no_put=rpc_pb2.WatchCreateRequest.NOPUT in create.filters,
                         no_delete=rpc_pb2.WatchCreateRequest.NODELETE in create.filters,
+                        progress_notify=create.progress_notify,
+                        last_sent=time.monotonic(),
                     )
                     yield rpc_pb2.WatchResponse(
                         header=self.node.header(current), watch_id=watch_id, created=True
@@ -144,16 +154,29 @@ class WatchServicer(rpc_pb2_grpc.WatchServicer):
                             header=self.node.header(), watch_id=watch_id, canceled=True
                         )
                 elif which == "progress_request":
-                    yield rpc_pb2.WatchResponse(
-                        header=self.node.header(), watch_id=PROGRESS_WATCH_ID
-                    )
+                    progress_wanted = True  # answered below, once every watcher caught up
+            now = time.monotonic()
             for watcher in list(watchers.values()):
                 response = self._catch_up(watcher)
                 if response is None:
+                    if watcher.progress_notify and now - watcher.last_sent >= interval:
+                        watcher.last_sent = now
+                        yield rpc_pb2.WatchResponse(
+                            header=self.node.header(watcher.next_rev - 1),
+                            watch_id=watcher.watch_id,
+                        )
                     continue
+                watcher.last_sent = now
                 if response.canceled:
                     del watchers[watcher.watch_id]
                 yield response
+            if progress_wanted:
+                # every watcher has been sent all it wants up to its next_rev - 1
+                upto = [w.next_rev - 1 for w in watchers.values()]
+                current = self.node.read(lambda s: s.revision)
+                yield rpc_pb2.WatchResponse(
+                    header=self.node.header(min([current, *upto])), watch_id=PROGRESS_WATCH_ID
+                )
 
     def _catch_up(self, w: _Watcher) -> rpc_pb2.WatchResponse | None:
         def collect(store: MvccStore) -> tuple[int, int, list[Change]] | None:
