@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
+from functools import partial
 from typing import Any, TypeVar
 
 import grpc
@@ -24,6 +26,38 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
+class _Completions:
+    """Hands results from the Raft thread to the event loop, one loop wake-up per burst.
+
+    The Raft thread resolves many proposals per iteration; waking the loop once for all of
+    them (rather than once per proposal) keeps the loop and the Raft thread off each other.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._items: list[tuple[asyncio.Future[Any], Future[Any]]] = []
+
+    def push(self, twin: asyncio.Future[Any], done: Future[Any]) -> None:
+        with self._lock:
+            self._items.append((twin, done))
+            first = len(self._items) == 1
+        if first:
+            self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+        for twin, done in items:
+            if twin.done():
+                continue  # timed out meanwhile
+            error = done.exception()
+            if error is not None:
+                twin.set_exception(error)
+            else:
+                twin.set_result(done.result())
+
+
 class Node:
     """Shared state of the edge: config, backend, member ids, timeouts."""
 
@@ -36,6 +70,7 @@ class Node:
         self.request_timeout = 5.0 + 2 * config.timing.election_timeout
         self.min_lease_ttl = math.ceil(1.5 * config.timing.election_timeout)
         self._by_address = {m.peer.address: m for m in config.members}
+        self._completions: _Completions | None = None
 
     def header(self, revision: int | None = None) -> rpc_pb2.ResponseHeader:
         status = self.backend.status()
@@ -66,11 +101,15 @@ class Node:
             await self._wait(self.backend.barrier())
 
     async def _wait(self, future: Future[R]) -> R:
-        # shield: a timeout must not cancel the proposal, whose outcome is then unknown
+        # A loop-side twin of the Raft-side future: a timeout cancels only the twin, never the
+        # proposal (whose outcome is then unknown).
+        loop = asyncio.get_running_loop()
+        if self._completions is None or self._completions.loop is not loop:
+            self._completions = _Completions(loop)
+        twin: asyncio.Future[R] = loop.create_future()
+        future.add_done_callback(partial(self._completions.push, twin))
         try:
-            return await asyncio.wait_for(
-                asyncio.shield(asyncio.wrap_future(future)), self.request_timeout
-            )
+            return await asyncio.wait_for(twin, self.request_timeout)
         except TimeoutError:
             raise errors.timed_out() from None
 
