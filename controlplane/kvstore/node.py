@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
+def _expire(twin: asyncio.Future[Any]) -> None:
+    if not twin.done():
+        twin.set_exception(errors.timed_out())
+
+
 class _Completions:
     """Hands results from the Raft thread to the event loop, one loop wake-up per burst.
 
@@ -107,11 +112,12 @@ class Node:
         if self._completions is None or self._completions.loop is not loop:
             self._completions = _Completions(loop)
         twin: asyncio.Future[R] = loop.create_future()
+        expiry = loop.call_later(self.request_timeout, _expire, twin)
         future.add_done_callback(partial(self._completions.push, twin))
         try:
-            return await asyncio.wait_for(twin, self.request_timeout)
-        except TimeoutError:
-            raise errors.timed_out() from None
+            return await twin
+        finally:
+            expiry.cancel()
 
     def read(self, fn: Callable[[MvccStore], R]) -> R:
         return self.backend.read(fn)
