@@ -29,9 +29,9 @@ from controlplane.apiserver.storage import EtcdStore
 from kubelab.client import Client
 from tests.support import wait_until
 
-# Stores the integration tests run against: `KUBELAB_TEST_STORES=etcd,kvstore` adds kubelab's
-# own kvstore (started with etcd's flag names) once it exists.
-STORE_BACKENDS = [s for s in os.environ.get("KUBELAB_TEST_STORES", "etcd").split(",") if s]
+# Stores the integration tests run against: a real etcd and kubelab's own kvstore (started with
+# etcd's flag names). `KUBELAB_TEST_STORES=etcd` narrows the run to one of them.
+STORE_BACKENDS = [s for s in os.environ.get("KUBELAB_TEST_STORES", "etcd,kvstore").split(",") if s]
 
 
 def free_port() -> int:
