@@ -1,0 +1,149 @@
+"""`python -m node_agent.kubelet`: the kubelet process.
+
+Standalone mode (no apiserver yet): `--pod-manifest-path DIR` runs every Pod manifest in DIR as
+real processes in network namespaces and reports status to files under `<root-dir>/status/`.
+`--cleanup` removes everything this node runs (pods, namespaces, veths, cgroups, the bridge)
+and exits. SIGTERM/SIGINT stop the kubelet and leave the pods running, as upstream; a kubelet
+started again with the same `--root-dir` adopts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+from types import FrameType
+
+from kubelab.api.quantity import QuantityError, milli_value, value
+from node_agent.kubelet.backoff import BackOffPolicy
+from node_agent.kubelet.cgroups import Cgroups
+from node_agent.kubelet.env import NoConfig
+from node_agent.kubelet.errors import KubeletError, ManifestError
+from node_agent.kubelet.ipam import HostLocalIPAM, parse_cidr
+from node_agent.kubelet.kubelet import Kubelet, KubeletConfig
+from node_agent.kubelet.network import BridgeNetwork
+from node_agent.kubelet.node import Capacity, NodeConfig, capacity_from_host
+from node_agent.kubelet.runtime import ProcessRuntime
+from node_agent.kubelet.sinks import FileStatusSink
+from node_agent.kubelet.static import StaticPodSource
+from node_agent.kubelet.volumes import DNSConfig
+
+log = logging.getLogger("node_agent.kubelet")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m node_agent.kubelet", description=__doc__)
+    add = p.add_argument
+    add("--node-name", default=socket.gethostname(), help="this node's name (default: hostname)")
+    add("--root-dir", default="/var/lib/kubelab/kubelet", help="state, pod volumes and logs")
+    add("--pod-cidr", required=True, help="this node's pod network, e.g. 10.244.1.0/24")
+    add("--node-ip", default="", help="the node's InternalIP")
+    add("--pod-manifest-path", default="", help="directory of static pod manifests")
+    add("--file-check-frequency", type=float, default=20.0, help="seconds between manifest reads")
+    add("--max-pods", type=int, default=110)
+    add("--cpu", default="", help="CPU capacity to report (quantity), default: the machine's")
+    add("--memory", default="", help="memory capacity to report (quantity), default: machine's")
+    add("--bridge", default="cbr0", help="the node bridge for pods (max 15 characters)")
+    add("--netns-prefix", default="", help="pod namespace name prefix (default kubelab-<node>-)")
+    add("--veth-prefix", default="veth", help="host veth name prefix (max 7 characters)")
+    add("--cgroup-parent", default="", help="parent cgroup name (default kubelab-<node>)")
+    add("--cluster-dns", default="", help="nameserver for pods; empty: lookups fail fast")
+    add("--cluster-domain", default="cluster.local")
+    add("--sync-frequency", type=float, default=1.0, help="seconds between pod relists")
+    add("--node-status-update-frequency", type=float, default=10.0)
+    add("--node-lease-renew-interval", type=float, default=10.0)
+    add("--crashloop-backoff-initial", type=float, default=10.0)
+    add("--crashloop-backoff-max", type=float, default=300.0)
+    add("--crashloop-backoff-reset", type=float, default=600.0, help="seconds of running that "
+        "forgive earlier crashes")  # fmt: skip
+    add("--cleanup", action="store_true", help="remove every pod of this node and exit")
+    add("--log-level", default="INFO")
+    return p
+
+
+def _capacity(args: argparse.Namespace) -> Capacity:
+    cap = capacity_from_host(args.max_pods)
+    try:
+        cpu = milli_value(args.cpu) if args.cpu else cap.cpu_milli
+        mem = value(args.memory) if args.memory else cap.memory_bytes
+    except QuantityError as exc:
+        raise ManifestError("--cpu/--memory", args.cpu or args.memory, str(exc)) from exc
+    return Capacity(cpu_milli=cpu, memory_bytes=mem, pods=args.max_pods)
+
+
+def build(args: argparse.Namespace) -> Kubelet:
+    root = Path(args.root_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    cidr = parse_cidr(args.pod_cidr)
+    node = args.node_name
+    network = BridgeNetwork(
+        cidr, HostLocalIPAM(root / "ipam", cidr), bridge=args.bridge,
+        netns_prefix=args.netns_prefix or f"kubelab-{node}-", veth_prefix=args.veth_prefix,
+    )  # fmt: skip
+    source = (
+        StaticPodSource(Path(args.pod_manifest_path), node, args.file_check_frequency)
+        if args.pod_manifest_path
+        else None
+    )
+    runtime = ProcessRuntime(
+        root, network, Cgroups(args.cgroup_parent or f"kubelab-{node}"),
+        source if source is not None else NoConfig(), host_ip=args.node_ip,
+        dns=DNSConfig(args.cluster_dns or None, args.cluster_domain),
+    )  # fmt: skip
+    config = KubeletConfig(
+        node=NodeConfig(node, args.node_ip, str(cidr), _capacity(args)),
+        sync_period=args.sync_frequency,
+        node_status_period=args.node_status_update_frequency,
+        lease_renew_period=args.node_lease_renew_interval,
+        backoff=BackOffPolicy(
+            args.crashloop_backoff_initial, args.crashloop_backoff_max, args.crashloop_backoff_reset
+        ),
+    )
+    kubelet = Kubelet(config, source or _NoPods(), FileStatusSink(root / "status"), runtime)
+    kubelet.network = network  # type: ignore[attr-defined]
+    return kubelet
+
+
+class _NoPods:
+    def pods(self) -> list[dict[str, object]]:
+        return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        kubelet = build(args)
+        network: BridgeNetwork = kubelet.network  # type: ignore[attr-defined]
+        if args.cleanup:
+            kubelet.drain()
+            network.remove_bridge()
+            kubelet.runtime.cgroups.remove_parent()  # type: ignore[attr-defined]
+            log.info("cleanup done node=%s", args.node_name)
+            return 0
+        network.ensure_node()
+    except KubeletError as exc:
+        print(f"kubelet: {exc}", file=sys.stderr)
+        return 2
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping signal=%d; pods keep running", signum)
+        kubelet.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("kubelet started node=%s pod-cidr=%s root-dir=%s", args.node_name, args.pod_cidr,
+             args.root_dir)  # fmt: skip
+    kubelet.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

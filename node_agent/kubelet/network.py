@@ -1,0 +1,198 @@
+"""Pod networking, natively (the CNI bridge model): the only kubelet module importing pyroute2.
+
+Per node: a bridge (default `cbr0`) holding the pod CIDR's first address, IPv4 forwarding on,
+and one route per other node's pod CIDR (`sync_routes`, marked with kubelab's route protocol
+number so only our routes are ever replaced or deleted). Per pod: a named network namespace
+`<netns_prefix><uid>`, a veth pair with `eth0` inside (address from the host-local IPAM, `lo`
+up, default route via the bridge) and the host end `<veth_prefix><hash>` on the bridge with
+hairpin on. `teardown` removes all of it and releases the address; every step tolerates the
+object being already there (setup) or already gone (teardown), so both can be retried.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute, netns
+from pyroute2.netlink.exceptions import NetlinkError
+
+from node_agent.kubelet.errors import NetworkError
+from node_agent.kubelet.ipam import HostLocalIPAM, Network, gateway
+from node_agent.kubelet.routes import PodRoute, route_diff
+
+log = logging.getLogger(__name__)
+
+NETNS_DIR = "/run/netns"
+RT_PROTO_KUBELAB = 188
+_UID = re.compile(r"^[0-9a-f][0-9a-f-]{15,35}$")  # route protocol number marking the routes this module owns
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    netns: str
+    ip: str
+    host_veth: str
+
+    @property
+    def netns_path(self) -> str:
+        return f"{NETNS_DIR}/{self.netns}"
+
+
+class BridgeNetwork:
+    def __init__(
+        self,
+        cidr: Network,
+        ipam: HostLocalIPAM,
+        *,
+        bridge: str = "cbr0",
+        netns_prefix: str = "kubelab-",
+        veth_prefix: str = "veth",
+    ) -> None:
+        if len(bridge) > 15:
+            raise NetworkError(f"--bridge {bridge!r} is longer than 15 characters")
+        if len(veth_prefix) > 7:
+            raise NetworkError(f"veth prefix {veth_prefix!r} is longer than 7 characters")
+        self.cidr = cidr
+        self.ipam = ipam
+        self.bridge = bridge
+        self.netns_prefix = netns_prefix
+        self.veth_prefix = veth_prefix
+        self._lock = threading.Lock()
+
+    # -- names ---------------------------------------------------------------------------
+    def netns_name(self, uid: str) -> str:
+        return f"{self.netns_prefix}{uid}"
+
+    def veth_name(self, uid: str) -> str:
+        return self.veth_prefix + hashlib.sha1(uid.encode()).hexdigest()[: 15 - len(self.veth_prefix)]  # noqa: S324
+
+    def sandbox_for(self, uid: str) -> Sandbox | None:
+        """The pod's sandbox if its namespace exists and it holds an address."""
+        name = self.netns_name(uid)
+        if not os.path.exists(f"{NETNS_DIR}/{name}"):
+            return None
+        ip = self.ipam.reservations().get(uid)
+        return Sandbox(name, ip, self.veth_name(uid)) if ip else None
+
+    def pod_uids(self) -> set[str]:
+        """Uids of every pod namespace this node has (found by prefix, for orphan cleanup)."""
+        try:
+            names = os.listdir(NETNS_DIR)
+        except FileNotFoundError:
+            return set()
+        prefix = self.netns_prefix
+        return {n[len(prefix) :] for n in names if n.startswith(prefix) and _UID.match(n[len(prefix) :])}
+
+    # -- node ----------------------------------------------------------------------------
+    def ensure_node(self) -> None:
+        gw = str(gateway(self.cidr))
+        try:
+            with IPRoute() as ipr:
+                found = ipr.link_lookup(ifname=self.bridge)
+                if not found:
+                    _tolerate(ipr.link, "add", ifname=self.bridge, kind="bridge")
+                    found = ipr.link_lookup(ifname=self.bridge)
+                idx = found[0]
+                _tolerate(ipr.addr, "add", index=idx, address=gw, prefixlen=self.cidr.prefixlen)
+                ipr.link("set", index=idx, state="up")
+        except NetlinkError as exc:
+            raise NetworkError(f"bridge {self.bridge} {gw}/{self.cidr.prefixlen}: {exc}") from exc
+        try:
+            with open("/proc/sys/net/ipv4/ip_forward", "r+") as f:
+                if f.read().strip() != "1":
+                    f.seek(0)
+                    f.write("1")
+        except OSError as exc:
+            log.warning("cannot enable ip_forward err=%s", exc)
+
+    def remove_bridge(self) -> None:
+        with IPRoute() as ipr:
+            for idx in ipr.link_lookup(ifname=self.bridge):
+                _tolerate(ipr.link, "del", index=idx)
+
+    # -- pods ----------------------------------------------------------------------------
+    def setup(self, uid: str) -> Sandbox:
+        name, veth = self.netns_name(uid), self.veth_name(uid)
+        ip = str(self.ipam.allocate(uid))
+        gw = str(gateway(self.cidr))
+        try:
+            if not os.path.exists(f"{NETNS_DIR}/{name}"):
+                with self._lock:  # pyroute2 forks to create a namespace; one at a time
+                    netns.create(name)
+            with IPRoute() as ipr:
+                if not ipr.link_lookup(ifname=veth):
+                    ipr.link(
+                        "add", ifname=veth, kind="veth",
+                        peer={"ifname": "eth0", "net_ns_fd": name},
+                    )  # fmt: skip
+                idx = ipr.link_lookup(ifname=veth)[0]
+                br = ipr.link_lookup(ifname=self.bridge)
+                if not br:
+                    raise NetworkError(f"bridge {self.bridge} is missing")
+                ipr.link("set", index=idx, master=br[0], state="up")
+                ipr.brport("set", index=idx, mode=1)  # hairpin: a pod reaches itself via a VIP
+            with IPRoute(netns=name) as ns:
+                ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+                eth0 = ns.link_lookup(ifname="eth0")[0]
+                _tolerate(ns.addr, "add", index=eth0, address=ip, prefixlen=self.cidr.prefixlen)
+                ns.link("set", index=eth0, state="up")
+                _tolerate(ns.route, "add", dst="default", gateway=gw)
+        except (NetlinkError, OSError) as exc:
+            raise NetworkError(f"pod network uid={uid} netns={name} ip={ip}: {exc}") from exc
+        log.info("pod network up uid=%s netns=%s ip=%s veth=%s", uid, name, ip, veth)
+        return Sandbox(name, ip, veth)
+
+    def teardown(self, uid: str) -> None:
+        name, veth = self.netns_name(uid), self.veth_name(uid)
+        try:
+            with IPRoute() as ipr:
+                for idx in ipr.link_lookup(ifname=veth):
+                    _tolerate(ipr.link, "del", index=idx)
+            if os.path.exists(f"{NETNS_DIR}/{name}"):
+                netns.remove(name)
+        except (NetlinkError, OSError) as exc:
+            raise NetworkError(f"pod network teardown uid={uid} netns={name}: {exc}") from exc
+        self.ipam.release(uid)
+        log.info("pod network down uid=%s netns=%s", uid, name)
+
+    # -- routes to other nodes -----------------------------------------------------------
+    def present_routes(self) -> list[PodRoute]:
+        with IPRoute() as ipr:
+            out = []
+            for r in ipr.route("dump", family=2, proto=RT_PROTO_KUBELAB):
+                if r.get("proto") != RT_PROTO_KUBELAB:
+                    continue
+                out.append(PodRoute(f"{r.get('dst')}/{r['dst_len']}", str(r.get("gateway"))))
+            return out
+
+    def sync_routes(self, desired: Iterable[PodRoute]) -> None:
+        add, delete = route_diff(desired, self.present_routes())
+        with IPRoute() as ipr:
+            for r in delete:
+                dst, plen = r.cidr.split("/")
+                _tolerate(ipr.route, "del", dst=dst, dst_len=int(plen), proto=RT_PROTO_KUBELAB)
+            for r in add:
+                dst, plen = r.cidr.split("/")
+                try:
+                    ipr.route(
+                        "replace", dst=dst, dst_len=int(plen), gateway=r.via,
+                        proto=RT_PROTO_KUBELAB,
+                    )  # fmt: skip
+                except NetlinkError as exc:
+                    log.warning("route to pods cidr=%s via=%s failed err=%s", r.cidr, r.via, exc)
+
+
+def _tolerate(fn: object, *args: object, **kwargs: object) -> None:
+    """Run a netlink call; EEXIST on create and ENODEV/ESRCH/ENOENT on delete are success."""
+    try:
+        fn(*args, **kwargs)  # type: ignore[operator]
+    except NetlinkError as exc:
+        if exc.code not in (errno.EEXIST, errno.ENODEV, errno.ESRCH, errno.ENOENT):
+            raise

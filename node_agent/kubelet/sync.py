@@ -1,0 +1,178 @@
+"""The pod sync decision: desired spec + observed runtime state -> the actions to take.
+
+Pure, like Kubernetes' `computePodActions`: it reads a `BackOff` and the probe verdicts but
+never changes them; the kubelet carries the plan out through its `Runtime` and records starts
+in the back-off. Order inside a plan matters: the sandbox first, then init containers one at a
+time in order, then every app container.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from node_agent.kubelet.backoff import BackOff
+from node_agent.kubelet.spec import ContainerSpec, PodSpec, RestartPolicy
+from node_agent.kubelet.state import ContainerRun, ObservedPod
+
+
+@dataclass(frozen=True)
+class CreateSandbox:
+    pass
+
+
+@dataclass(frozen=True)
+class StartContainer:
+    name: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class KillContainer:
+    name: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PullFailed:
+    """The image is unknown: record a pull attempt (ErrImagePull) and back off."""
+
+    name: str
+
+
+Action = CreateSandbox | StartContainer | KillContainer | PullFailed
+
+
+@dataclass(frozen=True)
+class Waiting:
+    reason: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ProbeVerdict:
+    liveness_failed: bool = False
+    startup_failed: bool = False
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...] = ()
+    waiting: Mapping[str, Waiting] = field(default_factory=dict)
+    init_failed: bool = False
+
+
+def backoff_key(uid: str, name: str) -> str:
+    return f"{uid}/{name}"
+
+
+def pull_key(uid: str, name: str) -> str:
+    return f"{uid}/{name}/pull"
+
+
+def should_restart(policy: RestartPolicy, run: ContainerRun) -> bool:
+    if policy is RestartPolicy.ALWAYS:
+        return True
+    if policy is RestartPolicy.ON_FAILURE:
+        return run.exit_code != 0
+    return False
+
+
+def _start_or_wait(
+    pod: PodSpec,
+    c: ContainerSpec,
+    run: ContainerRun | None,
+    backoff: BackOff,
+    image_known: Callable[[str], bool],
+    now: float,
+) -> tuple[Action | None, Waiting | None]:
+    """Start `c` unless its image is unknown or it is backing off after a crash."""
+    if not image_known(c.image):
+        key = pull_key(pod.uid, c.name)
+        if backoff.remaining(key, backoff.last_update(key), now) > 0:
+            msg = f'Back-off pulling image "{c.image}"'
+            return None, Waiting("ImagePullBackOff", msg)
+        return PullFailed(c.name), Waiting("ErrImagePull", f'image "{c.image}" not found')
+    attempt = 0 if run is None else run.attempt + 1
+    if run is not None and run.finished_at is not None:
+        left = backoff.remaining(backoff_key(pod.uid, c.name), run.finished_at, now)
+        if left > 0:
+            delay = backoff.delay(backoff_key(pod.uid, c.name))
+            msg = (
+                f"back-off {delay:g}s restarting failed container={c.name} "
+                f"pod={pod.name}_{pod.namespace}({pod.uid})"
+            )
+            return None, Waiting("CrashLoopBackOff", msg)
+    return StartContainer(c.name, attempt), None
+
+
+def compute_plan(
+    pod: PodSpec,
+    observed: ObservedPod,
+    *,
+    now: float,
+    backoff: BackOff,
+    probes: Mapping[str, ProbeVerdict],
+    image_known: Callable[[str], bool],
+) -> Plan:
+    actions: list[Action] = []
+    waiting: dict[str, Waiting] = {}
+    policy = pod.restart_policy
+    if not observed.sandbox_ready:
+        if any(not r.running for r in observed.runs.values()) and policy is not RestartPolicy.ALWAYS:
+            # A pod whose containers already ran does not get a new sandbox unless it restarts.
+            if _all_done(pod, observed):
+                return Plan()
+        actions.append(CreateSandbox())
+        runs: Mapping[str, ContainerRun] = {}
+        # After a sandbox loss every container starts again from scratch in the new sandbox,
+        # but keeps counting attempts.
+        runs = {name: r for name, r in observed.runs.items() if not r.running}
+    else:
+        runs = observed.runs
+
+    # Init containers: one at a time, in order, each must exit 0 before the next.
+    for c in pod.init_containers:
+        run = runs.get(c.name)
+        if run is not None and run.running:
+            return Plan(tuple(actions), waiting)
+        if run is not None and run.exit_code == 0:
+            continue
+        if run is not None and policy is RestartPolicy.NEVER:
+            return Plan(tuple(actions), waiting, init_failed=True)
+        action, wait = _start_or_wait(pod, c, run, backoff, image_known, now)
+        if action is not None:
+            actions.append(action)
+        if wait is not None:
+            waiting[c.name] = wait
+        for app in pod.containers:
+            waiting.setdefault(app.name, Waiting("PodInitializing"))
+        return Plan(tuple(actions), waiting)
+
+    for c in pod.containers:
+        run = runs.get(c.name)
+        if run is not None and run.running:
+            verdict = probes.get(c.name, ProbeVerdict())
+            if verdict.startup_failed:
+                actions.append(KillContainer(c.name, "StartupProbe", verdict.message))
+            elif verdict.liveness_failed:
+                actions.append(KillContainer(c.name, "Unhealthy", verdict.message))
+            continue
+        if run is not None and not should_restart(policy, run):
+            continue
+        action, wait = _start_or_wait(pod, c, run, backoff, image_known, now)
+        if action is not None:
+            actions.append(action)
+        if wait is not None:
+            waiting[c.name] = wait
+    return Plan(tuple(actions), waiting)
+
+
+def _all_done(pod: PodSpec, observed: ObservedPod) -> bool:
+    for c in pod.containers:
+        run = observed.runs.get(c.name)
+        if run is None or run.running or should_restart(pod.restart_policy, run):
+            return False
+    return True
