@@ -78,7 +78,7 @@ class NetExecHandler(BaseHTTPRequestHandler):
         else:
             self._reply(200, "ok")
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         sys.stdout.write(f"{self.client_address[0]} {format % args}\n")
         sys.stdout.flush()
 

@@ -100,7 +100,9 @@ def prepare(images_dir: Path) -> None:
                 link.symlink_to(busybox)
     python_dir = images_dir / "python"
     python_dir.mkdir(parents=True, exist_ok=True)
-    real = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    real = (
+        Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    )
     target = real if real.exists() else Path(sys.executable)
     for name in ("python", "python3"):
         link = python_dir / name

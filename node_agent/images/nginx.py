@@ -41,7 +41,7 @@ class Handler(SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(WELCOME)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         sys.stdout.write(f"{self.client_address[0]} - {format % args}\n")
         sys.stdout.flush()
 

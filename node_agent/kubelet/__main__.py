@@ -14,6 +14,7 @@ import logging
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -57,8 +58,12 @@ def parser() -> argparse.ArgumentParser:
     add("--node-lease-renew-interval", type=float, default=10.0)
     add("--crashloop-backoff-initial", type=float, default=10.0)
     add("--crashloop-backoff-max", type=float, default=300.0)
-    add("--crashloop-backoff-reset", type=float, default=600.0, help="seconds of running that "
-        "forgive earlier crashes")  # fmt: skip
+    add(
+        "--crashloop-backoff-reset",
+        type=float,
+        default=600.0,
+        help="seconds of running that forgive earlier crashes",
+    )
     add("--cleanup", action="store_true", help="remove every pod of this node and exit")
     add("--log-level", default="INFO")
     return p
@@ -74,25 +79,39 @@ def _capacity(args: argparse.Namespace) -> Capacity:
     return Capacity(cpu_milli=cpu, memory_bytes=mem, pods=args.max_pods)
 
 
-def build(args: argparse.Namespace) -> Kubelet:
+@dataclass(frozen=True)
+class Assembly:
+    kubelet: Kubelet
+    network: BridgeNetwork
+    cgroups: Cgroups
+
+
+def build(args: argparse.Namespace) -> Assembly:
     root = Path(args.root_dir)
     root.mkdir(parents=True, exist_ok=True)
     cidr = parse_cidr(args.pod_cidr)
     node = args.node_name
     network = BridgeNetwork(
-        cidr, HostLocalIPAM(root / "ipam", cidr), bridge=args.bridge,
-        netns_prefix=args.netns_prefix or f"kubelab-{node}-", veth_prefix=args.veth_prefix,
-    )  # fmt: skip
+        cidr,
+        HostLocalIPAM(root / "ipam", cidr),
+        bridge=args.bridge,
+        netns_prefix=args.netns_prefix or f"kubelab-{node}-",
+        veth_prefix=args.veth_prefix,
+    )
     source = (
         StaticPodSource(Path(args.pod_manifest_path), node, args.file_check_frequency)
         if args.pod_manifest_path
         else None
     )
+    cgroups = Cgroups(args.cgroup_parent or f"kubelab-{node}")
     runtime = ProcessRuntime(
-        root, network, Cgroups(args.cgroup_parent or f"kubelab-{node}"),
-        source if source is not None else NoConfig(), host_ip=args.node_ip,
+        root,
+        network,
+        cgroups,
+        source if source is not None else NoConfig(),
+        host_ip=args.node_ip,
         dns=DNSConfig(args.cluster_dns or None, args.cluster_domain),
-    )  # fmt: skip
+    )
     config = KubeletConfig(
         node=NodeConfig(node, args.node_ip, str(cidr), _capacity(args)),
         sync_period=args.sync_frequency,
@@ -103,8 +122,7 @@ def build(args: argparse.Namespace) -> Kubelet:
         ),
     )
     kubelet = Kubelet(config, source or _NoPods(), FileStatusSink(root / "status"), runtime)
-    kubelet.network = network  # type: ignore[attr-defined]
-    return kubelet
+    return Assembly(kubelet, network, cgroups)
 
 
 class _NoPods:
@@ -120,15 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        kubelet = build(args)
-        network: BridgeNetwork = kubelet.network  # type: ignore[attr-defined]
+        parts = build(args)
+        kubelet = parts.kubelet
         if args.cleanup:
             kubelet.drain()
-            network.remove_bridge()
-            kubelet.runtime.cgroups.remove_parent()  # type: ignore[attr-defined]
+            parts.network.remove_bridge()
+            parts.cgroups.remove_parent()
             log.info("cleanup done node=%s", args.node_name)
             return 0
-        network.ensure_node()
+        parts.network.ensure_node()
     except KubeletError as exc:
         print(f"kubelet: {exc}", file=sys.stderr)
         return 2
@@ -139,8 +157,12 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("kubelet started node=%s pod-cidr=%s root-dir=%s", args.node_name, args.pod_cidr,
-             args.root_dir)  # fmt: skip
+    log.info(
+        "kubelet started node=%s pod-cidr=%s root-dir=%s",
+        args.node_name,
+        args.pod_cidr,
+        args.root_dir,
+    )
     kubelet.run()
     return 0
 

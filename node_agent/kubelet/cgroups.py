@@ -111,5 +111,7 @@ class Cgroups:
         found = set()
         for d in self._dirs().values():
             if d.is_dir():
-                found |= {p.name[3:] for p in d.iterdir() if p.is_dir() and p.name.startswith("pod")}
+                found |= {
+                    p.name[3:] for p in d.iterdir() if p.is_dir() and p.name.startswith("pod")
+                }
         return found

@@ -30,7 +30,10 @@ class NoConfig:
 def object_data(obj: Object) -> dict[str, str]:
     """Key -> text of a ConfigMap (data) or Secret (base64 data, or stringData)."""
     if obj.get("kind") == "Secret":
-        out = {k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("data") or {}).items()}
+        out = {
+            k: base64.b64decode(v).decode(errors="replace")
+            for k, v in (obj.get("data") or {}).items()
+        }
         out.update({k: str(v) for k, v in (obj.get("stringData") or {}).items()})
         return out
     return {k: str(v) for k, v in (obj.get("data") or {}).items()}
@@ -91,30 +94,44 @@ def resolve_env(
         if var.value is not None or var.value_from is None:
             env[var.name] = expand(var.value or "", env)
             continue
-        vf = var.value_from
-        if "fieldRef" in vf:
-            env[var.name] = _field_ref(str(vf["fieldRef"].get("fieldPath", "")), pod, pod_ip, host_ip)
-            continue
-        for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
-            if key in vf:
-                ref = vf[key]
-                obj = lookup.get(kind, pod.namespace, str(ref.get("name", "")))
-                data = object_data(obj) if obj is not None else None
-                if data is None or ref.get("key") not in data:
-                    if ref.get("optional"):
-                        break
-                    what = f'{kind.lower()} "{ref.get("name")}"'
-                    if data is None:
-                        raise ConfigError(f"{what} not found")
-                    raise ConfigError(f'couldn\'t find key {ref.get("key")} in {what}')
-                env[var.name] = data[str(ref["key"])]
-                break
-        else:
-            if "resourceFieldRef" in vf:
-                env[var.name] = _resource_ref(c, vf["resourceFieldRef"])
-            else:
-                raise ConfigError(f"env {var.name}: unsupported valueFrom {sorted(vf)}")
+        found = _value_from(
+            pod, c, var.name, var.value_from, lookup, pod_ip=pod_ip, host_ip=host_ip
+        )
+        if found is not None:
+            env[var.name] = found
     return env
+
+
+def _value_from(
+    pod: PodSpec,
+    c: ContainerSpec,
+    name: str,
+    vf: Object,
+    lookup: ConfigLookup,
+    *,
+    pod_ip: str,
+    host_ip: str,
+) -> str | None:
+    """One `valueFrom`; None when an optional reference is missing."""
+    if "fieldRef" in vf:
+        return _field_ref(str(vf["fieldRef"].get("fieldPath", "")), pod, pod_ip, host_ip)
+    if "resourceFieldRef" in vf:
+        return _resource_ref(c, vf["resourceFieldRef"])
+    for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+        if key not in vf:
+            continue
+        ref = vf[key]
+        obj = lookup.get(kind, pod.namespace, str(ref.get("name", "")))
+        data = object_data(obj) if obj is not None else None
+        if data is not None and ref.get("key") in data:
+            return data[str(ref["key"])]
+        if ref.get("optional"):
+            return None
+        what = f'{kind.lower()} "{ref.get("name")}"'
+        if data is None:
+            raise ConfigError(f"{what} not found")
+        raise ConfigError(f"couldn't find key {ref.get('key')} in {what}")
+    raise ConfigError(f"env {name}: unsupported valueFrom {sorted(vf)}")
 
 
 def _resource_ref(c: ContainerSpec, ref: Object) -> str:

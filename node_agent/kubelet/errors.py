@@ -3,12 +3,12 @@
 Hierarchy:
 
     KubeletError                 base; `retryable` says whether trying again later can help
-    ├── ManifestError            a pod manifest or flag is invalid (names field and value); permanent
-    ├── ImageNotFound            an image name is not in the catalog; retried with back-off
-    ├── RuntimeFailure           starting/stopping a container failed; retryable
+    ├── ManifestError            a pod manifest or flag is invalid (field, value); permanent
+    ├── ImageNotFoundError       an image name is not in the catalog; retried with back-off
+    ├── ContainerRuntimeError    starting/stopping a container failed; retryable
     │   └── CommandError         a subprocess failed (argv, exit code, stderr)
-    ├── NetworkError             setting up or tearing down pod networking failed; retryable
-    ├── IPAMExhausted            no free address is left in the pod CIDR; retryable
+    ├── NetworkError             pod networking setup or teardown failed; retryable
+    ├── IPAMExhaustedError       no free address is left in the pod CIDR; retryable
     └── ConfigError              a referenced ConfigMap/Secret/key is missing; retryable
 """
 
@@ -31,7 +31,7 @@ class ManifestError(KubeletError):
         self.expected = expected
 
 
-class ImageNotFound(KubeletError):
+class ImageNotFoundError(KubeletError):
     retryable = True
 
     def __init__(self, image: str, known: Sequence[str]) -> None:
@@ -43,11 +43,11 @@ class ImageNotFound(KubeletError):
         self.known = tuple(known)
 
 
-class RuntimeFailure(KubeletError):
+class ContainerRuntimeError(KubeletError):
     retryable = True
 
 
-class CommandError(RuntimeFailure):
+class CommandError(ContainerRuntimeError):
     def __init__(self, argv: Sequence[str], returncode: int, stderr: str) -> None:
         super().__init__(f"{' '.join(argv)} exited {returncode}: {stderr.strip()}")
         self.argv = tuple(argv)
@@ -59,7 +59,7 @@ class NetworkError(KubeletError):
     retryable = True
 
 
-class IPAMExhausted(KubeletError):
+class IPAMExhaustedError(KubeletError):
     retryable = True
 
 

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from node_agent.kubelet.errors import IPAMExhausted, ManifestError
+from node_agent.kubelet.errors import IPAMExhaustedError, ManifestError
 
 Network = ipaddress.IPv4Network
 Address = ipaddress.IPv4Address
@@ -46,7 +46,7 @@ def next_free(cidr: Network, used: Iterable[Address], last: Address | None) -> A
         candidate = Address(first + (start - first + i) % size)
         if candidate not in taken:
             return candidate
-    raise IPAMExhausted(f"no free address in {cidr}: {len(taken) - 1} in use")
+    raise IPAMExhaustedError(f"no free address in {cidr}: {len(taken) - 1} in use")
 
 
 class HostLocalIPAM:

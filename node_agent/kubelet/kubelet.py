@@ -228,9 +228,13 @@ class Kubelet:
             if run.finished_at is not None:
                 self.backoff.note_run(backoff_key(uid, run.name), run.started_at, run.finished_at)
         plan = compute_plan(
-            pod, observed, now=now, backoff=self.backoff, probes=self._verdicts(uid),
+            pod,
+            observed,
+            now=now,
+            backoff=self.backoff,
+            probes=self._verdicts(uid),
             image_known=self.image_known,
-        )  # fmt: skip
+        )
         waiting = dict(plan.waiting)
         for action in plan.actions:
             try:
@@ -261,8 +265,13 @@ class Kubelet:
             self._forget_probes(pod.uid, action.name)
             self.runtime.start_container(pod, action.name, action.attempt)
         elif isinstance(action, KillContainer):
-            log.info("killing container pod=%s container=%s reason=%s msg=%s",
-                     pod.key, action.name, action.reason, action.message)  # fmt: skip
+            log.info(
+                "killing container pod=%s container=%s reason=%s msg=%s",
+                pod.key,
+                action.name,
+                action.reason,
+                action.message,
+            )
             self.runtime.kill_container(pod, action.name, pod.grace_period)
             self._forget_probes(pod.uid, action.name)
         elif isinstance(action, PullFailed):
@@ -270,10 +279,15 @@ class Kubelet:
 
     def _report(self, pod: PodSpec, observed: ObservedPod, plan: Plan) -> None:
         status = pod_status(
-            pod, observed, plan, self._health(pod, observed), now=self.clock(),
-            host_ip=self.config.node.node_ip, start_time=self.start_times.get(pod.uid, self.clock()),
+            pod,
+            observed,
+            plan,
+            self._health(pod, observed),
+            now=self.clock(),
+            host_ip=self.config.node.node_ip,
+            start_time=self.start_times.get(pod.uid, self.clock()),
             previous=self.statuses.get(pod.uid),
-        )  # fmt: skip
+        )
         old = self.statuses.get(pod.uid)
         if old is not None and _strip_times(old) == _strip_times(status):
             return
@@ -340,12 +354,19 @@ class Kubelet:
         key = (pod.uid, name, kind)
         try:
             c = pod.container(name)
-            probe = {ProbeKind.LIVENESS: c.liveness, ProbeKind.READINESS: c.readiness,
-                     ProbeKind.STARTUP: c.startup}[kind] if c else None  # fmt: skip
+            probe = (
+                {
+                    ProbeKind.LIVENESS: c.liveness,
+                    ProbeKind.READINESS: c.readiness,
+                    ProbeKind.STARTUP: c.startup,
+                }[kind]
+                if c
+                else None
+            )
             if c is None or probe is None:
                 return
             ip = str(self.statuses.get(pod.uid, {}).get("podIP", ""))
-            ok, message = run_probe(probe, pod, c, ip, self.runtime)  # type: ignore[arg-type]
+            ok, message = run_probe(probe, pod, c, ip, self.runtime)
             with self._lock:
                 state = self.probe_states.get(key)
                 if state is None or state.container_started != started:
@@ -354,8 +375,13 @@ class Kubelet:
                 self.probe_states[key] = new
                 changed = new.result is not state.result or (new.failed and not state.failed)
             if not ok:
-                log.info("probe failed pod=%s container=%s probe=%s msg=%s",
-                         pod.key, name, kind.value, message)  # fmt: skip
+                log.info(
+                    "probe failed pod=%s container=%s probe=%s msg=%s",
+                    pod.key,
+                    name,
+                    kind.value,
+                    message,
+                )
             if changed:
                 self._submit(pod.uid)
         finally:

@@ -14,6 +14,7 @@ Deliberately small: only the standard library, no kubelet imports, so it starts 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -117,7 +118,7 @@ def child(spec: dict[str, Any]) -> None:
         if spec.get("cwd"):
             os.chdir(spec["cwd"])
         env = spec["env"]
-        os.execvpe(spec["argv"][0], spec["argv"], env)
+        os.execvpe(spec["argv"][0], spec["argv"], env)  # noqa: S606 - exec is the point
     except OSError as exc:
         sys.stderr.write(f"kubelab: cannot start container: {exc}\n")
         sys.stderr.flush()
@@ -131,7 +132,9 @@ def main() -> None:
         setup(spec)
     except OSError as exc:
         sys.stderr.write(f"kubelab: cannot create container sandbox: {exc}\n")
-        _write_json(spec["exit_file"], {"exitCode": 128, "finishedAt": time.time(), "error": str(exc)})
+        _write_json(
+            spec["exit_file"], {"exitCode": 128, "finishedAt": time.time(), "error": str(exc)}
+        )
         sys.exit(128)
     ooms_before = _oom_kills(spec.get("memory_cgroup", ""))
     pid = os.fork()
@@ -142,10 +145,8 @@ def main() -> None:
     os.replace(spec["pid_file"] + ".tmp", spec["pid_file"])
 
     def forward(signum: int, frame: object) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, forward)

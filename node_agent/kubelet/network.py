@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 NETNS_DIR = "/run/netns"
 RT_PROTO_KUBELAB = 188
-_UID = re.compile(r"^[0-9a-f][0-9a-f-]{15,35}$")  # route protocol number marking the routes this module owns
+_UID = re.compile(
+    r"^[0-9a-f][0-9a-f-]{15,35}$"
+)  # route protocol number marking the routes this module owns
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,10 @@ class BridgeNetwork:
         return f"{self.netns_prefix}{uid}"
 
     def veth_name(self, uid: str) -> str:
-        return self.veth_prefix + hashlib.sha1(uid.encode()).hexdigest()[: 15 - len(self.veth_prefix)]  # noqa: S324
+        return (
+            self.veth_prefix
+            + hashlib.sha256(uid.encode()).hexdigest()[: 15 - len(self.veth_prefix)]
+        )
 
     def sandbox_for(self, uid: str) -> Sandbox | None:
         """The pod's sandbox if its namespace exists and it holds an address."""
@@ -88,7 +93,9 @@ class BridgeNetwork:
         except FileNotFoundError:
             return set()
         prefix = self.netns_prefix
-        return {n[len(prefix) :] for n in names if n.startswith(prefix) and _UID.match(n[len(prefix) :])}
+        return {
+            n[len(prefix) :] for n in names if n.startswith(prefix) and _UID.match(n[len(prefix) :])
+        }
 
     # -- node ----------------------------------------------------------------------------
     def ensure_node(self) -> None:
@@ -129,9 +136,11 @@ class BridgeNetwork:
             with IPRoute() as ipr:
                 if not ipr.link_lookup(ifname=veth):
                     ipr.link(
-                        "add", ifname=veth, kind="veth",
+                        "add",
+                        ifname=veth,
+                        kind="veth",
                         peer={"ifname": "eth0", "net_ns_fd": name},
-                    )  # fmt: skip
+                    )
                 idx = ipr.link_lookup(ifname=veth)[0]
                 br = ipr.link_lookup(ifname=self.bridge)
                 if not br:
@@ -182,9 +191,12 @@ class BridgeNetwork:
                 dst, plen = r.cidr.split("/")
                 try:
                     ipr.route(
-                        "replace", dst=dst, dst_len=int(plen), gateway=r.via,
+                        "replace",
+                        dst=dst,
+                        dst_len=int(plen),
+                        gateway=r.via,
                         proto=RT_PROTO_KUBELAB,
-                    )  # fmt: skip
+                    )
                 except NetlinkError as exc:
                     log.warning("route to pods cidr=%s via=%s failed err=%s", r.cidr, r.via, exc)
 

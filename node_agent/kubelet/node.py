@@ -54,7 +54,12 @@ def _mem(n: int) -> str:
 
 
 def node_object(
-    config: NodeConfig, *, now: float, ready: bool, message: str = "", heartbeat: float | None = None
+    config: NodeConfig,
+    *,
+    now: float,
+    ready: bool,
+    message: str = "",
+    heartbeat: float | None = None,
 ) -> Object:
     cap = config.capacity
     alloc_cpu = max(0, cap.cpu_milli - config.reserved_cpu_milli)

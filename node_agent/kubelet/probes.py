@@ -67,6 +67,10 @@ class ProbeState:
         elif not ok and failures >= self.probe.failure_threshold:
             result = Result.FAILURE
         return replace(
-            self, result=result, successes=successes, failures=failures, last_run=now,
+            self,
+            result=result,
+            successes=successes,
+            failures=failures,
+            last_run=now,
             last_message=message,
-        )  # fmt: skip
+        )

@@ -26,8 +26,8 @@ import sys
 import threading
 import time
 import uuid
-from contextlib import suppress
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,7 +36,7 @@ from node_agent.images import catalog
 from node_agent.kubelet import launcher
 from node_agent.kubelet.cgroups import Cgroups
 from node_agent.kubelet.env import ConfigLookup, expand, resolve_env
-from node_agent.kubelet.errors import ImageNotFound, RuntimeFailure
+from node_agent.kubelet.errors import ContainerRuntimeError, ImageNotFoundError
 from node_agent.kubelet.network import Sandbox
 from node_agent.kubelet.spec import ContainerSpec, PodSpec, parse_pod
 from node_agent.kubelet.state import ContainerRun, ObservedPod
@@ -190,9 +190,12 @@ class ProcessRuntime:
         pid_text = (d / "pid").read_text().strip() if (d / "pid").exists() else ""
         child_pid = int(pid_text) if pid_text.isdigit() else None
         run = ContainerRun(
-            name=name, attempt=attempt, container_id=f"kubelab://{info['id']}",
-            started_at=float(info["startedAt"]), pid=child_pid,
-        )  # fmt: skip
+            name=name,
+            attempt=attempt,
+            container_id=f"kubelab://{info['id']}",
+            started_at=float(info["startedAt"]),
+            pid=child_pid,
+        )
         done = _read_json(d / "exit.json")
         if done is None and not self._alive(info):
             # The shim is gone without an exit file: it was killed. Record that once, so the
@@ -202,10 +205,15 @@ class ProcessRuntime:
         if done is None:
             return run
         return ContainerRun(
-            name=name, attempt=attempt, container_id=run.container_id, started_at=run.started_at,
-            finished_at=float(done["finishedAt"]), exit_code=int(done["exitCode"]),
-            oom_killed=bool(done.get("oomKilled")), pid=child_pid,
-        )  # fmt: skip
+            name=name,
+            attempt=attempt,
+            container_id=run.container_id,
+            started_at=run.started_at,
+            finished_at=float(done["finishedAt"]),
+            exit_code=int(done["exitCode"]),
+            oom_killed=bool(done.get("oomKilled")),
+            pid=child_pid,
+        )
 
     def _alive(self, info: dict[str, Any]) -> bool:
         pid = int(info["shimPid"])
@@ -230,13 +238,13 @@ class ProcessRuntime:
     def start_container(self, pod: PodSpec, name: str, attempt: int) -> None:
         c = pod.container(name)
         if c is None:
-            raise RuntimeFailure(f"pod {pod.key} has no container {name}")
+            raise ContainerRuntimeError(f"pod {pod.key} has no container {name}")
         image = catalog.lookup(c.image)
         if image is None:
-            raise ImageNotFound(c.image, catalog.known_images())
+            raise ImageNotFoundError(c.image, catalog.known_images())
         sandbox = self.network.sandbox_for(pod.uid)
         if sandbox is None:
-            raise RuntimeFailure(f"pod {pod.key} has no sandbox")
+            raise ContainerRuntimeError(f"pod {pod.key} has no sandbox")
         pdir = self.pod_dir(pod.uid)
         _write_json(pdir / "pod.json", pod.raw)
         env = self._env(pod, c, image, sandbox.ip)
@@ -261,7 +269,9 @@ class ProcessRuntime:
             "cwd": c.working_dir,
             "uid": c.run_as_user,
             "gid": c.run_as_group,
-            "mounts": [{"source": m.source, "target": m.target, "read_only": m.read_only} for m in mounts],
+            "mounts": [
+                {"source": m.source, "target": m.target, "read_only": m.read_only} for m in mounts
+            ],
             "cgroup_procs": list(cg.procs_files),
             "memory_cgroup": cg.memory_dir,
             "pid_file": str(rdir / "pid"),
@@ -276,9 +286,12 @@ class ProcessRuntime:
         with logfile.open("ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-I", launcher.__file__, str(rdir / "spec.json")],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
-            )  # fmt: skip
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
         with self._lock:
             self._children[proc.pid] = proc
         info = {
@@ -288,8 +301,14 @@ class ProcessRuntime:
             "shimStart": _proc_start(proc.pid),
         }
         _write_json(rdir / "run.json", info)
-        log.info("container started pod=%s container=%s attempt=%d shim=%d argv=%s",
-                 pod.key, name, attempt, proc.pid, argv)  # fmt: skip
+        log.info(
+            "container started pod=%s container=%s attempt=%d shim=%d argv=%s",
+            pod.key,
+            name,
+            attempt,
+            proc.pid,
+            argv,
+        )
 
     def _env(self, pod: PodSpec, c: ContainerSpec, image: catalog.Image, ip: str) -> dict[str, str]:
         base = {

@@ -37,8 +37,9 @@ class FileStatusSink:
 
     def pod_status(self, pod: Object, status: Object) -> None:
         meta = pod.get("metadata", {})
-        self._write(self.pod_path(meta.get("namespace", "default"), meta["name"]),
-                    {**pod, "status": status})  # fmt: skip
+        self._write(
+            self.pod_path(meta.get("namespace", "default"), meta["name"]), {**pod, "status": status}
+        )
 
     def pod_removed(self, namespace: str, name: str, uid: str) -> None:
         path = self.pod_path(namespace, name)

@@ -221,9 +221,12 @@ def _handler(obj: Object, path: str) -> Handler:
         if isinstance(h, dict)
     )
     return HTTPGetAction(
-        port=port, path=_get(body, "path", where, str, "/"), host=host, scheme=scheme,
+        port=port,
+        path=_get(body, "path", where, str, "/"),
+        host=host,
+        scheme=scheme,
         headers=headers,
-    )  # fmt: skip
+    )
 
 
 def _probe(obj: Object | None, path: str, liveness_like: bool) -> Probe | None:
@@ -406,18 +409,22 @@ def parse_pod(obj: Object) -> PodSpec:
     try:
         policy = RestartPolicy(policy_text)
     except ValueError:
-        raise ManifestError("spec.restartPolicy", policy_text, "Always, OnFailure or Never") from None
+        raise ManifestError(
+            "spec.restartPolicy", policy_text, "Always, OnFailure or Never"
+        ) from None
     volumes = tuple(
-        _volume(v, f"spec.volumes[{i}]") for i, v in enumerate(_get(spec, "volumes", "spec", list, []))
+        _volume(v, f"spec.volumes[{i}]")
+        for i, v in enumerate(_get(spec, "volumes", "spec", list, []))
     )
     vol_names = {v.name for v in volumes}
     for i, c in enumerate((*inits, *containers)):
         for m in c.volume_mounts:
             if m.name not in vol_names:
                 raise ManifestError(
-                    f"containers[{c.name}].volumeMounts[{m.name}].name", m.name,
+                    f"containers[{c.name}].volumeMounts[{m.name}].name",
+                    m.name,
                     "the name of a volume in spec.volumes: " + ", ".join(sorted(vol_names)),
-                )  # fmt: skip
+                )
         del i
     labels = _get(meta, "labels", "metadata", dict, {})
     return PodSpec(

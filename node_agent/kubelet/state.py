@@ -1,4 +1,4 @@
-"""What the runtime observed about a pod: its sandbox and the runs of its containers. Values only."""
+"""What the runtime observed about a pod: its sandbox and its containers' runs. Values only."""
 
 from __future__ import annotations
 

@@ -86,17 +86,15 @@ def _initialized(pod: PodSpec, observed: ObservedPod) -> bool:
 
 
 def phase(pod: PodSpec, observed: ObservedPod, plan: Plan) -> str:
+    """Pending until initialised and every container has started once; Running while any
+    runs or will be restarted; then Succeeded (all exited 0) or Failed."""
     if plan.init_failed:
         return "Failed"
-    if not _initialized(pod, observed):
-        return "Pending"
     runs = [observed.runs.get(c.name) for c in pod.containers]
-    if any(r is None for r in runs):
+    if not _initialized(pod, observed) or any(r is None for r in runs):
         return "Pending"
     done = [r for r in runs if r is not None and not r.running]
-    if len(done) < len(runs):
-        return "Running"
-    if any(should_restart(pod.restart_policy, r) for r in done):
+    if len(done) < len(runs) or any(should_restart(pod.restart_policy, r) for r in done):
         return "Running"
     if all(r.exit_code == 0 for r in done):
         return "Succeeded"
@@ -127,16 +125,22 @@ def pod_status(
     previous = previous or {}
     init_statuses = [
         container_status(
-            c, observed.runs.get(c.name), observed.previous.get(c.name),
-            plan.waiting.get(c.name), ContainerHealth(ready=_done_ok(observed.runs.get(c.name))),
-        )  # fmt: skip
+            c,
+            observed.runs.get(c.name),
+            observed.previous.get(c.name),
+            plan.waiting.get(c.name),
+            ContainerHealth(ready=_done_ok(observed.runs.get(c.name))),
+        )
         for c in pod.init_containers
     ]
     statuses = [
         container_status(
-            c, observed.runs.get(c.name), observed.previous.get(c.name),
-            plan.waiting.get(c.name), health.get(c.name, ContainerHealth()),
-        )  # fmt: skip
+            c,
+            observed.runs.get(c.name),
+            observed.previous.get(c.name),
+            plan.waiting.get(c.name),
+            health.get(c.name, ContainerHealth()),
+        )
         for c in pod.containers
     ]
     pod_phase = phase(pod, observed, plan)

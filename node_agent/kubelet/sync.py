@@ -84,6 +84,7 @@ def _start_or_wait(
     pod: PodSpec,
     c: ContainerSpec,
     run: ContainerRun | None,
+    *,
     backoff: BackOff,
     image_known: Callable[[str], bool],
     now: float,
@@ -108,6 +109,30 @@ def _start_or_wait(
     return StartContainer(c.name, attempt), None
 
 
+@dataclass
+class _Builder:
+    """Accumulates one plan; `start()` records an action or a waiting reason for a container."""
+
+    pod: PodSpec
+    backoff: BackOff
+    image_known: Callable[[str], bool]
+    now: float
+    actions: list[Action] = field(default_factory=list)
+    waiting: dict[str, Waiting] = field(default_factory=dict)
+
+    def start(self, c: ContainerSpec, run: ContainerRun | None) -> None:
+        action, wait = _start_or_wait(
+            self.pod, c, run, backoff=self.backoff, image_known=self.image_known, now=self.now
+        )
+        if action is not None:
+            self.actions.append(action)
+        if wait is not None:
+            self.waiting[c.name] = wait
+
+    def plan(self, init_failed: bool = False) -> Plan:
+        return Plan(tuple(self.actions), dict(self.waiting), init_failed)
+
+
 def compute_plan(
     pod: PodSpec,
     observed: ObservedPod,
@@ -117,57 +142,40 @@ def compute_plan(
     probes: Mapping[str, ProbeVerdict],
     image_known: Callable[[str], bool],
 ) -> Plan:
-    actions: list[Action] = []
-    waiting: dict[str, Waiting] = {}
-    policy = pod.restart_policy
+    b = _Builder(pod, backoff, image_known, now)
+    runs: Mapping[str, ContainerRun] = observed.runs
     if not observed.sandbox_ready:
-        if any(not r.running for r in observed.runs.values()) and policy is not RestartPolicy.ALWAYS:
-            # A pod whose containers already ran does not get a new sandbox unless it restarts.
-            if _all_done(pod, observed):
-                return Plan()
-        actions.append(CreateSandbox())
-        runs: Mapping[str, ContainerRun] = {}
-        # After a sandbox loss every container starts again from scratch in the new sandbox,
-        # but keeps counting attempts.
+        if pod.restart_policy is not RestartPolicy.ALWAYS and _all_done(pod, observed):
+            return Plan()  # a finished pod does not get a new sandbox
+        b.actions.append(CreateSandbox())
+        # In a new sandbox every container starts again, but attempts keep counting.
         runs = {name: r for name, r in observed.runs.items() if not r.running}
-    else:
-        runs = observed.runs
 
-    # Init containers: one at a time, in order, each must exit 0 before the next.
+    # Init containers: one at a time, in order; each must exit 0 before the next starts.
     for c in pod.init_containers:
         run = runs.get(c.name)
         if run is not None and run.running:
-            return Plan(tuple(actions), waiting)
+            return b.plan()
         if run is not None and run.exit_code == 0:
             continue
-        if run is not None and policy is RestartPolicy.NEVER:
-            return Plan(tuple(actions), waiting, init_failed=True)
-        action, wait = _start_or_wait(pod, c, run, backoff, image_known, now)
-        if action is not None:
-            actions.append(action)
-        if wait is not None:
-            waiting[c.name] = wait
+        if run is not None and pod.restart_policy is RestartPolicy.NEVER:
+            return b.plan(init_failed=True)
+        b.start(c, run)
         for app in pod.containers:
-            waiting.setdefault(app.name, Waiting("PodInitializing"))
-        return Plan(tuple(actions), waiting)
+            b.waiting.setdefault(app.name, Waiting("PodInitializing"))
+        return b.plan()
 
     for c in pod.containers:
         run = runs.get(c.name)
         if run is not None and run.running:
             verdict = probes.get(c.name, ProbeVerdict())
             if verdict.startup_failed:
-                actions.append(KillContainer(c.name, "StartupProbe", verdict.message))
+                b.actions.append(KillContainer(c.name, "StartupProbe", verdict.message))
             elif verdict.liveness_failed:
-                actions.append(KillContainer(c.name, "Unhealthy", verdict.message))
-            continue
-        if run is not None and not should_restart(policy, run):
-            continue
-        action, wait = _start_or_wait(pod, c, run, backoff, image_known, now)
-        if action is not None:
-            actions.append(action)
-        if wait is not None:
-            waiting[c.name] = wait
-    return Plan(tuple(actions), waiting)
+                b.actions.append(KillContainer(c.name, "Unhealthy", verdict.message))
+        elif run is None or should_restart(pod.restart_policy, run):
+            b.start(c, run)
+    return b.plan()
 
 
 def _all_done(pod: PodSpec, observed: ObservedPod) -> bool:

@@ -97,7 +97,7 @@ def _materialise_one(path: Path, pod: PodSpec, vol: Volume, lookup: ConfigLookup
     src = vol.source
     if vol.kind == "emptyDir":
         path.mkdir(parents=True, exist_ok=True)
-        os.chmod(path, 0o777)
+        os.chmod(path, 0o777)  # noqa: S103 - any runAsUser must be able to write an emptyDir
         return path
     if vol.kind == "hostPath":
         host = Path(str(src["path"]))
@@ -172,7 +172,9 @@ def remove_created(record: Path) -> None:
     """Remove the mount points a pod created, deepest first, only while they are empty."""
     if not record.exists():
         return
-    paths = sorted({Path(p) for p in record.read_text().split("\n") if p}, key=lambda p: -len(p.parts))
+    paths = sorted(
+        {Path(p) for p in record.read_text().split("\n") if p}, key=lambda p: -len(p.parts)
+    )
     for p in paths:
         try:
             if p.is_dir() and not p.is_symlink():

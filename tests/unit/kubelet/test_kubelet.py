@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from typing import Any
+
+from node_agent.kubelet.backoff import BackOffPolicy
+from node_agent.kubelet.kubelet import Kubelet, KubeletConfig
+from node_agent.kubelet.node import Capacity, NodeConfig
+from tests.unit.kubelet.factories import pod_dict
+from tests.unit.kubelet.fakes import FakeClock, FakeRuntime, FakeSink, FakeSource
+
+NODE = NodeConfig("n1", "10.250.0.20", "10.244.1.0/24", Capacity(2000, 2**30))
+
+
+def make(*pods: dict[str, Any]) -> tuple[Kubelet, FakeRuntime, FakeSink, FakeSource, FakeClock]:
+    clock = FakeClock()
+    runtime = FakeRuntime(clock)
+    sink = FakeSink()
+    source = FakeSource(*pods)
+    config = KubeletConfig(node=NODE, backoff=BackOffPolicy(initial=10, maximum=40))
+    kubelet = Kubelet(config, source, sink, runtime, clock=clock, image_known=lambda i: i != "nope")
+    return kubelet, runtime, sink, source, clock
+
+
+def sync(kubelet: Kubelet) -> None:
+    kubelet.refresh()
+    for uid in list(kubelet.pods):
+        kubelet.sync_pod(uid)
+
+
+def container(sink: FakeSink, pod: str = "p") -> dict[str, Any]:
+    return sink.statuses[pod]["containerStatuses"][0]  # type: ignore[no-any-return]
+
+
+def test_crash_loop_restart_counts_and_back_off() -> None:
+    kubelet, runtime, sink, _, clock = make(pod_dict())
+    sync(kubelet)
+    assert runtime.calls == [("sandbox", "u1"), ("start", "c", "0")]
+    assert sink.statuses["p"]["phase"] == "Running"
+    delays = []
+    for crash in range(4):
+        clock.now += 1
+        runtime.finish("u1", "c", 1)
+        sync(kubelet)
+        started = runtime.calls[-1] == ("start", "c", str(crash + 1))
+        waited = 0
+        while not started:
+            assert container(sink)["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+            clock.now += 1
+            waited += 1
+            sync(kubelet)
+            started = runtime.calls[-1] == ("start", "c", str(crash + 1))
+        delays.append(waited)
+        assert container(sink)["restartCount"] == crash + 1
+    assert delays == [0, 10, 20, 40]
+    last = container(sink)["lastState"]["terminated"]
+    assert last["exitCode"] == 1
+    assert last["reason"] == "Error"
+
+
+def test_deleted_pod_is_removed_and_reported() -> None:
+    kubelet, runtime, sink, source, _ = make(pod_dict())
+    sync(kubelet)
+    source.items = []
+    kubelet.refresh()
+    kubelet.stop()  # waits for the removal submitted to the worker pool
+    assert ("remove", "u1") in runtime.calls
+    assert sink.removed == ["p"]
+
+
+def test_restarted_kubelet_adopts_running_pods_without_starting_twice() -> None:
+    kubelet, runtime, _sink, source, clock = make(pod_dict())
+    sync(kubelet)
+    calls = list(runtime.calls)
+    fresh = Kubelet(kubelet.config, source, FakeSink(), runtime, clock=clock)
+    sync(fresh)
+    assert runtime.calls == calls
+
+
+def test_restarted_kubelet_removes_orphans() -> None:
+    kubelet, runtime, _, source, clock = make(pod_dict())
+    sync(kubelet)
+    source.items = []
+    fresh = Kubelet(kubelet.config, source, FakeSink(), runtime, clock=clock)
+    fresh.refresh()
+    fresh.stop()
+    assert ("remove", "u1") in runtime.calls
+
+
+def test_unknown_image_reports_err_image_pull_then_back_off() -> None:
+    kubelet, runtime, sink, _, clock = make(pod_dict({"name": "c", "image": "nope"}))
+    sync(kubelet)
+    assert container(sink)["state"]["waiting"]["reason"] == "ErrImagePull"
+    clock.now += 1
+    sync(kubelet)
+    waiting = container(sink)["state"]["waiting"]
+    assert waiting["reason"] == "ImagePullBackOff"
+    assert sink.statuses["p"]["phase"] == "Pending"
+    assert not any(c[0] == "start" for c in runtime.calls)
+
+
+def test_never_policy_pod_succeeds() -> None:
+    kubelet, runtime, sink, _, clock = make(pod_dict(restart="Never"))
+    sync(kubelet)
+    clock.now += 1
+    runtime.finish("u1", "c", 0)
+    sync(kubelet)
+    assert sink.statuses["p"]["phase"] == "Succeeded"
+    assert container(sink)["state"]["terminated"]["reason"] == "Completed"
+
+
+def test_node_status_and_lease() -> None:
+    kubelet, _, sink, _, _ = make()
+    kubelet.report_node()
+    kubelet.renew_lease()
+    assert sink.nodes[0]["metadata"]["name"] == "n1"
+    assert sink.leases[0]["spec"]["holderIdentity"] == "n1"
