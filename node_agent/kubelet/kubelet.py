@@ -20,7 +20,12 @@ from typing import Any, Protocol
 
 from node_agent.images import catalog
 from node_agent.kubelet.backoff import BackOff, BackOffPolicy
-from node_agent.kubelet.errors import ConfigError, KubeletError, ManifestError
+from node_agent.kubelet.errors import (
+    ConfigError,
+    ImageNotFoundError,
+    KubeletError,
+    ManifestError,
+)
 from node_agent.kubelet.node import NodeConfig, lease_object, node_object
 from node_agent.kubelet.prober import run_probe
 from node_agent.kubelet.probes import ProbeKind, ProbeState, Result
@@ -251,6 +256,11 @@ class Kubelet:
                     break
         if plan.actions:
             observed = self.runtime.observe(pod)
+        for name, wait in waiting.items():
+            c = pod.container(name)
+            if wait.reason == "ErrImagePull" and c is not None:
+                message = str(ImageNotFoundError(c.image, catalog.known_images()))
+                waiting[name] = Waiting(wait.reason, message)
         plan = Plan(plan.actions, waiting, plan.init_failed)
         self.last_plan[uid] = plan
         self.observed[uid] = observed
