@@ -60,7 +60,7 @@ class KubeletHarness:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT)
-        wait_until(lambda: (self.root / "status" / "node.json").exists(), 15, message="kubelet up")
+        wait_until((self.root / "status" / "node.json").exists, 15, message="kubelet up")
 
     def stop(self) -> None:
         if self.proc is None:
@@ -114,9 +114,9 @@ class KubeletHarness:
         return {}
 
     def wait_phase(self, name: str, phase: str, timeout: float = 20) -> Object:
-        def check() -> Object | None:
+        def check() -> Object:
             st = self.status(name)
-            return st if st.get("phase") == phase else None
+            return st if st.get("phase") == phase else {}
 
         try:
             return wait_until(check, timeout, message=f"pod {name} {phase}")
@@ -124,10 +124,10 @@ class KubeletHarness:
             raise TimeoutError(f"{exc}; status={self.status(name)}\n{self.log()[-3000:]}") from None
 
     def wait_ready(self, name: str, timeout: float = 20) -> Object:
-        def ready() -> Object | None:
+        def ready() -> Object:
             st = self.status(name)
             conds = {c["type"]: c["status"] for c in st.get("conditions", [])}
-            return st if conds.get("Ready") == "True" else None
+            return st if conds.get("Ready") == "True" else {}
 
         try:
             return wait_until(ready, timeout, message=f"pod {name} Ready")
