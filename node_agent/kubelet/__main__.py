@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
@@ -151,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kubelet: {exc}", file=sys.stderr)
         return 2
 
+    main_pid = os.getpid()
+
     def stop(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != main_pid:  # a forked helper: behave as the default action would
+            os._exit(128 + signum)
         log.info("stopping signal=%d; pods keep running", signum)
         kubelet.stop()
 

@@ -11,16 +11,17 @@ object being already there (setup) or already gone (teardown), so both can be re
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import logging
 import os
 import re
-import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
-from pyroute2 import IPRoute, netns
+from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from node_agent.kubelet.errors import NetworkError
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 
 NETNS_DIR = "/run/netns"
 RT_PROTO_KUBELAB = 188
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MNT_DETACH = 2
+_libc = ctypes.CDLL(None, use_errno=True)
 _UID = re.compile(
     r"^[0-9a-f][0-9a-f-]{15,35}$"
 )  # route protocol number marking the routes this module owns
@@ -66,7 +71,6 @@ class BridgeNetwork:
         self.bridge = bridge
         self.netns_prefix = netns_prefix
         self.veth_prefix = veth_prefix
-        self._lock = threading.Lock()
 
     # -- names ---------------------------------------------------------------------------
     def netns_name(self, uid: str) -> str:
@@ -131,8 +135,7 @@ class BridgeNetwork:
         gw = str(gateway(self.cidr))
         try:
             if not os.path.exists(f"{NETNS_DIR}/{name}"):
-                with self._lock:  # pyroute2 forks to create a namespace; one at a time
-                    netns.create(name)
+                create_netns(name)
             with IPRoute() as ipr:
                 if not ipr.link_lookup(ifname=veth):
                     ipr.link(
@@ -147,7 +150,7 @@ class BridgeNetwork:
                     raise NetworkError(f"bridge {self.bridge} is missing")
                 ipr.link("set", index=idx, master=br[0], state="up")
                 ipr.brport("set", index=idx, mode=1)  # hairpin: a pod reaches itself via a VIP
-            with IPRoute(netns=name) as ns:
+            with entered(f"{NETNS_DIR}/{name}"), IPRoute() as ns:
                 ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
                 eth0 = ns.link_lookup(ifname="eth0")[0]
                 _tolerate(ns.addr, "add", index=eth0, address=ip, prefixlen=self.cidr.prefixlen)
@@ -164,8 +167,7 @@ class BridgeNetwork:
             with IPRoute() as ipr:
                 for idx in ipr.link_lookup(ifname=veth):
                     _tolerate(ipr.link, "del", index=idx)
-            if os.path.exists(f"{NETNS_DIR}/{name}"):
-                netns.remove(name)
+            remove_netns(name)
         except (NetlinkError, OSError) as exc:
             raise NetworkError(f"pod network teardown uid={uid} netns={name}: {exc}") from exc
         self.ipam.release(uid)
@@ -199,6 +201,75 @@ class BridgeNetwork:
                     )
                 except NetlinkError as exc:
                     log.warning("route to pods cidr=%s via=%s failed err=%s", r.cidr, r.via, exc)
+
+
+# Namespaces without forking: setns(2) and unshare(2) of CLONE_NEWNET act on the calling thread
+# only, so a thread can step into a namespace, open a netlink socket there (it stays bound to
+# that namespace) and step back. This is how CNI plugins work; pyroute2's own helpers fork the
+# whole (threaded) kubelet instead, which is slower and runs our signal handlers in the child.
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+@contextmanager
+def entered(path: str) -> Iterator[None]:
+    """Run the body with the calling thread inside the network namespace at `path`."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        target = os.open(path, os.O_RDONLY)
+        try:
+            _check(_libc.setns(target, CLONE_NEWNET), f"setns {path}")
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _check(_libc.setns(own, CLONE_NEWNET), "setns back")
+    finally:
+        os.close(own)
+
+
+def _share_netns_dir() -> None:
+    """Make /run/netns a shared mount, as `ip netns add` does, so namespaces propagate."""
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    if _libc.mount(b"", NETNS_DIR.encode(), b"none", 1 << 20 | 16384, None) != 0:  # SHARED|REC
+        _check(_libc.mount(NETNS_DIR.encode(), NETNS_DIR.encode(), b"none", MS_BIND | 16384, None),
+               "bind /run/netns")  # fmt: skip
+        _check(_libc.mount(b"", NETNS_DIR.encode(), b"none", 1 << 20 | 16384, None), "share")
+
+
+def create_netns(name: str) -> None:
+    """Create a named network namespace (like `ip netns add`), without forking."""
+    path = f"{NETNS_DIR}/{name}"
+    if not os.path.isdir(NETNS_DIR):
+        _share_netns_dir()
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        _check(_libc.unshare(CLONE_NEWNET), "unshare")
+        try:
+            with suppress(FileExistsError):
+                os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+            _check(
+                _libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None),
+                f"bind {path}",
+            )
+        finally:
+            _check(_libc.setns(own, CLONE_NEWNET), "setns back")
+    finally:
+        os.close(own)
+
+
+def remove_netns(name: str) -> None:
+    path = f"{NETNS_DIR}/{name}"
+    if not os.path.exists(path):
+        return
+    _libc.umount2(path.encode(), MNT_DETACH)
+    with suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _tolerate(fn: object, *args: object, **kwargs: object) -> None:

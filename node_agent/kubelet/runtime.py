@@ -285,7 +285,7 @@ class ProcessRuntime:
                 old.unlink(missing_ok=True)
         with logfile.open("ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-I", launcher.__file__, str(rdir / "spec.json")],
+                [sys.executable, "-I", "-S", launcher.__file__, str(rdir / "spec.json")],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
