@@ -85,6 +85,7 @@ class Assembly:
     kubelet: Kubelet
     network: BridgeNetwork
     cgroups: Cgroups
+    runtime: ProcessRuntime
 
 
 def build(args: argparse.Namespace) -> Assembly:
@@ -123,7 +124,7 @@ def build(args: argparse.Namespace) -> Assembly:
         ),
     )
     kubelet = Kubelet(config, source or _NoPods(), FileStatusSink(root / "status"), runtime)
-    return Assembly(kubelet, network, cgroups)
+    return Assembly(kubelet, network, cgroups, runtime)
 
 
 class _NoPods:
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             kubelet.drain()
             parts.network.remove_bridge()
             parts.cgroups.remove_parent()
+            parts.runtime.close()
             log.info("cleanup done node=%s", args.node_name)
             return 0
         parts.network.ensure_node()
@@ -169,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         args.root_dir,
     )
     kubelet.run()
+    parts.runtime.close()
     return 0
 
 

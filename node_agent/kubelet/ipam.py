@@ -55,8 +55,11 @@ class HostLocalIPAM:
         self.dir = directory / str(cidr).replace("/", "_")
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        # The files are the truth (they survive restarts); this cache, read once, spares a
+        # directory scan per lookup. Only this allocator writes the directory.
+        self._cache = self._scan()
 
-    def _reserved(self) -> dict[Address, str]:
+    def _scan(self) -> dict[Address, str]:
         out = {}
         for entry in self.dir.iterdir():
             try:
@@ -66,9 +69,20 @@ class HostLocalIPAM:
             out[addr] = entry.read_text().strip()
         return out
 
+    def _reserved(self) -> dict[Address, str]:
+        return dict(self._cache)
+
     def reservations(self) -> dict[str, str]:
         """Owner -> address, for adoption and leak checks."""
-        return {owner: str(addr) for addr, owner in self._reserved().items()}
+        with self._lock:
+            return {owner: str(addr) for addr, owner in self._cache.items()}
+
+    def lookup(self, owner: str) -> str | None:
+        with self._lock:
+            for addr, who in self._cache.items():
+                if who == owner:
+                    return str(addr)
+        return None
 
     def allocate(self, owner: str) -> Address:
         """The address reserved for `owner`, reserving a new one when it has none."""
@@ -89,6 +103,7 @@ class HostLocalIPAM:
                 with os.fdopen(fd, "w") as f:
                     f.write(owner)
                 last_file.write_text(str(addr))
+                self._cache[addr] = owner
                 return addr
 
     def release(self, owner: str) -> None:
@@ -96,3 +111,4 @@ class HostLocalIPAM:
             for addr, who in self._reserved().items():
                 if who == owner:
                     (self.dir / str(addr)).unlink(missing_ok=True)
+                    del self._cache[addr]

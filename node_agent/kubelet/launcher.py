@@ -1,8 +1,11 @@
 """The container shim: the process the kubelet starts for each container run.
 
-Run as `python -m node_agent.kubelet.launcher SPEC.json` with stdout/stderr already pointing at
-the container's log file. It joins the cgroups and the pod's network namespace, unshares mount,
-UTS and PID namespaces, sets the hostname, makes its mounts private and bind-mounts /etc files
+Run as `python -I -S launcher.py SPEC.json` with stdout/stderr already pointing at the
+container's log file, or forked by the long-lived `launcher.py --zygote` that the kubelet keeps
+(one small process that forks a shim per container, far cheaper than an interpreter start).
+
+The shim joins the cgroups and the pod's network namespace, unshares mount, UTS and PID
+namespaces, sets the hostname, makes its mounts private and bind-mounts /etc files
 and volumes; then forks the container process (PID 1 of the new PID namespace), which mounts its
 own /proc, drops to runAsUser/runAsGroup and execs the command. The shim stays as the child's
 parent: it forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT, writes the child's pid to `pid_file`, and on
@@ -125,8 +128,9 @@ def child(spec: dict[str, Any]) -> None:
         os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
 
 
-def main() -> None:
-    with open(sys.argv[1]) as f:
+def shim(spec_path: str) -> int:
+    """Set up, fork the container, wait for it, write the exit file; the exit code."""
+    with open(spec_path) as f:
         spec = json.load(f)
     try:
         setup(spec)
@@ -135,7 +139,7 @@ def main() -> None:
         _write_json(
             spec["exit_file"], {"exitCode": 128, "finishedAt": time.time(), "error": str(exc)}
         )
-        sys.exit(128)
+        return 128
     ooms_before = _oom_kills(spec.get("memory_cgroup", ""))
     pid = os.fork()
     if pid == 0:
@@ -161,7 +165,54 @@ def main() -> None:
         code = 128 - code
     oom = _oom_kills(spec.get("memory_cgroup", "")) > ooms_before and code == 137
     _write_json(spec["exit_file"], {"exitCode": code, "finishedAt": time.time(), "oomKilled": oom})
-    sys.exit(code if code < 256 else 255)
+    return code if code < 256 else 255
+
+
+def zygote() -> None:
+    """Fork one shim per request: stdin lines `SPEC_PATH LOG_PATH`, stdout lines `PID`.
+
+    Forking this small single-threaded process is much cheaper than starting an interpreter
+    per container. Shims are session leaders of their own and outlive the zygote, which exits
+    when the kubelet closes the pipe (or dies).
+    """
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # shims are reaped by the kernel
+    out = sys.stdout
+    for line in sys.stdin:
+        spec_path, _, log_path = line.rstrip("\n").partition(" ")
+        try:
+            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        except OSError as exc:
+            out.write(f"-1 {exc}\n")
+            out.flush()
+            continue
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.setsid()
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(log_fd, 1)
+                os.dup2(log_fd, 2)
+                os.closerange(3, 1024)
+                sys.stdout = os.fdopen(1, "w")
+                sys.stderr = os.fdopen(2, "w")
+                code = shim(spec_path)
+            except BaseException as exc:
+                with contextlib.suppress(OSError):
+                    os.write(2, f"kubelab: shim failed: {exc!r}\n".encode())
+                code = 128
+            os._exit(code)
+        os.close(log_fd)
+        out.write(f"{pid}\n")
+        out.flush()
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--zygote"]:
+        zygote()
+        return
+    sys.exit(shim(sys.argv[1]))
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ class BridgeNetwork:
         name = self.netns_name(uid)
         if not os.path.exists(f"{NETNS_DIR}/{name}"):
             return None
-        ip = self.ipam.reservations().get(uid)
+        ip = self.ipam.lookup(uid)
         return Sandbox(name, ip, self.veth_name(uid)) if ip else None
 
     def pod_uids(self) -> set[str]:

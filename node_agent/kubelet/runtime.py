@@ -125,7 +125,7 @@ class ProcessRuntime:
         self.lookup = lookup
         self.host_ip = host_ip
         self.dns = dns or DNSConfig()
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._zygote: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
 
     # -- paths ---------------------------------------------------------------------------
@@ -216,14 +216,8 @@ class ProcessRuntime:
         )
 
     def _alive(self, info: dict[str, Any]) -> bool:
-        pid = int(info["shimPid"])
-        with self._lock:
-            child = self._children.get(pid)
-        if child is not None and child.poll() is not None:
-            with self._lock:
-                self._children.pop(pid, None)
-            return False
-        return _proc_start(pid) == info.get("shimStart")
+        """The shim still runs: same pid and same start time (pids get reused)."""
+        return _proc_start(int(info["shimPid"])) == info.get("shimStart")
 
     # -- sandbox -------------------------------------------------------------------------
     def create_sandbox(self, pod: PodSpec) -> None:
@@ -283,22 +277,12 @@ class ProcessRuntime:
         for old in logfile.parent.glob("*.log"):
             if old.stem.isdigit() and int(old.stem) < attempt - 1:
                 old.unlink(missing_ok=True)
-        with logfile.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", launcher.__file__, str(rdir / "spec.json")],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
-        with self._lock:
-            self._children[proc.pid] = proc
+        shim_pid = self._spawn(rdir / "spec.json", logfile)
         info = {
             "id": uuid.uuid4().hex,
             "startedAt": time.time(),
-            "shimPid": proc.pid,
-            "shimStart": _proc_start(proc.pid),
+            "shimPid": shim_pid,
+            "shimStart": _proc_start(shim_pid),
         }
         _write_json(rdir / "run.json", info)
         log.info(
@@ -306,9 +290,46 @@ class ProcessRuntime:
             pod.key,
             name,
             attempt,
-            proc.pid,
+            shim_pid,
             argv,
         )
+
+    def _spawn(self, spec: Path, logfile: Path) -> int:
+        """Have the zygote fork a shim for `spec`, logging to `logfile`; the shim's pid."""
+        with self._lock:
+            for _ in range(2):
+                z = self._zygote
+                if z is None or z.poll() is not None:
+                    z = self._zygote = subprocess.Popen(
+                        [sys.executable, "-I", "-S", launcher.__file__, "--zygote"],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=None,
+                        start_new_session=True,
+                        text=True,
+                        bufsize=1,
+                    )
+                assert z.stdin is not None
+                assert z.stdout is not None
+                try:
+                    z.stdin.write(f"{spec} {logfile}\n")
+                    z.stdin.flush()
+                    reply = z.stdout.readline().strip()
+                except (BrokenPipeError, OSError):
+                    self._zygote = None
+                    continue
+                if reply.lstrip("-").isdigit() and int(reply) > 0:
+                    return int(reply)
+                raise ContainerRuntimeError(f"cannot start shim for {spec}: {reply or 'no reply'}")
+        raise ContainerRuntimeError(f"cannot start shim for {spec}: the zygote keeps dying")
+
+    def close(self) -> None:
+        """Stop the zygote (running shims and containers are not affected)."""
+        with self._lock:
+            if self._zygote is not None and self._zygote.stdin is not None:
+                self._zygote.stdin.close()
+                self._zygote.wait(timeout=5)
+            self._zygote = None
 
     def _env(self, pod: PodSpec, c: ContainerSpec, image: catalog.Image, ip: str) -> dict[str, str]:
         base = {

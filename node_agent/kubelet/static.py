@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
 SUFFIXES = (".yaml", ".yml", ".json")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: much faster
 
 
 def static_pod(doc: Object, node_name: str, source: str) -> Object:
@@ -55,14 +56,19 @@ class StaticPodSource:
         self._pods: list[Object] = []
         self._config: dict[tuple[str, str, str], Object] = {}
         self._errors: dict[str, str] = {}
+        self._seen: tuple[tuple[str, int, int], ...] = ()
 
     def _load(self) -> None:
+        files = sorted(p for p in self.path.iterdir() if p.suffix in SUFFIXES and p.is_file())
+        seen = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+        if seen == self._seen:
+            return  # nothing changed: skip parsing (YAML is slow)
+        self._seen = seen
         pods: list[Object] = []
         config: dict[tuple[str, str, str], Object] = {}
-        files = sorted(p for p in self.path.iterdir() if p.suffix in SUFFIXES and p.is_file())
         for file in files:
             try:
-                docs = [d for d in yaml.safe_load_all(file.read_text()) if d is not None]
+                docs = [d for d in yaml.load_all(file.read_text(), Loader=_Loader) if d is not None]
             except (OSError, yaml.YAMLError) as exc:
                 self._error(str(file), f"cannot read manifest: {exc}")
                 continue
