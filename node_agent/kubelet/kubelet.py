@@ -56,6 +56,11 @@ class PodSource(Protocol):
         """Every pod this node should run now (Kubernetes Pod objects with metadata.uid)."""
 
 
+class WatchablePodSource(PodSource, Protocol):
+    def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
+        """Block until `stop` is set, calling `changed()` whenever the desired pods change."""
+
+
 class StatusSink(Protocol):
     def pod_status(self, pod: Object, status: Object) -> None: ...
     def pod_removed(self, namespace: str, name: str, uid: str) -> None: ...
@@ -415,6 +420,11 @@ class Kubelet:
     def run(self) -> None:
         prober = threading.Thread(target=self._probe_loop, name="prober", daemon=True)
         prober.start()
+        watch = getattr(self.source, "watch", None)
+        if callable(watch):  # a source that can tell about changes between relists
+            threading.Thread(
+                target=watch, args=(self.wake, self._stop), name="source", daemon=True
+            ).start()
         next_node = next_lease = 0.0
         while not self._stop.is_set():
             now = time.monotonic()

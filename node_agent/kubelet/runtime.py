@@ -127,6 +127,8 @@ class ProcessRuntime:
         self.dns = dns or DNSConfig()
         self._zygote: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
+        with self._lock:
+            self._ensure_zygote()  # started early: the first pod should not wait for it
 
     # -- paths ---------------------------------------------------------------------------
     def pod_dir(self, uid: str) -> Path:
@@ -298,17 +300,7 @@ class ProcessRuntime:
         """Have the zygote fork a shim for `spec`, logging to `logfile`; the shim's pid."""
         with self._lock:
             for _ in range(2):
-                z = self._zygote
-                if z is None or z.poll() is not None:
-                    z = self._zygote = subprocess.Popen(
-                        [sys.executable, "-I", "-S", launcher.__file__, "--zygote"],
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE,
-                        stderr=None,
-                        start_new_session=True,
-                        text=True,
-                        bufsize=1,
-                    )
+                z = self._ensure_zygote()
                 assert z.stdin is not None
                 assert z.stdout is not None
                 try:
@@ -322,6 +314,20 @@ class ProcessRuntime:
                     return int(reply)
                 raise ContainerRuntimeError(f"cannot start shim for {spec}: {reply or 'no reply'}")
         raise ContainerRuntimeError(f"cannot start shim for {spec}: the zygote keeps dying")
+
+    def _ensure_zygote(self) -> subprocess.Popen[str]:
+        z = self._zygote
+        if z is None or z.poll() is not None:
+            z = self._zygote = subprocess.Popen(
+                [sys.executable, "-I", "-S", launcher.__file__, "--zygote"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=None,
+                start_new_session=True,
+                text=True,
+                bufsize=1,
+            )
+        return z
 
     def close(self) -> None:
         """Stop the zygote (running shims and containers are not affected)."""

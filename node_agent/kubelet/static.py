@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,16 @@ class StaticPodSource:
                 else:
                     self._error(str(self.path), "--pod-manifest-path is not a directory")
                     self._pods, self._config = [], {}
+
+    def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
+        """Re-read the directory every `check_period`; call `changed()` when the pods differ."""
+        before = [p["metadata"]["uid"] for p in self.pods()]
+        while not stop.wait(self.check_period):
+            self._refresh(force=True)
+            now = [p["metadata"]["uid"] for p in self._pods]
+            if now != before:
+                before = now
+                changed()
 
     def pods(self) -> list[Object]:
         self._refresh()
