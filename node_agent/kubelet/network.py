@@ -31,7 +31,7 @@ from node_agent.kubelet.routes import PodRoute, route_diff
 log = logging.getLogger(__name__)
 
 NETNS_DIR = "/run/netns"
-RT_PROTO_KUBELAB = 188
+RT_PROTO_KUBELAB = 77  # route protocol number marking the routes this module owns
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MNT_DETACH = 2
