@@ -29,6 +29,7 @@ from node_agent.kubelet.kubelet import Kubelet, KubeletConfig
 from node_agent.kubelet.network import BridgeNetwork
 from node_agent.kubelet.node import Capacity, NodeConfig, capacity_from_host
 from node_agent.kubelet.runtime import ProcessRuntime
+from node_agent.kubelet.server import KubeletNodeView, KubeletServer
 from node_agent.kubelet.sinks import FileStatusSink
 from node_agent.kubelet.static import StaticPodSource
 from node_agent.kubelet.volumes import DNSConfig
@@ -65,6 +66,9 @@ def parser() -> argparse.ArgumentParser:
         default=600.0,
         help="seconds of running that forgive earlier crashes",
     )
+    add("--port", type=int, default=10250, help="logs/exec server port; 0 turns it off")
+    add("--address", default="0.0.0.0", help="logs/exec server address")  # noqa: S104
+    add("--authentication-token-file", default="", help="bearer token the server requires")
     add("--cleanup", action="store_true", help="remove every pod of this node and exit")
     add("--log-level", default="INFO")
     return p
@@ -162,6 +166,18 @@ def main(argv: list[str] | None = None) -> int:
         log.info("stopping signal=%d; pods keep running", signum)
         kubelet.stop()
 
+    server = None
+    if args.port:
+        token = ""
+        if args.authentication_token_file:
+            token = Path(args.authentication_token_file).read_text().strip()
+        view = KubeletNodeView(kubelet, parts.runtime)
+        try:
+            server = KubeletServer(view, args.address, args.port, token)
+        except OSError as exc:
+            print(f"kubelet: --port {args.port}: {exc}", file=sys.stderr)
+            return 2
+        server.start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info(
@@ -171,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         args.root_dir,
     )
     kubelet.run()
+    if server is not None:
+        server.stop()
     parts.runtime.close()
     return 0
 

@@ -15,7 +15,9 @@ from node_agent.kubelet.spec import ContainerSpec, ExecAction, HTTPGetAction, Po
 
 
 class Executor(Protocol):
-    def exec(self, pod: PodSpec, name: str, argv: list[str], timeout: float) -> ExecResult: ...
+    def exec(
+        self, pod: PodSpec, name: str, argv: list[str], timeout: float, stdin: bytes = b""
+    ) -> ExecResult: ...
 
 
 def run_probe(

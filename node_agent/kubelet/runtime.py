@@ -71,7 +71,9 @@ class Runtime(Protocol):
     def start_container(self, pod: PodSpec, name: str, attempt: int) -> None: ...
     def kill_container(self, pod: PodSpec, name: str, grace: float) -> None: ...
     def remove_pod(self, uid: str, grace: float | None = None) -> None: ...
-    def exec(self, pod: PodSpec, name: str, argv: Sequence[str], timeout: float) -> ExecResult: ...
+    def exec(
+        self, pod: PodSpec, name: str, argv: Sequence[str], timeout: float, stdin: bytes = b""
+    ) -> ExecResult: ...
     def pod_uids(self) -> set[str]: ...
     def stored_pod(self, uid: str) -> PodSpec | None: ...
 
@@ -394,7 +396,9 @@ class ProcessRuntime:
             with suppress(ProcessLookupError):
                 os.kill(pid, sig)
 
-    def exec(self, pod: PodSpec, name: str, argv: Sequence[str], timeout: float) -> ExecResult:
+    def exec(
+        self, pod: PodSpec, name: str, argv: Sequence[str], timeout: float, stdin: bytes = b""
+    ) -> ExecResult:
         """Run `argv` inside a running container's namespaces (exec probes, preStop, exec)."""
         found = self._shim_info(pod.uid, name)
         rdir = found[1] if found else None
@@ -409,7 +413,7 @@ class ProcessRuntime:
             cmd += ["--setuid", str(c.run_as_user), "--setgid", str(c.run_as_group or 0)]
         cmd += ["--", *_resolve(argv, env.get("PATH", catalog.HOST_PATH))]
         try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env)
+            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, input=stdin)
         except subprocess.TimeoutExpired:
             return ExecResult(124, f"command timed out after {timeout:g}s")
         out = (proc.stdout + proc.stderr).decode(errors="replace")

@@ -14,11 +14,14 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from node_agent.kubelet.network import entered
 from tests.support import wait_until
 
 Object = dict[str, Any]
@@ -35,6 +38,9 @@ class KubeletHarness:
         self.log_path = workdir / "kubelet.log"
         self.netns_prefix = f"{tag}-p-"
         self.extra = extra
+        self.token = "t0k3n-" + tag
+        (workdir / "token").write_text(self.token)
+        self.token_file = workdir / "token"
         self.proc: subprocess.Popen[bytes] | None = None
 
     # -- process -------------------------------------------------------------------------
@@ -53,6 +59,7 @@ class KubeletHarness:
             "--crashloop-backoff-initial", "1",
             "--crashloop-backoff-max", "4",
             "--node-status-update-frequency", "1",
+            "--authentication-token-file", str(self.token_file),
             *self.extra,
             *more,
         ]  # fmt: skip
@@ -156,6 +163,21 @@ class KubeletHarness:
             ["ip", "netns", "exec", self.node_ns, *argv],
             capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
+
+    def api(
+        self, method: str, path: str, *, token: str | None = None, body: bytes | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """An HTTP request to the kubelet's server on :10250, from inside the node namespace."""
+        headers = {"Authorization": f"Bearer {self.token if token is None else token}"}
+        req = urllib.request.Request(
+            f"http://10.244.7.1:10250{path}", data=body, method=method, headers=headers
+        )
+        with entered(f"/run/netns/{self.node_ns}"):
+            try:
+                with urllib.request.urlopen(req, timeout=20) as resp:
+                    return resp.status, dict(resp.headers), resp.read()
+            except urllib.error.HTTPError as err:
+                return err.code, dict(err.headers), err.read()
 
     def logs(self, pod: str, container: str, attempt: int = 0) -> str:
         uid = self.uid(pod)

@@ -65,7 +65,9 @@ class FakeRuntime:
         self.runs.pop(uid, None)
         self.raw.pop(uid, None)
 
-    def exec(self, pod: PodSpec, name: str, argv: Sequence[str], timeout: float) -> ExecResult:
+    def exec(
+        self, pod: PodSpec, name: str, argv: Sequence[str], timeout: float, stdin: bytes = b""
+    ) -> ExecResult:
         return ExecResult(0, "")
 
     def pod_uids(self) -> set[str]:
