@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from node_agent.kubelet.errors import (
 from node_agent.kubelet.node import NodeConfig, lease_object, node_object
 from node_agent.kubelet.prober import run_probe
 from node_agent.kubelet.probes import ProbeKind, ProbeState, Result
+from node_agent.kubelet.routes import PodRoute, node_routes
 from node_agent.kubelet.runtime import Runtime
 from node_agent.kubelet.spec import PodSpec, parse_pod
 from node_agent.kubelet.state import ObservedPod
@@ -59,6 +60,15 @@ class PodSource(Protocol):
 class WatchablePodSource(PodSource, Protocol):
     def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
         """Block until `stop` is set, calling `changed()` whenever the desired pods change."""
+
+
+class NodeSource(Protocol):
+    def nodes(self) -> list[Object]:
+        """Every Node object of the cluster (for routes to the other nodes' pod CIDRs)."""
+
+
+class RouteSync(Protocol):
+    def sync_routes(self, desired: Iterable[PodRoute]) -> None: ...
 
 
 class StatusSink(Protocol):
@@ -99,6 +109,8 @@ class Kubelet:
         *,
         clock: Callable[[], float] = time.time,
         image_known: Callable[[str], bool] = lambda image: catalog.lookup(image) is not None,
+        nodes: NodeSource | None = None,
+        routes: RouteSync | None = None,
     ) -> None:
         self.config = config
         self.source = source
@@ -106,6 +118,8 @@ class Kubelet:
         self.runtime = runtime
         self.clock = clock
         self.image_known = image_known
+        self.nodes = nodes
+        self.routes = routes
         self.backoff = BackOff(config.backoff)
         self.pods: dict[str, PodSpec] = {}
         self.start_times: dict[str, float] = {}
@@ -166,6 +180,8 @@ class Kubelet:
 
     # -- per-pod work --------------------------------------------------------------------
     def _submit(self, uid: str, remove: bool = False) -> None:
+        if self._stop.is_set():
+            return
         with self._lock:
             if uid in self._busy:
                 self._again.add(uid)
@@ -408,6 +424,12 @@ class Kubelet:
         now = self.clock()
         self.sink.node_status(node_object(self.config.node, now=now, ready=ready))
 
+    def sync_node_routes(self) -> None:
+        """One route per other node's pod CIDR, from the Node objects (when both are wired)."""
+        if self.nodes is None or self.routes is None:
+            return
+        self.routes.sync_routes(node_routes(self.nodes.nodes(), self.config.node.name))
+
     def renew_lease(self) -> None:
         self.sink.renew_lease(lease_object(self.config.node.name, now=self.clock()))
 
@@ -431,6 +453,7 @@ class Kubelet:
             try:
                 if now >= next_node:
                     self.report_node()
+                    self.sync_node_routes()
                     next_node = now + self.config.node_status_period
                 if now >= next_lease:
                     self.renew_lease()

@@ -9,7 +9,7 @@ time in order, then every app container.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from node_agent.kubelet.backoff import BackOff
 from node_agent.kubelet.spec import ContainerSpec, PodSpec, RestartPolicy
@@ -143,13 +143,9 @@ def compute_plan(
     image_known: Callable[[str], bool],
 ) -> Plan:
     b = _Builder(pod, backoff, image_known, now)
-    runs: Mapping[str, ContainerRun] = observed.runs
-    if not observed.sandbox_ready:
-        if pod.restart_policy is not RestartPolicy.ALWAYS and _all_done(pod, observed):
-            return Plan()  # a finished pod does not get a new sandbox
-        b.actions.append(CreateSandbox())
-        # In a new sandbox every container starts again, but attempts keep counting.
-        runs = {name: r for name, r in observed.runs.items() if not r.running}
+    runs = _sandbox_step(b, pod, observed, now)
+    if runs is None:
+        return Plan()  # a finished pod does not get a new sandbox
 
     # Init containers: one at a time, in order; each must exit 0 before the next starts.
     for c in pod.init_containers:
@@ -176,6 +172,25 @@ def compute_plan(
         elif run is None or should_restart(pod.restart_policy, run):
             b.start(c, run)
     return b.plan()
+
+
+def _sandbox_step(
+    b: _Builder, pod: PodSpec, observed: ObservedPod, now: float
+) -> Mapping[str, ContainerRun] | None:
+    """The runs to plan with, after planning a new sandbox if needed; None: leave the pod be."""
+    if observed.sandbox_ready:
+        return observed.runs
+    if pod.restart_policy is not RestartPolicy.ALWAYS and _all_done(pod, observed):
+        return None
+    # Containers still running in a lost sandbox are killed first; in the new sandbox every
+    # container starts again, and attempts keep counting.
+    runs = dict(observed.runs)
+    for name, r in observed.runs.items():
+        if r.running:
+            b.actions.append(KillContainer(name, "SandboxChanged", "pod sandbox is gone"))
+            runs[name] = replace(r, finished_at=now, exit_code=137)
+    b.actions.append(CreateSandbox())
+    return runs
 
 
 def _all_done(pod: PodSpec, observed: ObservedPod) -> bool:

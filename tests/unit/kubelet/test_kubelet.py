@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from node_agent.kubelet.backoff import BackOffPolicy
 from node_agent.kubelet.kubelet import Kubelet, KubeletConfig
 from node_agent.kubelet.node import Capacity, NodeConfig
+from node_agent.kubelet.routes import PodRoute
+from node_agent.kubelet.runtime import ExecResult
+from node_agent.kubelet.spec import PodSpec
+from tests.support import wait_until
 from tests.unit.kubelet.factories import pod_dict
 from tests.unit.kubelet.fakes import FakeClock, FakeRuntime, FakeSink, FakeSource
 
@@ -114,3 +119,100 @@ def test_node_status_and_lease() -> None:
     kubelet.renew_lease()
     assert sink.nodes[0]["metadata"]["name"] == "n1"
     assert sink.leases[0]["spec"]["holderIdentity"] == "n1"
+
+
+class Nodes:
+    def nodes(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "metadata": {"name": name},
+                "spec": {"podCIDR": cidr},
+                "status": {"addresses": [{"type": "InternalIP", "address": ip}]},
+            }
+            for name, cidr, ip in (
+                ("n1", "10.244.1.0/24", "10.250.0.20"),
+                ("n2", "10.244.2.0/24", "10.250.0.21"),
+            )
+        ]
+
+
+class Routes:
+    def __init__(self) -> None:
+        self.synced: list[list[PodRoute]] = []
+
+    def sync_routes(self, desired: Iterable[PodRoute]) -> None:
+        self.synced.append(list(desired))
+
+
+def test_routes_to_other_nodes_follow_the_node_objects() -> None:
+    clock = FakeClock()
+    routes = Routes()
+    kubelet = Kubelet(
+        KubeletConfig(node=NODE),
+        FakeSource(),
+        FakeSink(),
+        FakeRuntime(clock),
+        clock=clock,
+        nodes=Nodes(),
+        routes=routes,
+    )
+    kubelet.sync_node_routes()
+    assert routes.synced == [[PodRoute("10.244.2.0/24", "10.250.0.21")]]
+
+
+class ScriptedRuntime(FakeRuntime):
+    """Exec probes answer from a per-command table."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.answers: dict[str, int] = {}
+
+    def exec(
+        self, pod: PodSpec, name: str, argv: Sequence[str], timeout: float, stdin: bytes = b""
+    ) -> ExecResult:
+        return ExecResult(self.answers.get(argv[-1], 1), "")
+
+
+def probe_round(kubelet: Kubelet, clock: FakeClock, seconds: float = 1) -> None:
+    clock.now += seconds
+    kubelet.probe_tick()
+    wait_until(lambda: not kubelet.probing, 5)
+    kubelet._pool.submit(lambda: None).result()  # let woken syncs finish
+    wait_until(lambda: not kubelet._busy, 5)
+    sync(kubelet)
+
+
+def test_startup_probe_gates_liveness_and_readiness_then_liveness_restarts() -> None:
+    def exec_probe(cmd: str, **kw: Any) -> dict[str, Any]:
+        return {"exec": {"command": ["check", cmd]}, "periodSeconds": 1, **kw}
+
+    spec = pod_dict(
+        {
+            "name": "c",
+            "image": "busybox",
+            "startupProbe": exec_probe("started", failureThreshold=30),
+            "livenessProbe": exec_probe("alive", failureThreshold=2),
+            "readinessProbe": exec_probe("ready"),
+        }
+    )
+    clock = FakeClock()
+    runtime = ScriptedRuntime(clock)
+    sink = FakeSink()
+    kubelet = Kubelet(KubeletConfig(node=NODE), FakeSource(spec), sink, runtime, clock=clock)
+    sync(kubelet)
+    runtime.answers = {"alive": 1, "ready": 0}  # not started yet: liveness must not count
+    for _ in range(3):
+        probe_round(kubelet, clock)
+    c = container(sink)
+    assert (c["started"], c["ready"], c["restartCount"]) == (False, False, 0)
+    runtime.answers = {"started": 0, "alive": 0, "ready": 0}
+    probe_round(kubelet, clock)
+    probe_round(kubelet, clock)
+    c = container(sink)
+    assert (c["started"], c["ready"]) == (True, True)
+    runtime.answers = {"started": 0, "alive": 1, "ready": 0}
+    for _ in range(3):
+        probe_round(kubelet, clock)
+    assert ("kill", "c") in runtime.calls
+    assert container(sink)["restartCount"] == 1
+    kubelet.stop()
