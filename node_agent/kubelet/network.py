@@ -136,23 +136,18 @@ class BridgeNetwork:
         try:
             if not os.path.exists(f"{NETNS_DIR}/{name}"):
                 create_netns(name)
+            # Single-object requests only (no link dumps): their cost does not grow with pods.
             with IPRoute() as ipr:
-                if not ipr.link_lookup(ifname=veth):
-                    ipr.link(
-                        "add",
-                        ifname=veth,
-                        kind="veth",
-                        peer={"ifname": "eth0", "net_ns_fd": name},
-                    )
-                idx = ipr.link_lookup(ifname=veth)[0]
-                br = ipr.link_lookup(ifname=self.bridge)
-                if not br:
-                    raise NetworkError(f"bridge {self.bridge} is missing")
-                ipr.link("set", index=idx, master=br[0], state="up")
+                _tolerate(
+                    ipr.link, "add", ifname=veth, kind="veth",
+                    peer={"ifname": "eth0", "net_ns_fd": name},
+                )  # fmt: skip
+                idx = _index(ipr, veth)
+                ipr.link("set", index=idx, master=_index(ipr, self.bridge), state="up")
                 ipr.brport("set", index=idx, mode=1)  # hairpin: a pod reaches itself via a VIP
             with entered(f"{NETNS_DIR}/{name}"), IPRoute() as ns:
-                ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
-                eth0 = ns.link_lookup(ifname="eth0")[0]
+                ns.link("set", index=_index(ns, "lo"), state="up")
+                eth0 = _index(ns, "eth0")
                 _tolerate(ns.addr, "add", index=eth0, address=ip, prefixlen=self.cidr.prefixlen)
                 ns.link("set", index=eth0, state="up")
                 _tolerate(ns.route, "add", dst="default", gateway=gw)
@@ -165,8 +160,7 @@ class BridgeNetwork:
         name, veth = self.netns_name(uid), self.veth_name(uid)
         try:
             with IPRoute() as ipr:
-                for idx in ipr.link_lookup(ifname=veth):
-                    _tolerate(ipr.link, "del", index=idx)
+                _tolerate(ipr.link, "del", ifname=veth)
             remove_netns(name)
         except (NetlinkError, OSError) as exc:
             raise NetworkError(f"pod network teardown uid={uid} netns={name}: {exc}") from exc
@@ -270,6 +264,16 @@ def remove_netns(name: str) -> None:
     _libc.umount2(path.encode(), MNT_DETACH)
     with suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def _index(ipr: IPRoute, ifname: str) -> int:
+    """A link's index by one RTM_GETLINK for that name (a lookup dumps every link)."""
+    try:
+        return int(ipr.link("get", ifname=ifname)[0]["index"])
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            raise NetworkError(f"link {ifname} is missing") from exc
+        raise
 
 
 def _tolerate(fn: object, *args: object, **kwargs: object) -> None:
