@@ -202,3 +202,42 @@ def test_restarted_kubelet_adopts_running_pods(kubelet: KubeletHarness) -> None:
     assert sorted(_pids(kubelet, "keep")) == sorted(pids)
     ip = before["podIP"]
     assert wait_until(lambda: node_get(kubelet, ip, "/hostname"), 10) == f"keep-{kubelet.tag}"
+
+
+def test_exit_while_kubelet_is_down_is_seen_and_restarted(kubelet: KubeletHarness) -> None:
+    flag = f"/tmp/{kubelet.tag}-exit"
+    script = f"while [ ! -e {flag} ]; do sleep 0.1; done; rm -f {flag}; exit 5"
+    kubelet.apply(pod("late", busybox("c", script)))
+    kubelet.wait_phase("late", "Running")
+    kubelet.stop()
+    Path(flag).touch()
+    wait_until(lambda: not Path(flag).exists(), 10)  # the container saw it and exited
+    kubelet.start()
+
+    def restarted() -> bool:
+        c = kubelet.container("late", "c")
+        term = c.get("lastState", {}).get("terminated", {})
+        return c.get("restartCount") == 1 and term.get("exitCode") == 5
+
+    wait_until(restarted, 20, message="exit code 5 seen after the kubelet restart")
+
+
+def test_sigterm_reaches_the_container_and_an_edited_manifest_replaces_the_pod(
+    kubelet: KubeletHarness,
+) -> None:
+    script = "trap 'echo got-term; exit 0' TERM; echo v1; while true; do sleep 0.1; done"
+    spec = pod("edit", busybox("c", script))
+    spec["spec"]["terminationGracePeriodSeconds"] = 30
+    kubelet.apply(spec)
+    kubelet.wait_phase("edit", "Running")
+    old_uid = kubelet.uid("edit")
+    wait_until(lambda: "v1" in kubelet.logs("edit", "c"), 10)
+    log_dir = next((kubelet.root / "logs").glob(f"*{old_uid}"))
+    spec["spec"]["containers"][0]["command"][2] = script.replace("v1", "v2")
+    kubelet.apply(spec)
+    # The old pod goes (its shell handles SIGTERM at once, long before the 30 s grace
+    # period) and the new one runs under a new uid.
+    wait_until(lambda: kubelet.pod("edit") and kubelet.uid("edit") != old_uid, 15)
+    wait_until(lambda: "v2" in kubelet.logs("edit", "c"), 10)
+    assert not log_dir.exists()
+    assert "grace period over" not in kubelet.log()
