@@ -129,6 +129,7 @@ class Kubelet:
         self.probe_states: dict[tuple[str, str, ProbeKind], ProbeState] = {}
         self.probing: set[tuple[str, str, ProbeKind]] = set()
         self.bad_manifests: dict[str, str] = {}
+        self.rejected: dict[str, PodSpec] = {}
         self._lock = threading.RLock()
         self._busy: set[str] = set()
         self._again: set[str] = set()
@@ -138,13 +139,12 @@ class Kubelet:
         self._adopted = False
 
     # -- desired state -------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Read the source; remember new pods, remove pods that are gone (and orphans)."""
+    def _desired(self) -> dict[str, PodSpec]:
+        """The source's pods, parsed; invalid ones are logged once and skipped."""
         desired: dict[str, PodSpec] = {}
         for obj in self.source.pods():
-            ident = f"{obj.get('metadata', {}).get('namespace', 'default')}/" + str(
-                obj.get("metadata", {}).get("name")
-            )
+            meta = obj.get("metadata", {})
+            ident = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
             try:
                 pod = parse_pod(obj)
             except ManifestError as exc:
@@ -157,15 +157,27 @@ class Kubelet:
                 log.error("pod without metadata.uid pod=%s", pod.key)
                 continue
             desired[pod.uid] = pod
+        return desired
+
+    def refresh(self) -> None:
+        """Read the source; remember new pods, remove pods that are gone (and orphans)."""
+        desired = self._desired()
         with self._lock:
             gone = [uid for uid in self.pods if uid not in desired]
-            for uid, pod in desired.items():
+            for uid in gone:
+                del self.pods[uid]
+            for uid in [u for u in self.rejected if u not in desired]:
+                pod = self.rejected.pop(uid)
+                self.sink.pod_removed(pod.namespace, pod.name, uid)
+            for uid, pod in sorted(desired.items(), key=lambda item: item[1].key):
+                if uid in self.rejected:
+                    continue
+                if uid not in self.pods and not self._admit(pod):
+                    continue
                 if uid not in self.pods:
                     log.info("pod added pod=%s uid=%s", pod.key, uid)
                     self.start_times.setdefault(uid, self.clock())
                 self.pods[uid] = pod
-            for uid in gone:
-                del self.pods[uid]
         known = set(desired)
         orphans = set()
         if not self._adopted:
@@ -177,6 +189,20 @@ class Kubelet:
             self._adopted = True
         for uid in [*gone, *sorted(orphans)]:
             self._submit(uid, remove=True)
+
+    def _admit(self, pod: PodSpec) -> bool:
+        """Admission as the kubelet does it for capacity: at most `pods` pods on the node."""
+        if len(self.pods) < self.config.node.capacity.pods:
+            return True
+        log.warning("pod rejected pod=%s reason=OutOfpods", pod.key)
+        self.rejected[pod.uid] = pod
+        status = {
+            "phase": "Failed",
+            "reason": "OutOfpods",
+            "message": "Pod was rejected: Node didn't have enough resource: pods",
+        }
+        self.sink.pod_status(pod.raw, status)
+        return False
 
     # -- per-pod work --------------------------------------------------------------------
     def _submit(self, uid: str, remove: bool = False) -> None:
