@@ -176,7 +176,7 @@ class ScriptedRuntime(FakeRuntime):
 def probe_round(kubelet: Kubelet, clock: FakeClock, seconds: float = 1) -> None:
     clock.now += seconds
     kubelet.probe_tick()
-    wait_until(lambda: not kubelet.probing, 5)
+    wait_until(lambda: not kubelet.probes.busy(), 5)
     kubelet._pool.submit(lambda: None).result()  # let woken syncs finish
     wait_until(lambda: not kubelet._busy, 5)
     sync(kubelet)
