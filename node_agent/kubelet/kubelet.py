@@ -255,11 +255,14 @@ class Kubelet:
             try:
                 self._execute(pod, action, now)
             except ConfigError as exc:
+                if isinstance(action, CreateSandbox):  # a volume's ConfigMap/Secret is missing
+                    for spec in (*pod.init_containers, *pod.containers):
+                        waiting[spec.name] = Waiting("ContainerCreating", str(exc))
+                    log.warning("pod volumes pod=%s err=%s", pod.key, exc)
+                    break
                 name = getattr(action, "name", "")
                 waiting[name] = Waiting("CreateContainerConfigError", str(exc))
                 log.warning("container config pod=%s container=%s err=%s", pod.key, name, exc)
-                if isinstance(action, CreateSandbox):
-                    break
             except KubeletError as exc:
                 log.warning("pod action failed pod=%s action=%s err=%s", pod.key, action, exc)
                 if isinstance(action, CreateSandbox):

@@ -390,6 +390,13 @@ def parse_pod(obj: Object) -> PodSpec:
     namespace = _get(meta, "namespace", "metadata", str, "default") or "default"
     if not _DNS_LABEL.match(namespace):
         raise ManifestError("metadata.namespace", namespace, "a DNS label")
+    for unsupported in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(unsupported):
+            raise ManifestError(
+                f"spec.{unsupported}",
+                True,
+                "not supported: every kubelab pod has its own namespaces",
+            )
     pod_sec = _get(spec, "securityContext", "spec", dict, {})
     containers = tuple(
         _container(c, f"spec.containers[{i}]", pod_sec)

@@ -92,6 +92,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         },
         "volumeMounts",
     ),
+    ("host-network", {"spec": {"hostNetwork": True}}, "spec.hostNetwork"),
     (
         "dupe-names",
         {"spec": {"containers": [{"name": "c", "image": "x"}, {"name": "c", "image": "y"}]}},
