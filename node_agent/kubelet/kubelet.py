@@ -287,6 +287,7 @@ class Kubelet:
                 self.backoff.next(backoff_key(pod.uid, action.name), now)
             self.probes.forget(pod.uid, action.name)
             self.runtime.start_container(pod, action.name, action.attempt)
+            self._post_start(pod, action.name)
         elif isinstance(action, KillContainer):
             log.info(
                 "killing container pod=%s container=%s reason=%s msg=%s",
@@ -299,6 +300,19 @@ class Kubelet:
             self.probes.forget(pod.uid, action.name)
         elif isinstance(action, PullFailed):
             self.backoff.next(pull_key(pod.uid, action.name), now)
+
+    def _post_start(self, pod: PodSpec, name: str) -> None:
+        """Run the postStart hook; a failing hook kills the container (then restart policy)."""
+        c = pod.container(name)
+        if c is None or c.post_start is None:
+            return
+        result = self.runtime.exec(pod, name, c.post_start.command, timeout=30)
+        if result.exit_code != 0:
+            log.warning(
+                "postStart hook failed pod=%s container=%s exit=%d output=%s",
+                pod.key, name, result.exit_code, result.output.strip()[-200:],
+            )  # fmt: skip
+            self.runtime.kill_container(pod, name, pod.grace_period)
 
     def _report(self, pod: PodSpec, observed: ObservedPod, plan: Plan) -> None:
         status = pod_status(

@@ -267,3 +267,20 @@ def test_missing_env_key_is_create_container_config_error() -> None:
     sync(kubelet)
     assert container(sink)["state"]["waiting"]["reason"] == "CreateContainerConfigError"
     assert sink.statuses["p"]["phase"] == "Pending"
+
+
+def test_failing_post_start_hook_kills_the_container() -> None:
+    hook = {"postStart": {"exec": {"command": ["sh", "-c", "setup"]}}}
+    clock = FakeClock()
+    runtime = ScriptedRuntime(clock)
+    runtime.answers = {"setup": 3}
+    sink = FakeSink()
+    spec = pod_dict({"name": "c", "image": "busybox", "lifecycle": hook})
+    kubelet = Kubelet(KubeletConfig(node=NODE), FakeSource(spec), sink, runtime, clock=clock)
+    sync(kubelet)
+    assert runtime.calls[-2:] == [("start", "c", "0"), ("kill", "c")]
+    runtime.answers = {"setup": 0}
+    clock.now += 1
+    sync(kubelet)
+    assert runtime.calls[-1] == ("start", "c", "1")
+    assert container(sink)["state"].get("running") is not None
