@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from node_agent.kubelet import logs
 from node_agent.kubelet.network import entered
 from tests.support import wait_until
 
@@ -184,7 +185,7 @@ class KubeletHarness:
     def logs(self, pod: str, container: str, attempt: int = 0) -> str:
         uid = self.uid(pod)
         path = self.root / "logs" / f"default_{pod}-{self.tag}_{uid}" / container / f"{attempt}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return logs.render(path.read_bytes()).decode(errors="replace") if path.exists() else ""
 
     def leftovers(self) -> list[str]:
         """Kernel objects of this node still present (namespaces, cgroups)."""

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from node_agent.kubelet import logs
 from node_agent.kubelet.errors import ConfigError
-from node_agent.kubelet.server import tail_lines
+from node_agent.kubelet.launcher import LogWriter
 from node_agent.kubelet.static import StaticPodSource
 from node_agent.kubelet.volumes import (
     DNSConfig,
@@ -94,11 +95,36 @@ def test_created_mount_points_are_recorded_and_removed(tmp_path: Path) -> None:
     assert not (tmp_path / "a").exists()
 
 
-def test_tail_lines() -> None:
-    data = b"1\n2\n3\n"
-    assert tail_lines(data, 2) == b"2\n3\n"
-    assert tail_lines(data, 0) == b""
-    assert tail_lines(data, -1) == data
+LOG = (
+    b"2026-01-01T10:00:00.000000001Z stdout F one\n"
+    b"2026-01-01T10:00:01.500000000Z stderr P tw\n"
+    b"2026-01-01T10:00:02.000000000Z stdout F three\n"
+    b"2026-01-01T10:00:03.000000000Z stderr F o\n"
+    b"2026-01-01T10:00:04.000000000Z stdout P no-newline\n"
+    b"2026-01-01T10:00:05.000000000Z stdout F torn"
+)
+
+
+def test_log_rendering_joins_partials_and_filters() -> None:
+    assert logs.render(LOG) == b"one\nthree\ntwo\nno-newline"
+    assert logs.render(LOG, tail=2) == b"two\nno-newline"
+    assert logs.render(LOG, tail=0) == b""
+    since = logs.to_epoch("2026-01-01T10:00:02Z")
+    assert logs.render(LOG, since=since) == b"three\nno-newline"
+    stamped = logs.render(LOG, timestamps=True, tail=1)
+    assert stamped == b"2026-01-01T10:00:04.000000000Z no-newline"
+    assert logs.render(LOG, limit=5) == b"one\nt"
+
+
+def test_log_writer_splits_lines_and_marks_partials(tmp_path: Path) -> None:
+    path = tmp_path / "0.log"
+    with path.open("wb") as f:
+        w = LogWriter(f.fileno())
+        w.feed("stdout", b"hello\nwor")
+        w.feed("stdout", b"ld\n")
+        w.feed("stderr", b"oops")
+    assert logs.render(path.read_bytes()) == b"hello\nworld\noops"
+    assert b" stderr P oops\n" in path.read_bytes()
 
 
 def test_static_source_reads_documents_skips_junk_and_serves_config(tmp_path: Path) -> None:
