@@ -32,7 +32,7 @@ from node_agent.kubelet.runtime import ProcessRuntime
 from node_agent.kubelet.server import KubeletNodeView, KubeletServer
 from node_agent.kubelet.sinks import FileStatusSink
 from node_agent.kubelet.static import StaticPodSource
-from node_agent.kubelet.tlsconfig import self_signed, server_context
+from node_agent.kubelet.tlsconfig import ensure_self_signed, server_context
 from node_agent.kubelet.volumes import DNSConfig
 
 log = logging.getLogger("node_agent.kubelet")
@@ -180,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if not args.tls_cert_file:
                 ips = [args.node_ip, str(gateway(parse_cidr(args.pod_cidr)))]
-                self_signed(cert, key, args.node_name, ips)
+                ensure_self_signed(cert, key, args.node_name, ips)
             server = KubeletServer(view, args.address, args.port, token, server_context(cert, key))
-        except OSError as exc:
-            print(f"kubelet: --port {args.port}: {exc}", file=sys.stderr)
+        except (OSError, KubeletError) as exc:
+            print(f"kubelet: server on --port {args.port}: {exc}", file=sys.stderr)
             return 2
         server.start()
     signal.signal(signal.SIGTERM, stop)

@@ -113,21 +113,12 @@ class LogWriter:
 
 
 def _pump(pid: int, out_r: int, err_r: int, log: LogWriter) -> int:
-    """Copy the container's output into the log until it exits; its wait status."""
+    """Copy the container's output into the log until both pipes close, then reap it; its
+    wait status. Blocks without polling (an idle container costs no wake-ups): the pipes close
+    when the container's PID namespace ends, as its init's exit kills every process in it."""
     streams = {out_r: "stdout", err_r: "stderr"}
-    status: int | None = None
-    drain_until = 0.0
-    while True:
-        if status is None:
-            got, st = os.waitpid(pid, os.WNOHANG)
-            if got:
-                status, drain_until = st, time.monotonic() + 2
-        if status is not None and (not streams or time.monotonic() > drain_until):
-            break
-        if not streams:
-            _, status = os.waitpid(pid, 0)  # it closed its output but still runs
-            continue
-        ready, _, _ = select.select(list(streams), [], [], 0.2)
+    while streams:
+        ready, _, _ = select.select(list(streams), [], [])
         for fd in ready:
             data = os.read(fd, 65536)
             if data:
@@ -135,7 +126,11 @@ def _pump(pid: int, out_r: int, err_r: int, log: LogWriter) -> int:
             else:
                 del streams[fd]
                 os.close(fd)
-    return status
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
 
 
 def setup(spec: dict[str, Any]) -> None:
