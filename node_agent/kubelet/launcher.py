@@ -184,6 +184,12 @@ def shim(spec_path: str) -> int:
     exit code. stdout is the container's log file."""
     with open(spec_path) as f:
         spec = json.load(f)
+    # Who runs this container, written before anything else: a kubelet that died before
+    # recording the shim still finds it (and does not start a second one).
+    with open(f"/proc/{os.getpid()}/stat") as f:
+        start = f.read().rsplit(")", 1)[1].split()[19]
+    shim_file = os.path.join(os.path.dirname(spec["pid_file"]), "shim.json")
+    _write_json(shim_file, {"shimPid": os.getpid(), "shimStart": start, "startedAt": time.time()})
     log = LogWriter(1)
     try:
         setup(spec)

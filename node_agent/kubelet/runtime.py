@@ -190,7 +190,10 @@ class ProcessRuntime:
         d = self._run_dir(uid, name, attempt)
         info = _read_json(d / "run.json")
         if info is None:
-            return None
+            info = _read_json(d / "shim.json")  # started, but the kubelet died before recording
+            if info is None:
+                return None
+            info["id"] = f"{uid[:8]}{name}{attempt}"
         pid_text = (d / "pid").read_text().strip() if (d / "pid").exists() else ""
         child_pid = int(pid_text) if pid_text.isdigit() else None
         run = ContainerRun(
@@ -260,7 +263,7 @@ class ProcessRuntime:
         for old in rdir.parent.iterdir():  # keep the current and the previous run only
             if old.name.isdigit() and int(old.name) < attempt - 1:
                 shutil.rmtree(old, ignore_errors=True)
-        for stale in ("exit.json", "pid"):
+        for stale in ("exit.json", "pid", "shim.json", "run.json"):
             (rdir / stale).unlink(missing_ok=True)
         spec = {
             "netns": sandbox.netns_path,
@@ -359,7 +362,7 @@ class ProcessRuntime:
         if not attempts:
             return None
         rdir = cdir / str(attempts[-1])
-        info = _read_json(rdir / "run.json")
+        info = _read_json(rdir / "run.json") or _read_json(rdir / "shim.json")
         return (info, rdir) if info else None
 
     def kill_container(self, pod: PodSpec, name: str, grace: float) -> None:
