@@ -72,6 +72,7 @@ def parser() -> argparse.ArgumentParser:
     add("--authentication-token-file", default="", help="bearer token the server requires")
     add("--tls-cert-file", default="", help="server certificate (default: self-signed)")
     add("--tls-private-key-file", default="", help="its private key")
+    add("--container-log-max-size", default="10Mi", help="rotate a container log past this")
     add("--cleanup", action="store_true", help="remove every pod of this node and exit")
     add("--log-level", default="INFO")
     return p
@@ -93,6 +94,13 @@ class Assembly:
     network: BridgeNetwork
     cgroups: Cgroups
     runtime: ProcessRuntime
+
+
+def _quantity(flag: str, text: str) -> int:
+    try:
+        return value(text)
+    except QuantityError as exc:
+        raise ManifestError(flag, text, f"a quantity such as 10Mi ({exc})") from exc
 
 
 def build(args: argparse.Namespace) -> Assembly:
@@ -120,6 +128,7 @@ def build(args: argparse.Namespace) -> Assembly:
         source if source is not None else NoConfig(),
         host_ip=args.node_ip,
         dns=DNSConfig(args.cluster_dns or None, args.cluster_domain),
+        log_max_size=_quantity("--container-log-max-size", args.container_log_max_size),
     )
     config = KubeletConfig(
         node=NodeConfig(node, args.node_ip, str(cidr), _capacity(args)),

@@ -94,12 +94,19 @@ def _stamp() -> str:
 class LogWriter:
     """Writes container output in the CRI log format, one entry per line:
     `<RFC3339Nano time> <stdout|stderr> <F|P> <text>`. Output is written as it is read, so a
-    line still being written shows up as P (partial) entries, joined by the reader."""
+    line still being written shows up as P (partial) entries, joined by the reader.
+
+    With `path` and `max_size`, a file that grows past `max_size` bytes is rotated to
+    `<path>.1` (replacing an older one) and a new file is started, as the kubelet's
+    containerLogMaxSize does."""
 
     MAX_LINE = 16384
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, path: str = "", max_size: int = 0) -> None:
         self.fd = fd
+        self.path = path
+        self.max_size = max_size
+        self.size = os.fstat(fd).st_size
 
     def feed(self, stream: str, data: bytes) -> None:
         *lines, rest = data.split(b"\n")
@@ -109,7 +116,21 @@ class LogWriter:
             self.write(stream, "P", rest[i : i + self.MAX_LINE])
 
     def write(self, stream: str, tag: str, line: bytes) -> None:
-        os.write(self.fd, f"{_stamp()} {stream} {tag} ".encode() + line + b"\n")
+        entry = f"{_stamp()} {stream} {tag} ".encode() + line + b"\n"
+        os.write(self.fd, entry)
+        self.size += len(entry)
+        if self.path and self.max_size and self.size > self.max_size:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        try:
+            os.replace(self.path, self.path + ".1")
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        except OSError:
+            return  # keep writing where we are rather than lose output
+        os.dup2(fd, self.fd)
+        os.close(fd)
+        self.size = 0
 
 
 def _pump(pid: int, out_r: int, err_r: int, log: LogWriter) -> int:
@@ -190,7 +211,7 @@ def shim(spec_path: str) -> int:
         start = f.read().rsplit(")", 1)[1].split()[19]
     shim_file = os.path.join(os.path.dirname(spec["pid_file"]), "shim.json")
     _write_json(shim_file, {"shimPid": os.getpid(), "shimStart": start, "startedAt": time.time()})
-    log = LogWriter(1)
+    log = LogWriter(1, spec.get("log_file", ""), int(spec.get("log_max_size", 0)))
     try:
         setup(spec)
     except OSError as exc:

@@ -114,6 +114,7 @@ class ProcessRuntime:
         *,
         host_ip: str = "",
         dns: DNSConfig | None = None,
+        log_max_size: int = 10 * 1024 * 1024,
     ) -> None:
         self.root = root
         self.pods_dir = root / "pods"
@@ -127,6 +128,7 @@ class ProcessRuntime:
         self.lookup = lookup
         self.host_ip = host_ip
         self.dns = dns or DNSConfig()
+        self.log_max_size = log_max_size
         self._zygote: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
         with self._lock:
@@ -280,12 +282,15 @@ class ProcessRuntime:
             "memory_cgroup": cg.memory_dir,
             "pid_file": str(rdir / "pid"),
             "exit_file": str(rdir / "exit.json"),
+            "log_file": str(self.log_path(pod, name, attempt)),
+            "log_max_size": self.log_max_size,
         }
         _write_json(rdir / "spec.json", spec)
         logfile = self.log_path(pod, name, attempt)
         logfile.parent.mkdir(parents=True, exist_ok=True)
-        for old in logfile.parent.glob("*.log"):
-            if old.stem.isdigit() and int(old.stem) < attempt - 1:
+        for old in logfile.parent.glob("*.log*"):
+            run_number = old.name.split(".", 1)[0]
+            if run_number.isdigit() and int(run_number) < attempt - 1:
                 old.unlink(missing_ok=True)
         shim_pid = self._spawn(rdir / "spec.json", logfile)
         info = {

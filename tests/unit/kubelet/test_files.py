@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,19 @@ def test_dns_config_merges_and_policy_none_replaces() -> None:
 def test_host_aliases_are_added_to_etc_hosts() -> None:
     spec = pod(hostAliases=[{"ip": "10.1.2.3", "hostnames": ["foo.local", "bar.local"]}])
     assert "10.1.2.3\tfoo.local bar.local\n" in hosts_file(spec, "10.244.1.5")
+
+
+def test_log_writer_rotates_past_the_maximum_size(tmp_path: Path) -> None:
+    path = tmp_path / "0.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    try:
+        w = LogWriter(fd, str(path), max_size=200)
+        for i in range(10):
+            w.feed("stdout", f"line {i}\n".encode())
+    finally:
+        os.close(fd)
+    rotated = Path(f"{path}.1")
+    assert rotated.exists()
+    assert path.stat().st_size <= 200
+    everything = logs.render(rotated.read_bytes() + path.read_bytes())
+    assert everything.endswith(b"line 9\n")
