@@ -26,6 +26,7 @@ from node_agent.kubelet.errors import (
     KubeletError,
     ManifestError,
 )
+from node_agent.kubelet.events import NORMAL, WARNING, EventRecorder
 from node_agent.kubelet.node import NodeConfig, lease_object, node_object
 from node_agent.kubelet.probemanager import ProbeManager
 from node_agent.kubelet.routes import PodRoute, node_routes
@@ -74,6 +75,7 @@ class StatusSink(Protocol):
     def pod_removed(self, namespace: str, name: str, uid: str) -> None: ...
     def node_status(self, node: Object) -> None: ...
     def renew_lease(self, lease: Object) -> None: ...
+    def event(self, event: Object) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,10 @@ class Kubelet:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="podsync")
-        self.probes = ProbeManager(runtime, clock, self._pool.submit, self._submit)
+        self.events = EventRecorder(config.node.name, clock, sink.event)
+        self.probes = ProbeManager(
+            runtime, clock, self._pool.submit, self._submit, on_failure=self._probe_failed
+        )
         self._adopted = False
 
     # -- desired state -------------------------------------------------------------------
@@ -250,6 +255,17 @@ class Kubelet:
             probes=self.probes.verdicts(uid),
             image_known=self.image_known,
         )
+        waiting = self._carry_out(pod, plan, now)
+        if plan.actions:
+            observed = self.runtime.observe(pod)
+        plan = Plan(plan.actions, waiting, plan.init_failed)
+        self._backoff_events(pod, plan)
+        self.last_plan[uid] = plan
+        self.observed[uid] = observed
+        self._report(pod, observed, plan)
+
+    def _carry_out(self, pod: PodSpec, plan: Plan, now: float) -> dict[str, Waiting]:
+        """Execute the plan's actions in order; the waiting reasons to report."""
         waiting = dict(plan.waiting)
         for action in plan.actions:
             try:
@@ -267,39 +283,83 @@ class Kubelet:
                 log.warning("pod action failed pod=%s action=%s err=%s", pod.key, action, exc)
                 if isinstance(action, CreateSandbox):
                     break
-        if plan.actions:
-            observed = self.runtime.observe(pod)
         for name, wait in waiting.items():
             c = pod.container(name)
             if wait.reason == "ErrImagePull" and c is not None:
                 message = str(ImageNotFoundError(c.image, catalog.known_images()))
                 waiting[name] = Waiting(wait.reason, message)
-        plan = Plan(plan.actions, waiting, plan.init_failed)
-        self.last_plan[uid] = plan
-        self.observed[uid] = observed
-        self._report(pod, observed, plan)
+        return waiting
+
+    def _backoff_events(self, pod: PodSpec, plan: Plan) -> None:
+        """A BackOff event when a container starts waiting on a back-off (not every sync)."""
+        before = self.last_plan.get(pod.uid)
+        for name, wait in plan.waiting.items():
+            was = before.waiting.get(name) if before else None
+            if wait.reason not in ("CrashLoopBackOff", "ImagePullBackOff"):
+                continue
+            if was is not None and was.reason == wait.reason:
+                continue
+            text = (
+                f"Back-off restarting failed container {name} in pod {pod.name}"
+                if wait.reason == "CrashLoopBackOff"
+                else wait.message
+            )
+            self.events.record(pod, "BackOff", text, WARNING, name)
 
     def _execute(self, pod: PodSpec, action: object, now: float) -> None:
         if isinstance(action, CreateSandbox):
-            self.runtime.create_sandbox(pod)
+            try:
+                self.runtime.create_sandbox(pod)
+            except KubeletError as exc:
+                self.events.record(pod, "FailedCreatePodSandBox", str(exc), WARNING)
+                raise
         elif isinstance(action, StartContainer):
-            if action.attempt > 0:
-                self.backoff.next(backoff_key(pod.uid, action.name), now)
-            self.probes.forget(pod.uid, action.name)
-            self.runtime.start_container(pod, action.name, action.attempt)
-            self._post_start(pod, action.name)
+            self._start(pod, action, now)
         elif isinstance(action, KillContainer):
             log.info(
                 "killing container pod=%s container=%s reason=%s msg=%s",
-                pod.key,
-                action.name,
-                action.reason,
-                action.message,
+                pod.key, action.name, action.reason, action.message,
+            )  # fmt: skip
+            why = {
+                "Unhealthy": "failed liveness probe, will be restarted",
+                "StartupProbe": "failed startup probe, will be restarted",
+            }.get(action.reason, "is being stopped")
+            self.events.record(
+                pod, "Killing", f"Container {action.name} {why}", NORMAL, action.name
             )
             self.runtime.kill_container(pod, action.name, pod.grace_period)
             self.probes.forget(pod.uid, action.name)
         elif isinstance(action, PullFailed):
             self.backoff.next(pull_key(pod.uid, action.name), now)
+            c = pod.container(action.name)
+            image = c.image if c else "?"
+            msg = str(ImageNotFoundError(image, catalog.known_images()))
+            self.events.record(
+                pod, "Failed", f'Failed to pull image "{image}": {msg}', WARNING, action.name
+            )
+
+    def _start(self, pod: PodSpec, action: StartContainer, now: float) -> None:
+        if action.attempt > 0:
+            self.backoff.next(backoff_key(pod.uid, action.name), now)
+        self.probes.forget(pod.uid, action.name)
+        c = pod.container(action.name)
+        image = c.image if c else "?"
+        name = action.name
+        self.events.record(
+            pod, "Pulled", f'Container image "{image}" already present on machine', NORMAL, name
+        )
+        try:
+            self.runtime.start_container(pod, name, action.attempt)
+        except KubeletError as exc:
+            self.events.record(pod, "Failed", f"Error: {exc}", WARNING, name)
+            raise
+        self.events.record(pod, "Created", f"Created container {name}", NORMAL, name)
+        self.events.record(pod, "Started", f"Started container {name}", NORMAL, name)
+        self._post_start(pod, name)
+
+    def _probe_failed(self, pod: PodSpec, name: str, kind: str, message: str) -> None:
+        text = f"{kind.capitalize()} probe failed: {message}".strip()
+        self.events.record(pod, "Unhealthy", text, WARNING, name)
 
     def _post_start(self, pod: PodSpec, name: str) -> None:
         """Run the postStart hook; a failing hook kills the container (then restart policy)."""
@@ -311,6 +371,10 @@ class Kubelet:
             log.warning(
                 "postStart hook failed pod=%s container=%s exit=%d output=%s",
                 pod.key, name, result.exit_code, result.output.strip()[-200:],
+            )  # fmt: skip
+            self.events.record(
+                pod, "FailedPostStartHook", f"PostStartHook failed: {result.output.strip()}",
+                WARNING, name,
             )  # fmt: skip
             self.runtime.kill_container(pod, name, pod.grace_period)
 
@@ -337,6 +401,7 @@ class Kubelet:
         self.runtime.remove_pod(uid)
         self.probes.forget(uid, None)
         self.backoff.forget_prefix(f"{uid}/")
+        self.events.forget(uid)
         self.statuses.pop(uid, None)
         self.observed.pop(uid, None)
         self.last_plan.pop(uid, None)

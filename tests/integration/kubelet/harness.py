@@ -143,6 +143,15 @@ class KubeletHarness:
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; status={self.status(name)}\n{self.log()[-3000:]}") from None
 
+    def events(self, name: str) -> list[Object]:
+        """Events recorded for the pod `name`, oldest first."""
+        path = self.root / "status" / "events.jsonl"
+        if not path.exists():
+            return []
+        full = f"{name}-{self.tag}"
+        events = [json.loads(line) for line in path.read_text().splitlines() if line]
+        return [e for e in events if e["involvedObject"]["name"] == full]
+
     def uid(self, name: str) -> str:
         pod = self.pod(name)
         assert pod is not None, f"pod {name} has no status"

@@ -58,6 +58,11 @@ def test_liveness_failure_restarts_the_container(kubelet: KubeletHarness) -> Non
     # The new process is healthy again and stays up.
     wait_until(lambda: node_get(kubelet, st["podIP"], "/healthz") == "ok", 10)
     assert "Liveness probe failed" in kubelet.log()
+    reasons = [e["reason"] for e in kubelet.events("live")]
+    assert "Unhealthy" in reasons
+    assert "Killing" in reasons
+    killing = next(e for e in kubelet.events("live") if e["reason"] == "Killing")
+    assert killing["message"] == "Container web failed liveness probe, will be restarted"
 
 
 def test_readiness_flips_the_ready_condition(kubelet: KubeletHarness) -> None:
