@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     add("--cgroup-parent", default="", help="parent cgroup name (default kubelab-<node>)")
     add("--cluster-dns", default="", help="nameserver for pods; empty: lookups fail fast")
     add("--cluster-domain", default="cluster.local")
-    add("--sync-frequency", type=float, default=1.0, help="seconds between pod relists")
+    add("--sync-frequency", type=float, default=10.0, help="max seconds between syncs of a pod")
     add("--node-status-update-frequency", type=float, default=10.0)
     add("--node-lease-renew-interval", type=float, default=10.0)
     add("--crashloop-backoff-initial", type=float, default=10.0)
@@ -132,7 +132,7 @@ def build(args: argparse.Namespace) -> Assembly:
     )
     config = KubeletConfig(
         node=NodeConfig(node, args.node_ip, str(cidr), _capacity(args)),
-        sync_period=args.sync_frequency,
+        resync_period=args.sync_frequency,
         node_status_period=args.node_status_update_frequency,
         lease_renew_period=args.node_lease_renew_interval,
         backoff=BackOffPolicy(
@@ -140,6 +140,7 @@ def build(args: argparse.Namespace) -> Assembly:
         ),
     )
     kubelet = Kubelet(config, source or _NoPods(), FileStatusSink(root / "status"), runtime)
+    runtime.on_exit = kubelet.container_exited
     return Assembly(kubelet, network, cgroups, runtime)
 
 

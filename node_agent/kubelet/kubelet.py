@@ -1,10 +1,12 @@
 """The kubelet loop: desired pods from a `PodSource`, the runtime carries out sync plans, status
 goes to a `StatusSink`.
 
-Structure (like the upstream kubelet, small): a main loop relists the source and the runtime
-every `sync_period` and hands each pod to a worker (one sync per pod at a time, several pods in
-parallel); a prober thread runs due probes and wakes the pod's sync when a verdict changes; the
-node status and the Lease are reported on their own periods. The decisions are the pure
+Structure (like the upstream kubelet, small): a main loop relists the source and hands pods to
+workers (one sync per pod at a time, several pods in parallel): pods still settling every
+relist period, quiet ones every resync period, and a pod at once when the runtime reports one
+of its containers ended (`container_exited`); a prober thread runs due probes and wakes the
+pod's sync when a verdict changes; the node status and the Lease are reported on their own
+periods. The decisions are the pure
 functions in `sync.py` and `status.py`; this module only sequences IO.
 """
 
@@ -81,7 +83,8 @@ class StatusSink(Protocol):
 @dataclass(frozen=True)
 class KubeletConfig:
     node: NodeConfig
-    sync_period: float = 1.0
+    relist_period: float = 1.0  # pods still settling (starting, waiting, backing off)
+    resync_period: float = 10.0  # every pod, however quiet (`--sync-frequency`)
     probe_tick: float = 0.1
     node_status_period: float = 10.0
     lease_renew_period: float = 10.0
@@ -126,6 +129,7 @@ class Kubelet:
         self.last_plan: dict[str, Plan] = {}
         self.statuses: dict[str, Object] = {}
         self.observed: dict[str, ObservedPod] = {}
+        self._synced_at: dict[str, float] = {}
         self.bad_manifests: dict[str, str] = {}
         self.rejected: dict[str, PodSpec] = {}
         self._lock = threading.RLock()
@@ -262,6 +266,7 @@ class Kubelet:
         self._backoff_events(pod, plan)
         self.last_plan[uid] = plan
         self.observed[uid] = observed
+        self._synced_at[uid] = time.monotonic()
         self._report(pod, observed, plan)
 
     def _carry_out(self, pod: PodSpec, plan: Plan, now: float) -> dict[str, Waiting]:
@@ -404,6 +409,7 @@ class Kubelet:
         self.events.forget(uid)
         self.statuses.pop(uid, None)
         self.observed.pop(uid, None)
+        self._synced_at.pop(uid, None)
         self.last_plan.pop(uid, None)
         self.start_times.pop(uid, None)
         if pod is not None:
@@ -430,8 +436,20 @@ class Kubelet:
 
     # -- loop ----------------------------------------------------------------------------
     def sync_all(self) -> None:
+        """Relist: pods still settling every relist period, every pod every resync period.
+        Container exits (`container_exited`) and probe changes sync a pod at once."""
         self.refresh()
+        now = time.monotonic()
         for uid in list(self.pods):
+            plan = self.last_plan.get(uid)
+            settling = plan is None or bool(plan.actions or plan.waiting)
+            quiet_for = now - self._synced_at.get(uid, 0.0)
+            if settling or quiet_for >= self.config.resync_period:
+                self._submit(uid)
+
+    def container_exited(self, uid: str) -> None:
+        """The runtime saw a container of pod `uid` end: sync that pod now."""
+        if uid in self.pods:
             self._submit(uid)
 
     def run(self) -> None:
@@ -456,7 +474,7 @@ class Kubelet:
                 self.sync_all()
             except Exception:
                 log.exception("kubelet loop iteration failed")
-            self._wake.wait(self.config.sync_period)
+            self._wake.wait(min(self.config.relist_period, self.config.resync_period))
             self._wake.clear()
         prober.join(timeout=2)
 

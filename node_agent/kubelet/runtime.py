@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -26,7 +27,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,9 @@ class ProcessRuntime:
         self.dns = dns or DNSConfig()
         self.log_max_size = log_max_size
         self._zygote: subprocess.Popen[str] | None = None
+        self._replies: queue.Queue[str] = queue.Queue()
+        self._shims: dict[int, str] = {}  # shim pid -> pod uid, for exit notices
+        self.on_exit: Callable[[str], None] | None = None  # called with the uid of a pod
         self._lock = threading.Lock()
         with self._lock:
             self._ensure_zygote()  # started early: the first pod should not wait for it
@@ -292,7 +296,7 @@ class ProcessRuntime:
             run_number = old.name.split(".", 1)[0]
             if run_number.isdigit() and int(run_number) < attempt - 1:
                 old.unlink(missing_ok=True)
-        shim_pid = self._spawn(rdir / "spec.json", logfile)
+        shim_pid = self._spawn(rdir / "spec.json", logfile, pod.uid)
         info = {
             "id": uuid.uuid4().hex,
             "startedAt": time.time(),
@@ -309,21 +313,21 @@ class ProcessRuntime:
             argv,
         )
 
-    def _spawn(self, spec: Path, logfile: Path) -> int:
+    def _spawn(self, spec: Path, logfile: Path, uid: str) -> int:
         """Have the zygote fork a shim for `spec`, logging to `logfile`; the shim's pid."""
         with self._lock:
             for _ in range(2):
                 z = self._ensure_zygote()
                 assert z.stdin is not None
-                assert z.stdout is not None
                 try:
                     z.stdin.write(f"{spec} {logfile}\n")
                     z.stdin.flush()
-                    reply = z.stdout.readline().strip()
-                except (BrokenPipeError, OSError):
+                    reply = self._replies.get(timeout=30)
+                except (BrokenPipeError, OSError, queue.Empty):
                     self._zygote = None
                     continue
                 if reply.lstrip("-").isdigit() and int(reply) > 0:
+                    self._shims[int(reply)] = uid
                     return int(reply)
                 raise ContainerRuntimeError(f"cannot start shim for {spec}: {reply or 'no reply'}")
         raise ContainerRuntimeError(f"cannot start shim for {spec}: the zygote keeps dying")
@@ -340,7 +344,23 @@ class ProcessRuntime:
                 text=True,
                 bufsize=1,
             )
+            self._replies = queue.Queue()
+            threading.Thread(
+                target=self._read_zygote, args=(z, self._replies), name="zygote", daemon=True
+            ).start()
         return z
+
+    def _read_zygote(self, z: subprocess.Popen[str], replies: queue.Queue[str]) -> None:
+        """Replies go to `_spawn`; `exit PID` lines tell the exit listener which pod to sync."""
+        assert z.stdout is not None
+        for line in z.stdout:
+            text = line.strip()
+            if text.startswith("exit "):
+                uid = self._shims.pop(int(text[5:]), None)
+                if uid is not None and self.on_exit is not None:
+                    self.on_exit(uid)
+            else:
+                replies.put(text)
 
     def close(self) -> None:
         """Stop the zygote (running shims and containers are not affected)."""

@@ -57,7 +57,7 @@ class KubeletHarness:
             "--pod-manifest-path", str(self.manifests),
             "--netns-prefix", self.netns_prefix,
             "--file-check-frequency", "0.2",
-            "--sync-frequency", "0.2",
+            "--sync-frequency", "5",  # exits and probes must wake pods by themselves
             "--crashloop-backoff-initial", "1",
             "--crashloop-backoff-max", "4",
             "--node-status-update-frequency", "1",
