@@ -1,0 +1,256 @@
+"""Apiserver load benchmark: creates through REST and gRPC, a list of 5,000 pods, watch delivery.
+
+    .venv/bin/python bench/apiserver_load.py [--creates 1000] [--clients 10] [--watchers 100]
+
+Starts a real etcd and `python -m controlplane.apiserver` on random loopback ports in a temp dir,
+then measures from this process: create latency/throughput with N concurrent clients over HTTPS
+(kubectl's path) and over gRPC (the components' path), the time to list 5,000 pods, and the delay
+from a write being acknowledged to the event reaching W gRPC watchers. The peer measured in the
+same run is a raw etcd compare-and-swap create, the floor under every apiserver create.
+"""
+
+# ruff: noqa: PLR0915  (one linear script: setup, measure, report)
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from controlplane.apiserver.storage import EtcdStore
+from kubelab.client import NAMESPACES, PODS, Client
+from tests.integration.apiserver.cluster import free_port, run_etcd
+from tests.support import wait_until
+
+
+def pod(name: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"bench": "yes"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "1d"]}]},
+    }
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+def run_parallel(
+    clients: int, per_client: int, op: Callable[[int, int], None]
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker(c: int) -> None:
+        mine = []
+        for i in range(per_client):
+            t0 = time.perf_counter()
+            op(c, i)
+            mine.append(time.perf_counter() - t0)
+        with lock:
+            latencies.extend(mine)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start, latencies
+
+
+def report(label: str, elapsed: float, lat: list[float]) -> None:
+    print(
+        f"{label:<28} {len(lat) / elapsed:8.1f}/s  p50 {pct(lat, 50):7.1f} ms  "
+        f"p99 {pct(lat, 99):7.1f} ms  (n={len(lat)})"
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--creates", type=int, default=1000)
+    ap.add_argument("--clients", type=int, default=10)
+    ap.add_argument("--list-size", type=int, default=5000)
+    ap.add_argument("--watchers", type=int, default=100)
+    ap.add_argument("--watch-writes", type=int, default=50)
+    args = ap.parse_args()
+    per_client = args.creates // args.clients
+    tmp = Path(tempfile.mkdtemp(prefix="kl-bench-"))
+    with run_etcd(tmp / "etcd") as store:
+        rest_port, grpc_port = free_port(), free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "controlplane.apiserver",
+                "--etcd-servers",
+                store.endpoints[0],
+                "--secure-port",
+                str(rest_port),
+                "--grpc-port",
+                str(grpc_port),
+                "--cert-dir",
+                str(tmp / "pki"),
+                "--v",
+                "0",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        try:
+            pki = tmp / "pki"
+            wait_until((pki / "admin.kubeconfig").exists, 30)
+            client = Client.from_cert_dir(pki, [f"127.0.0.1:{grpc_port}"])
+            wait_until(lambda: client.list(NAMESPACES).items, 30)
+            for ns in ("rest", "grpc", "peer"):
+                client.create(NAMESPACES, {"metadata": {"name": ns}})
+            print(
+                f"apiserver bench: {args.clients} concurrent clients, "
+                f"{args.creates} creates each way"
+            )
+
+            etcd = EtcdStore(store.endpoints)
+            body = json.dumps(pod("x")).encode()
+            elapsed, lat = run_parallel(
+                args.clients,
+                per_client,
+                lambda c, i: etcd.create(f"/bench/peer/{c}-{i}", body) and None,
+            )
+            report("peer: etcd CAS create", elapsed, lat)
+            peer_p50 = pct(lat, 50)
+
+            ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+            ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+            conns = [
+                http.client.HTTPSConnection("127.0.0.1", rest_port, context=ctx)
+                for _ in range(args.clients)
+            ]
+
+            def rest_create(c: int, i: int) -> None:
+                conns[c].request(
+                    "POST",
+                    "/api/v1/namespaces/rest/pods",
+                    body=json.dumps(pod(f"p-{c}-{i}")),
+                    headers={"Content-Type": "application/json"},
+                )
+                resp = conns[c].getresponse()
+                resp.read()
+                assert resp.status == 201, resp.status
+
+            elapsed, lat = run_parallel(args.clients, per_client, rest_create)
+            report("REST (HTTPS) pod create", elapsed, lat)
+            rest_p50 = pct(lat, 50)
+
+            grpc_clients = [
+                Client.from_cert_dir(pki, [f"127.0.0.1:{grpc_port}"]) for _ in range(args.clients)
+            ]
+            elapsed, lat = run_parallel(
+                args.clients,
+                per_client,
+                lambda c, i: (
+                    grpc_clients[c].create(PODS, pod(f"p-{c}-{i}"), namespace="grpc") and None
+                ),
+            )
+            report("gRPC pod create", elapsed, lat)
+            grpc_p50 = pct(lat, 50)
+            print(
+                f"ratio create p50 / etcd p50: REST {rest_p50 / peer_p50:.1f}x, "
+                f"gRPC {grpc_p50 / peer_p50:.1f}x"
+            )
+
+            have = 2 * per_client * args.clients
+            extra = max(0, args.list_size - have)
+            per = -(-extra // args.clients) if extra else 0
+            if per:
+                run_parallel(
+                    args.clients,
+                    per,
+                    lambda c, i: (
+                        grpc_clients[c].create(PODS, pod(f"f-{c}-{i}"), namespace="peer") and None
+                    ),
+                )
+            t0 = time.perf_counter()
+            items = client.list(PODS).items
+            t_grpc = time.perf_counter() - t0
+            conns[0].request("GET", "/api/v1/pods")
+            t0 = time.perf_counter()
+            resp = conns[0].getresponse()
+            data = resp.read()
+            t_rest = time.perf_counter() - t0
+            conns[0].request(
+                "GET",
+                "/api/v1/pods",
+                headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+            )
+            t0 = time.perf_counter()
+            conns[0].getresponse().read()
+            t_table = time.perf_counter() - t0
+            print(
+                f"list {len(items)} pods: gRPC {t_grpc * 1000:.0f} ms, REST JSON "
+                f"{t_rest * 1000:.0f} ms ({len(data) / 1e6:.1f} MB), REST Table "
+                f"{t_table * 1000:.0f} ms"
+            )
+
+            watch_delivery(pki, grpc_port, client, args.watchers, args.watch_writes)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def watch_delivery(pki: Path, grpc_port: int, client: Client, watchers: int, writes: int) -> None:
+    client.create(NAMESPACES, {"metadata": {"name": "watch"}})
+    rv = client.list(PODS, namespace="watch").resource_version
+    seen: dict[tuple[int, str], float] = {}
+    lock = threading.Lock()
+    ready = threading.Barrier(watchers + 1)
+    wclients = [Client.from_cert_dir(pki, [f"127.0.0.1:{grpc_port}"]) for _ in range(10)]
+    streams = []
+
+    def run(w: int) -> None:
+        watch = wclients[w % 10].watch(PODS, namespace="watch", resource_version=rv)
+        streams.append(watch)
+        ready.wait()
+        for count, ev in enumerate(watch, 1):
+            with lock:
+                seen[(w, ev.object["metadata"]["name"])] = time.perf_counter()
+            if count == writes:
+                return
+
+    threads = [threading.Thread(target=run, args=(w,), daemon=True) for w in range(watchers)]
+    for t in threads:
+        t.start()
+    ready.wait()
+    time.sleep(1.0)  # let every stream reach the server
+    acked: dict[str, float] = {}
+    for i in range(writes):
+        name = f"w-{i}"
+        client.create(PODS, pod(name), namespace="watch")
+        acked[name] = time.perf_counter()
+        time.sleep(0.02)
+    wait_until(lambda: len(seen) >= watchers * writes, 60)
+    lat = [max(0.0, seen[(w, n)] - acked[n]) for (w, n) in seen]
+    for s in streams:
+        s.stop()
+    print(
+        f"watch delivery to {watchers} watchers ({writes} writes): p50 {pct(lat, 50):.1f} ms, "
+        f"p99 {pct(lat, 99):.1f} ms, max {max(lat) * 1000:.1f} ms; "
+        f"store watches for pods: 1 (watch cache)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""`python -m controlplane.apiserver`: the kubelab apiserver, with kube-apiserver's flag names."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from controlplane.apiserver.server import Apiserver, ApiserverConfig
+
+
+def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
+    p = argparse.ArgumentParser(prog="python -m controlplane.apiserver", description=__doc__)
+    p.add_argument(
+        "--etcd-servers",
+        required=True,
+        help="comma-separated etcd v3 endpoints (host:port), tried in order on failure",
+    )
+    p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--secure-port", type=int, default=6443, help="HTTPS REST port (0: any)")
+    p.add_argument("--grpc-port", type=int, default=6444, help="gRPC port (0: any)")
+    p.add_argument("--advertise-address", default="")
+    p.add_argument(
+        "--cert-dir",
+        default="/var/lib/kubelab/pki",
+        help="CA, serving and admin certificates; created when missing",
+    )
+    p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
+    p.add_argument(
+        "--tls-san",
+        action="append",
+        default=[],
+        help="extra DNS name or IP for the serving certificate (repeatable)",
+    )
+    p.add_argument("--watch-bookmark-interval", type=float, default=10.0)
+    p.add_argument("--watch-cache-size", type=int, default=4096)
+    p.add_argument(
+        "--grpc-max-workers",
+        type=int,
+        default=2048,
+        help="gRPC worker threads; every open Watch holds one",
+    )
+    p.add_argument("-v", "--v", type=int, default=1, help="log verbosity (0-4)")
+    args = p.parse_args(argv)
+    servers = tuple(s.strip() for s in args.etcd_servers.split(",") if s.strip())
+    if not servers:
+        p.error("--etcd-servers: give at least one host:port")
+    level = logging.DEBUG if args.v >= 4 else logging.INFO if args.v >= 1 else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return ApiserverConfig(
+        etcd_servers=servers,
+        cert_dir=Path(args.cert_dir),
+        bind_address=args.bind_address,
+        secure_port=args.secure_port,
+        grpc_port=args.grpc_port,
+        advertise_address=args.advertise_address,
+        service_cluster_ip_range=args.service_cluster_ip_range,
+        tls_sans=tuple(args.tls_san),
+        bookmark_interval=args.watch_bookmark_interval,
+        watch_cache_size=args.watch_cache_size,
+        grpc_max_workers=args.grpc_max_workers,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    server = Apiserver(config)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    try:
+        server.start()
+    except Exception as exc:
+        logging.getLogger("controlplane.apiserver").error("startup failed: %s", exc)
+        return 1
+    print(f"ready rest={server.rest_port} grpc={server.grpc_port}", flush=True)
+    done.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,706 @@
+"""The handler layer both front ends call: CRUD, list, watch, bind over the store.
+
+REST (`rest.py`) and gRPC (`grpc_api.py`) decode requests into calls here and encode what comes
+back; nothing is implemented twice. Objects live as JSON under `/registry/<resource>/[<ns>/]<name>`
+and their resourceVersion is the key's mod_revision. Every write is a compare-and-swap; a
+read-modify-write (patch, graceful delete, bind) retries on a lost race. Errors are
+`kubelab.api.errors.ApiError`s, mapped to HTTP/gRPC at the edges.
+"""
+
+# ruff: noqa: PLR0917  (internal helpers pass the request coordinates)
+
+from __future__ import annotations
+
+import base64
+import builtins
+import contextlib
+import copy
+import json
+import logging
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from controlplane.apiserver.storage import KV, EventType, Store, StoreError
+from controlplane.apiserver.watchcache import (
+    CachedEvent,
+    DirectWatch,
+    Subscription,
+    WatchCaches,
+    decode,
+)
+from kubelab.api import errors
+from kubelab.api.errors import Cause
+from kubelab.api.kind import KindInfo
+from kubelab.api.lifecycle import prepare_create, prepare_update, raise_invalid
+from kubelab.api.patch import PatchError, apply_patch
+from kubelab.api.registry import REGISTRY, SYSTEM_NAMESPACES, Registry
+from kubelab.api.selectors import (
+    FieldSelector,
+    LabelSelector,
+    SelectorError,
+    parse_field_selector,
+    parse_label_selector,
+)
+from kubelab.api.tables import format_time
+from kubelab.api.types import Object
+
+log = logging.getLogger(__name__)
+
+ROOT = "/registry"
+GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+PROPAGATION_POLICIES = ("Orphan", "Background", "Foreground")
+CAS_RETRIES = 16
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ListOptions:
+    label_selector: str = ""
+    field_selector: str = ""
+    limit: int = 0
+    continue_token: str = ""
+    resource_version: str = ""
+    resource_version_match: str = ""
+
+
+@dataclass(frozen=True)
+class ListResult:
+    items: builtins.list[Object]
+    resource_version: str
+    continue_token: str = ""
+    remaining: int | None = None
+
+
+@dataclass(frozen=True)
+class DeleteOptions:
+    grace_period_seconds: int | None = None
+    propagation_policy: str | None = None
+    precondition_uid: str | None = None
+    precondition_resource_version: str | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: str  # ADDED, MODIFIED, DELETED, BOOKMARK, ERROR
+    object: Object
+
+
+@dataclass
+class Filter:
+    info: KindInfo
+    namespace: str
+    labels: LabelSelector = field(default_factory=LabelSelector)
+    fields: FieldSelector = field(default_factory=FieldSelector)
+
+    def matches(self, obj: Object | None) -> bool:
+        if obj is None:
+            return False
+        meta = obj.get("metadata") or {}
+        if self.namespace and meta.get("namespace") != self.namespace:
+            return False
+        if not self.labels.matches(meta.get("labels")):
+            return False
+        return self.fields.empty or self.fields.matches(self.info.fields_of(obj))
+
+
+def key_for(info: KindInfo, namespace: str, name: str) -> str:
+    if info.namespaced:
+        return f"{ROOT}/{info.resource}/{namespace}/{name}"
+    return f"{ROOT}/{info.resource}/{name}"
+
+
+def prefix_for(info: KindInfo, namespace: str) -> str:
+    if info.namespaced and namespace:
+        return f"{ROOT}/{info.resource}/{namespace}/"
+    return f"{ROOT}/{info.resource}/"
+
+
+def encode(obj: Object) -> bytes:
+    stored = copy.copy(obj)
+    stored["metadata"] = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+    return json.dumps(stored, separators=(",", ":"), sort_keys=False).encode()
+
+
+def _continue_token(revision: int, start: str) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _parse_continue(token: str) -> tuple[int, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return int(data["rv"]), str(data["start"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise errors.BadRequest(f"continue key is not valid: {token!r}") from exc
+
+
+class Handlers:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        registry: Registry = REGISTRY,
+        clock: Callable[[], datetime] = utcnow,
+        new_uid: Callable[[], str] = lambda: str(uuid.uuid4()),
+        bookmark_interval: float = 10.0,
+        cache_capacity: int = 4096,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.new_uid = new_uid
+        self.bookmark_interval = bookmark_interval
+        self.caches = WatchCaches(store, capacity=cache_capacity)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _now(self) -> str:
+        return format_time(self.clock())
+
+    def _read(self, info: KindInfo, namespace: str, name: str) -> tuple[Object, KV]:
+        try:
+            kv, _ = self.store.get(key_for(info, namespace, name))
+        except StoreError as exc:
+            raise errors.ServiceUnavailable(str(exc)) from exc
+        if kv is None:
+            raise self._not_found(info, name)
+        return decode(kv), kv
+
+    def _not_found(self, info: KindInfo, name: str) -> errors.NotFound:
+        what = f"{info.resource}.{info.group}" if info.group else info.resource
+        return errors.NotFound(
+            f'{what} "{name}" not found', kind=info.resource, name=name, group=info.group
+        )
+
+    def _conflict(self, info: KindInfo, name: str, why: str) -> errors.Conflict:
+        what = f"{info.resource}.{info.group}" if info.group else info.resource
+        return errors.Conflict(
+            f'Operation cannot be fulfilled on {what} "{name}": {why}',
+            kind=info.resource,
+            name=name,
+            group=info.group,
+        )
+
+    def _check_namespace(self, info: KindInfo, namespace: str, *, exists: bool) -> None:
+        if not info.namespaced:
+            return
+        if not namespace:
+            raise errors.BadRequest(f"{info.kind} is namespaced: a namespace is required")
+        if exists:
+            ns_info = self.registry.by_resource("namespaces")
+            assert ns_info is not None
+            # Like Kubernetes' namespace lifecycle admission, read the namespace from the cache
+            # (no store round trip per create); the store is asked when the cache lags behind.
+            key = key_for(ns_info, "", namespace)
+            try:
+                cached_ns = self.caches.get(f"{ROOT}/{ns_info.resource}/").state.get(key)
+            except StoreError:
+                cached_ns = None
+            ns = cached_ns if cached_ns is not None else self._read(ns_info, "", namespace)[0]
+            if (ns.get("status") or {}).get("phase") == "Terminating":
+                raise errors.Forbidden(
+                    f'{info.resource} "" is forbidden: unable to create new content in '
+                    f"namespace {namespace} because it is being terminated"
+                )
+
+    # --- create / get / list ---------------------------------------------------------------------
+
+    def create(
+        self,
+        info: KindInfo,
+        namespace: str,
+        body: Object,
+        *,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> tuple[Object, builtins.list[str]]:
+        if not isinstance(body, dict):
+            raise errors.BadRequest("the body of the request must be a JSON object")
+        body = copy.deepcopy(body)
+        meta = body.setdefault("metadata", {})
+        if isinstance(meta, dict) and not meta.get("name") and meta.get("generateName"):
+            suffix = "".join(secrets.choice(GENERATE_ALPHABET) for _ in range(5))
+            meta["name"] = f"{meta['generateName']}{suffix}"
+        self._check_namespace(info, namespace, exists=True)
+        obj, warnings = prepare_create(
+            info, body, namespace=namespace, uid=self.new_uid(), now=self._now(), strict=strict
+        )
+        name = obj["metadata"]["name"]
+        if dry_run:
+            return obj, warnings
+        try:
+            result = self.store.create(key_for(info, namespace, name), encode(obj))
+        except StoreError as exc:
+            raise errors.ServiceUnavailable(str(exc)) from exc
+        if not result.succeeded:
+            what = f"{info.resource}.{info.group}" if info.group else info.resource
+            raise errors.AlreadyExists(
+                f'{what} "{name}" already exists', kind=info.resource, name=name, group=info.group
+            )
+        obj["metadata"]["resourceVersion"] = str(result.revision)
+        log.debug("created %s=%s/%s rv=%s", info.resource, namespace, name, result.revision)
+        return obj, warnings
+
+    def get(self, info: KindInfo, namespace: str, name: str) -> Object:
+        self._check_namespace(info, namespace, exists=False)
+        obj, _ = self._read(info, namespace, name)
+        return obj
+
+    def list(self, info: KindInfo, namespace: str, opts: ListOptions) -> ListResult:
+        flt = self._filter(info, namespace, opts.label_selector, opts.field_selector)
+        prefix = prefix_for(info, namespace)
+        revision, start = 0, ""
+        if opts.continue_token:
+            revision, start = _parse_continue(opts.continue_token)
+        elif opts.resource_version and opts.resource_version_match == "Exact":
+            revision = self._parse_rv(opts.resource_version)
+        if opts.limit <= 0:
+            return self._list_all(prefix, flt, revision)
+        items: builtins.list[Object] = []
+        while True:
+            try:
+                result = self.store.range(prefix, start=start, limit=opts.limit, revision=revision)
+            except StoreError as exc:
+                if "compact" in str(exc):
+                    raise errors.Gone(
+                        "The provided continue parameter is too old to display a consistent "
+                        "list result. You can start a new list without the continue parameter."
+                    ) from exc
+                raise errors.ServiceUnavailable(str(exc)) from exc
+            revision = revision or result.revision
+            for i, kv in enumerate(result.kvs):
+                obj = decode(kv)
+                if flt.matches(obj):
+                    items.append(obj)
+                if len(items) >= opts.limit:
+                    more = i < len(result.kvs) - 1 or result.more
+                    token = _continue_token(revision, kv.key + "\0") if more else ""
+                    return ListResult(items, str(revision), token)
+            if not result.more or not result.kvs:
+                return ListResult(items, str(revision))
+            start = result.kvs[-1].key + "\0"
+
+    def _key_of_obj(self, info: KindInfo, obj: Object) -> str:
+        meta = obj["metadata"]
+        return key_for(info, meta.get("namespace", ""), meta["name"])
+
+    def _list_all(self, prefix: str, flt: Filter, revision: int) -> ListResult:
+        try:
+            result = self.store.range(prefix, revision=revision)
+        except StoreError as exc:
+            if "compact" in str(exc):
+                raise errors.Gone(f"resourceVersion {revision} is too old") from exc
+            raise errors.ServiceUnavailable(str(exc)) from exc
+        items = [o for o in (decode(kv) for kv in result.kvs) if flt.matches(o)]
+        return ListResult(items, str(revision or result.revision))
+
+    def _parse_rv(self, rv: str) -> int:
+        try:
+            value = int(rv)
+        except ValueError as exc:
+            raise errors.BadRequest(f'invalid resource version "{rv}": must be an integer') from exc
+        if value < 0:
+            raise errors.BadRequest(f'invalid resource version "{rv}": must not be negative')
+        return value
+
+    def _filter(self, info: KindInfo, namespace: str, labels: str, fields: str) -> Filter:
+        try:
+            return Filter(
+                info,
+                namespace if info.namespaced else "",
+                parse_label_selector(labels),
+                parse_field_selector(fields, info.field_names()),
+            )
+        except SelectorError as exc:
+            raise errors.BadRequest(str(exc)) from exc
+
+    # --- update / patch --------------------------------------------------------------------------
+
+    def update(
+        self,
+        info: KindInfo,
+        namespace: str,
+        name: str,
+        body: Object,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> tuple[Object, builtins.list[str]]:
+        if not isinstance(body, dict):
+            raise errors.BadRequest("the body of the request must be a JSON object")
+        body_meta = body.get("metadata") or {}
+        if body_meta.get("name") and body_meta["name"] != name:
+            raise errors.BadRequest(
+                f"the name of the object ({body_meta['name']}) does not match the name on the "
+                f"URL ({name})"
+            )
+        old, kv = self._read(info, namespace, name)
+        wanted_rv = str(body_meta.get("resourceVersion") or "")
+        if wanted_rv and wanted_rv != str(kv.mod_revision):
+            raise self._conflict(
+                info,
+                name,
+                "the object has been modified; please apply your changes to the "
+                "latest version and try again",
+            )
+        new, warnings = prepare_update(info, body, old, subresource=subresource, strict=strict)
+        return self._write_update(info, namespace, name, new, kv, dry_run=dry_run), warnings
+
+    def _write_update(
+        self, info: KindInfo, namespace: str, name: str, new: Object, kv: KV, *, dry_run: bool
+    ) -> Object:
+        meta = new["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            grace = int(meta.get("deletionGracePeriodSeconds") or 0)
+            if grace == 0 or not info.graceful_delete:
+                if dry_run:
+                    return new
+                return self._cas_delete(info, namespace, name, new, kv)
+        if dry_run:
+            new["metadata"]["resourceVersion"] = str(kv.mod_revision)
+            return new
+        key = key_for(info, namespace, name)
+        try:
+            result = self.store.update(key, encode(new), kv.mod_revision)
+        except StoreError as exc:
+            raise errors.ServiceUnavailable(str(exc)) from exc
+        if not result.succeeded:
+            if result.current is None:
+                raise self._not_found(info, name)
+            raise self._conflict(
+                info,
+                name,
+                "the object has been modified; please apply your changes to the "
+                "latest version and try again",
+            )
+        new["metadata"]["resourceVersion"] = str(result.revision)
+        return new
+
+    def _cas_delete(self, info: KindInfo, namespace: str, name: str, obj: Object, kv: KV) -> Object:
+        try:
+            result = self.store.delete(key_for(info, namespace, name), kv.mod_revision)
+        except StoreError as exc:
+            raise errors.ServiceUnavailable(str(exc)) from exc
+        if not result.succeeded:
+            if result.current is None:
+                raise self._not_found(info, name)
+            raise self._conflict(info, name, "the object has been modified")
+        obj["metadata"]["resourceVersion"] = str(result.revision)
+        return obj
+
+    def patch(
+        self,
+        info: KindInfo,
+        namespace: str,
+        name: str,
+        content_type: str,
+        patch: Any,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> tuple[Object, builtins.list[str]]:
+        for _ in range(CAS_RETRIES):
+            old, kv = self._read(info, namespace, name)
+            try:
+                patched = apply_patch(content_type, old, patch)
+            except PatchError as exc:
+                if "unsupported patch type" in str(exc):
+                    raise errors.UnsupportedMediaType(str(exc)) from exc
+                raise errors.Invalid(str(exc), kind=info.kind, name=name) from exc
+            if not isinstance(patched, dict):
+                raise errors.BadRequest("the patched object is not a JSON object")
+            patched_meta = patched.setdefault("metadata", {})
+            precondition = str(patched_meta.get("resourceVersion") or "")
+            if precondition and precondition != str(kv.mod_revision):
+                raise self._conflict(info, name, "the object has been modified")
+            patched_meta["resourceVersion"] = str(kv.mod_revision)
+            new, warnings = prepare_update(
+                info, patched, old, subresource=subresource, strict=strict
+            )
+            try:
+                return self._write_update(info, namespace, name, new, kv, dry_run=dry_run), warnings
+            except errors.Conflict:
+                if precondition:
+                    raise
+                continue
+        raise self._conflict(info, name, "too many concurrent writers; try again")
+
+    # --- delete ----------------------------------------------------------------------------------
+
+    def delete(self, info: KindInfo, namespace: str, name: str, opts: DeleteOptions) -> Object:
+        if opts.propagation_policy and opts.propagation_policy not in PROPAGATION_POLICIES:
+            raise_invalid(
+                info,
+                name,
+                [
+                    Cause(
+                        "propagationPolicy",
+                        f'Unsupported value: "{opts.propagation_policy}": supported values: '
+                        + ", ".join(f'"{p}"' for p in PROPAGATION_POLICIES),
+                        "FieldValueNotSupported",
+                    )
+                ],
+            )
+        if opts.grace_period_seconds is not None and opts.grace_period_seconds < 0:
+            raise_invalid(info, name, [Cause("gracePeriodSeconds", "Invalid value: must be >= 0")])
+        if info.kind == "Namespace":
+            return self._delete_namespace(info, name, opts)
+        for _ in range(CAS_RETRIES):
+            obj, kv = self._read(info, namespace, name)
+            meta = obj["metadata"]
+            if opts.precondition_uid and opts.precondition_uid != meta.get("uid"):
+                raise self._conflict(
+                    info,
+                    name,
+                    f"Precondition failed: UID in precondition: "
+                    f"{opts.precondition_uid}, UID in object meta: {meta.get('uid')}",
+                )
+            if (
+                opts.precondition_resource_version
+                and opts.precondition_resource_version != meta["resourceVersion"]
+            ):
+                raise self._conflict(
+                    info,
+                    name,
+                    "Precondition failed: ResourceVersion in precondition: "
+                    f"{opts.precondition_resource_version}, ResourceVersion in object meta: "
+                    f"{meta['resourceVersion']}",
+                )
+            grace = self._grace(info, obj, opts)
+            try:
+                if grace > 0 or meta.get("finalizers"):
+                    return self._mark_deleting(info, namespace, name, obj, kv, grace, opts)
+                if opts.dry_run:
+                    return obj
+                return self._cas_delete(info, namespace, name, obj, kv)
+            except errors.Conflict:
+                continue
+        raise self._conflict(info, name, "too many concurrent writers; try again")
+
+    def _grace(self, info: KindInfo, obj: Object, opts: DeleteOptions) -> int:
+        if not info.graceful_delete:
+            return 0
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0  # never ran on a node: nothing to stop
+        if opts.grace_period_seconds is not None:
+            return opts.grace_period_seconds
+        return int(spec.get("terminationGracePeriodSeconds", 30))
+
+    def _mark_deleting(
+        self,
+        info: KindInfo,
+        namespace: str,
+        name: str,
+        obj: Object,
+        kv: KV,
+        grace: int,
+        opts: DeleteOptions,
+    ) -> Object:
+        meta = obj["metadata"]
+        current = meta.get("deletionGracePeriodSeconds")
+        if meta.get("deletionTimestamp") and current is not None and int(current) <= grace:
+            return obj  # already terminating with a shorter or equal grace period
+        if grace == 0 and not meta.get("finalizers"):
+            return obj if opts.dry_run else self._cas_delete(info, namespace, name, obj, kv)
+        new = copy.deepcopy(obj)
+        new["metadata"]["deletionTimestamp"] = format_time(self.clock() + timedelta(seconds=grace))
+        new["metadata"]["deletionGracePeriodSeconds"] = grace
+        if opts.propagation_policy == "Orphan" and "orphan" not in (meta.get("finalizers") or []):
+            pass  # dependents are left alone; the garbage collector (controllers) owns them
+        if opts.dry_run:
+            return new
+        return self._write_update(info, namespace, name, new, kv, dry_run=False)
+
+    def _delete_namespace(self, info: KindInfo, name: str, opts: DeleteOptions) -> Object:
+        if name in SYSTEM_NAMESPACES:
+            raise errors.Forbidden(
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                kind="namespaces",
+                name=name,
+            )
+        obj, kv = self._read(info, "", name)
+        if opts.dry_run:
+            return obj
+        # Mark it Terminating (no new content), remove its content, then the namespace itself.
+        obj["status"] = {"phase": "Terminating"}
+        obj["metadata"]["deletionTimestamp"] = self._now()
+        try:
+            result = self.store.update(key_for(info, "", name), encode(obj), kv.mod_revision)
+        except StoreError as exc:
+            raise errors.ServiceUnavailable(str(exc)) from exc
+        if not result.succeeded:
+            raise self._conflict(info, name, "the object has been modified")
+        threading.Thread(
+            target=self._purge_namespace, args=(name, result.revision), daemon=True
+        ).start()
+        obj["metadata"]["resourceVersion"] = str(result.revision)
+        return obj
+
+    def _purge_namespace(self, name: str, revision: int) -> None:
+        try:
+            for kind in self.registry.kinds:
+                if not kind.namespaced:
+                    continue
+                for kv in self.store.range(prefix_for(kind, name)).kvs:
+                    self.store.delete(kv.key, kv.mod_revision)
+            ns_info = self.registry.by_resource("namespaces")
+            assert ns_info is not None
+            ns_kv, _ = self.store.get(key_for(ns_info, "", name))
+            if ns_kv is not None:
+                self.store.delete(ns_kv.key, ns_kv.mod_revision)
+            log.info("namespace deleted namespace=%s", name)
+        except StoreError as exc:
+            log.warning("namespace purge failed namespace=%s err=%s", name, exc)
+
+    # --- binding ---------------------------------------------------------------------------------
+
+    def bind(self, namespace: str, name: str, binding: Object, *, dry_run: bool = False) -> Object:
+        pods = self.registry.by_resource("pods")
+        assert pods is not None
+        target = binding.get("target") or {}
+        node = target.get("name")
+        if not node:
+            raise_invalid(
+                pods, name, [Cause("target.name", "Required value", "FieldValueRequired")]
+            )
+        if target.get("kind") not in (None, "", "Node"):
+            raise_invalid(pods, name, [Cause("target.kind", "Invalid value: must be Node")])
+        for _ in range(CAS_RETRIES):
+            pod, kv = self._read(pods, namespace, name)
+            if pod["metadata"].get("deletionTimestamp"):
+                raise self._conflict(
+                    pods, name, "pod is being deleted, cannot be assigned to a host"
+                )
+            current = (pod.get("spec") or {}).get("nodeName")
+            if current:
+                raise self._conflict(
+                    pods, name, f'pod {name} is already assigned to node "{current}"'
+                )
+            uid = (binding.get("metadata") or {}).get("uid")
+            if uid and uid != pod["metadata"].get("uid"):
+                raise self._conflict(pods, name, "Precondition failed: UID mismatch")
+            pod["spec"]["nodeName"] = node
+            conds = pod.setdefault("status", {}).setdefault("conditions", [])
+            conds[:] = [c for c in conds if c.get("type") != "PodScheduled"]
+            conds.append(
+                {
+                    "type": "PodScheduled",
+                    "status": "True",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": self._now(),
+                }
+            )
+            try:
+                return self._write_update(pods, namespace, name, pod, kv, dry_run=dry_run)
+            except errors.Conflict:
+                continue
+        raise self._conflict(pods, name, "too many concurrent writers; try again")
+
+    # --- watch -----------------------------------------------------------------------------------
+
+    def watch(
+        self,
+        info: KindInfo,
+        namespace: str,
+        opts: ListOptions,
+        *,
+        bookmarks: bool = False,
+        timeout: float | None = None,
+        stopped: Callable[[], bool] = lambda: False,
+    ) -> Generator[WatchEvent, None, None]:
+        """Events after `opts.resource_version` ("" or "0": the present state first, as ADDED)."""
+        flt = self._filter(info, namespace, opts.label_selector, opts.field_selector)
+        try:
+            cache = self.caches.get(f"{ROOT}/{info.resource}/")
+        except StoreError as exc:
+            raise errors.ServiceUnavailable(str(exc)) from exc
+        initial: builtins.list[Object] = []
+        rv = opts.resource_version
+        source: Subscription | DirectWatch
+        if rv in ("", "0"):
+            objects, revision = cache.snapshot()
+            initial = [o for o in objects if flt.matches(o)]
+            source = cache.subscribe(revision)
+        else:
+            after = self._parse_rv(rv)
+            if after >= cache.floor:
+                source = cache.subscribe(after)
+            else:
+                source = DirectWatch(self.store, f"{ROOT}/{info.resource}/", after)
+        return self._stream(flt, source, initial, bookmarks, timeout, stopped)
+
+    def _stream(
+        self,
+        flt: Filter,
+        source: Subscription | DirectWatch,
+        initial: builtins.list[Object],
+        bookmarks: bool,
+        timeout: float | None,
+        stopped: Callable[[], bool],
+    ) -> Generator[WatchEvent, None, None]:
+        clock = self.clock
+        deadline = clock() + timedelta(seconds=timeout) if timeout else None
+        try:
+            for obj in initial:
+                yield WatchEvent("ADDED", obj)
+            last_sent = clock()
+            while not stopped():
+                if deadline is not None and clock() >= deadline:
+                    return
+                batch = source.next(0.5)
+                for ev in batch:
+                    out = self._translate(flt, ev)
+                    if out is not None:
+                        yield out
+                        last_sent = clock()
+                idle = (clock() - last_sent).total_seconds()
+                if bookmarks and idle >= self.bookmark_interval:
+                    yield WatchEvent(
+                        "BOOKMARK",
+                        {
+                            "kind": flt.info.kind,
+                            "apiVersion": flt.info.api_version,
+                            "metadata": {"resourceVersion": str(source.position)},
+                        },
+                    )
+                    last_sent = clock()
+        finally:
+            source.close()
+
+    @staticmethod
+    def _translate(flt: Filter, ev: CachedEvent) -> WatchEvent | None:
+        if ev.type is EventType.DELETE:
+            return WatchEvent("DELETED", ev.obj) if flt.matches(ev.prev or ev.obj) else None
+        now_match = flt.matches(ev.obj)
+        was_match = ev.prev is not None and flt.matches(ev.prev)
+        if now_match and was_match:
+            return WatchEvent("MODIFIED", ev.obj)
+        if now_match:
+            return WatchEvent("ADDED", ev.obj)
+        if was_match:
+            return WatchEvent("DELETED", ev.obj)
+        return None
+
+    # --- bootstrap -------------------------------------------------------------------------------
+
+    def ensure_system_namespaces(self) -> None:
+        ns_info = self.registry.by_resource("namespaces")
+        assert ns_info is not None
+        for name in SYSTEM_NAMESPACES:
+            with contextlib.suppress(errors.AlreadyExists):
+                self.create(ns_info, "", {"metadata": {"name": name}})
+
+    def close(self) -> None:
+        self.caches.stop()

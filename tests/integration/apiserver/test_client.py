@@ -1,0 +1,185 @@
+"""kubelab.client against a real apiserver: informer, workqueue, leader election, failover."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controlplane.apiserver.certs import write_component_credentials
+from kubelab.client import (
+    CONFIGMAPS,
+    EVENTS,
+    LEASES,
+    NAMESPACES,
+    Client,
+    EventRecorder,
+    Informer,
+    LeaderElectionConfig,
+    LeaderElector,
+    WorkQueue,
+)
+from tests.integration.apiserver.cluster import run_apiserver
+from tests.integration.apiserver.conftest import Env
+from tests.support import wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def new_ns(env: Env) -> str:
+    name = f"c-{secrets.token_hex(3)}"
+    env.client.create(NAMESPACES, {"metadata": {"name": name}})
+    return name
+
+
+def test_informer_lists_watches_and_calls_handlers(env: Env) -> None:
+    ns = new_ns(env)
+    env.client.create(CONFIGMAPS, {"metadata": {"name": "pre"}}, namespace=ns)
+    queue: WorkQueue[str] = WorkQueue()
+    log: list[tuple[str, str]] = []
+    informer = Informer(env.client, CONFIGMAPS, namespace=ns)
+
+    def on_add(o: dict[str, Any]) -> None:
+        log.append(("add", o["metadata"]["name"]))
+        queue.add(o["metadata"]["name"])
+
+    informer.add_handler(
+        on_add=on_add,
+        on_update=lambda old, new: log.append(("update", new["metadata"]["name"])),
+        on_delete=lambda o: log.append(("delete", o["metadata"]["name"])),
+    )
+    informer.start()
+    try:
+        assert informer.wait_for_sync(10)
+        assert informer.get(f"{ns}/pre") is not None
+        env.client.create(CONFIGMAPS, {"metadata": {"name": "new"}}, namespace=ns)
+        env.client.patch(CONFIGMAPS, "new", {"data": {"k": "v"}}, namespace=ns)
+        env.client.delete(CONFIGMAPS, "pre", namespace=ns)
+        wait_until(lambda: ("delete", "pre") in log, 10)
+        assert log == [("add", "pre"), ("add", "new"), ("update", "new"), ("delete", "pre")]
+        assert informer.get(f"{ns}/new")["data"] == {"k": "v"}  # type: ignore[index]
+        assert {queue.get(timeout=1), queue.get(timeout=1)} == {"pre", "new"}
+    finally:
+        informer.stop()
+
+
+def test_leader_election_one_leader_and_takeover(env: Env) -> None:
+    ns = new_ns(env)
+    leaders: list[str] = []
+    electors = []
+    for ident in ("a", "b"):
+        cfg = LeaderElectionConfig(
+            name="sched",
+            namespace=ns,
+            identity=ident,
+            lease_duration=2,
+            renew_deadline=1.5,
+            retry_period=0.2,
+        )
+        electors.append(
+            LeaderElector(
+                env.client, cfg, on_started_leading=functools.partial(leaders.append, ident)
+            )
+        )
+    for e in electors:
+        e.start()
+    try:
+        wait_until(lambda: len(leaders) == 1, 10)
+        first = leaders[0]
+        lease = env.client.get(LEASES, "sched", namespace=ns)
+        assert lease["spec"]["holderIdentity"] == first
+        # the leader stops (and releases); the other one takes over
+        leader = next(e for e in electors if e.config.identity == first)
+        leader.stop()
+        wait_until(lambda: len(leaders) == 2, 10)
+        assert leaders[1] != first
+        assert env.client.get(LEASES, "sched", namespace=ns)["spec"]["leaseTransitions"] >= 1
+    finally:
+        for e in electors:
+            e.stop()
+
+
+def test_expired_lease_of_a_crashed_leader_is_taken_over(env: Env) -> None:
+    ns = new_ns(env)
+    past = (datetime.now(UTC) - timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    env.client.create(
+        LEASES,
+        {
+            "metadata": {"name": "l"},
+            "spec": {
+                "holderIdentity": "dead",
+                "leaseDurationSeconds": 15,
+                "renewTime": past,
+                "acquireTime": past,
+            },
+        },
+        namespace=ns,
+    )
+    got = threading.Event()
+    e = LeaderElector(
+        env.client,
+        LeaderElectionConfig("l", ns, "alive", retry_period=0.2),
+        on_started_leading=got.set,
+    )
+    e.start()
+    try:
+        assert got.wait(10)
+    finally:
+        e.stop()
+
+
+def test_client_fails_over_to_a_second_apiserver(env: Env, tmp_path: Path) -> None:
+    ns = new_ns(env)
+    with run_apiserver(env.store.endpoints, env.cert_dir) as second:
+        client = Client.from_cert_dir(
+            env.cert_dir, [f"127.0.0.1:{second.grpc_port}", f"127.0.0.1:{env.server.grpc_port}"]
+        )
+        client.create(CONFIGMAPS, {"metadata": {"name": "via-second"}}, namespace=ns)
+        informer = Informer(client, CONFIGMAPS, namespace=ns)
+        informer.start()
+        assert informer.wait_for_sync(10)
+        second.stop()
+        # calls and the informer's watch move to the first apiserver
+        env.client.create(CONFIGMAPS, {"metadata": {"name": "after"}}, namespace=ns)
+        assert client.get(CONFIGMAPS, "after", namespace=ns)["metadata"]["name"] == "after"
+        wait_until(lambda: informer.get(f"{ns}/after") is not None, 20)
+        informer.stop()
+        client.close()
+
+
+def test_event_recorder_creates_then_counts_repeats(env: Env) -> None:
+    ns = new_ns(env)
+    cm = env.client.create(CONFIGMAPS, {"metadata": {"name": "subject"}}, namespace=ns)
+    recorder = EventRecorder(env.client, component="kubelet", host="node-1")
+    first = recorder.event(cm, "Normal", "Synced", "all good")
+    again = recorder.event(cm, "Normal", "Synced", "all good")
+    assert first is not None
+    assert again is not None
+    assert again["metadata"]["name"] == first["metadata"]["name"]
+    assert again["count"] == 2
+    uid = cm["metadata"]["uid"]
+    found = env.client.list(
+        EVENTS, namespace=ns, field_selector=f"involvedObject.uid={uid},involvedObject.name=subject"
+    ).items
+    assert [(e["reason"], e["source"]["component"]) for e in found] == [("Synced", "kubelet")]
+
+
+def test_component_credentials_authenticate_over_grpc(env: Env) -> None:
+    kubeconfig = write_component_credentials(
+        env.cert_dir,
+        "scheduler",
+        user="system:kube-scheduler",
+        groups=(),
+        server_url=f"https://127.0.0.1:{env.server.rest_port}",
+    )
+    assert kubeconfig.exists()
+    client = Client.from_cert_dir(
+        env.cert_dir, [f"127.0.0.1:{env.server.grpc_port}"], user="scheduler"
+    )
+    assert client.list(NAMESPACES).items
+    client.close()
