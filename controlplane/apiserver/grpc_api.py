@@ -240,7 +240,7 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
         events = self._guard(context, start)
         try:
             for ev in events:
-                yield api_pb2.WatchEvent(type=ev.type, object=_dumps(ev.object))
+                yield api_pb2.WatchEvent(type=ev.type, object=ev.object_json())
         except errors.ApiError as err:
             yield api_pb2.WatchEvent(type="ERROR", object=_dumps(err.to_status()))
         finally:

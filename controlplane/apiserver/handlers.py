@@ -92,6 +92,12 @@ class DeleteOptions:
 class WatchEvent:
     type: str  # ADDED, MODIFIED, DELETED, BOOKMARK, ERROR
     object: Object
+    cached: CachedEvent | None = None  # lets front ends reuse its one JSON encoding
+
+    def object_json(self) -> bytes:
+        if self.cached is not None and self.cached.obj is self.object:
+            return self.cached.encoded()
+        return json.dumps(self.object, separators=(",", ":")).encode()
 
 
 @dataclass
@@ -682,15 +688,15 @@ class Handlers:
     @staticmethod
     def _translate(flt: Filter, ev: CachedEvent) -> WatchEvent | None:
         if ev.type is EventType.DELETE:
-            return WatchEvent("DELETED", ev.obj) if flt.matches(ev.prev or ev.obj) else None
+            return WatchEvent("DELETED", ev.obj, ev) if flt.matches(ev.prev or ev.obj) else None
         now_match = flt.matches(ev.obj)
         was_match = ev.prev is not None and flt.matches(ev.prev)
         if now_match and was_match:
-            return WatchEvent("MODIFIED", ev.obj)
+            return WatchEvent("MODIFIED", ev.obj, ev)
         if now_match:
-            return WatchEvent("ADDED", ev.obj)
+            return WatchEvent("ADDED", ev.obj, ev)
         if was_match:
-            return WatchEvent("DELETED", ev.obj)
+            return WatchEvent("DELETED", ev.obj, ev)
         return None
 
     # --- bootstrap -------------------------------------------------------------------------------

@@ -591,8 +591,13 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _write_event(
         self, info: KindInfo, ev: WatchEvent, as_table: bool, q: dict[str, str]
     ) -> None:
+        if not as_table:
+            data = b'{"type":"' + ev.type.encode() + b'","object":' + ev.object_json() + b"}\n"
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+            return
         obj = ev.object
-        if as_table and ev.type != "BOOKMARK":
+        if ev.type != "BOOKMARK":
             obj = table(
                 info,
                 [obj],

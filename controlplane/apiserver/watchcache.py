@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.apiserver.storage import (
@@ -51,6 +51,13 @@ class CachedEvent:
     obj: Obj
     prev: Obj | None
     revision: int
+    _json: list[bytes] = field(default_factory=list, compare=False, repr=False)
+
+    def encoded(self) -> bytes:
+        """`obj` as JSON, encoded once however many watchers send it."""
+        if not self._json:
+            self._json.append(json.dumps(self.obj, separators=(",", ":")).encode())
+        return self._json[0]
 
 
 def cached(ev: StoreEvent) -> CachedEvent:
