@@ -11,6 +11,8 @@ need=(
   "haproxy haproxy"
   "ping iputils-ping"
   "pgrep procps"
+  "busybox busybox"
+  "nsenter util-linux"
 )
 
 missing=()

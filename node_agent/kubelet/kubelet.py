@@ -1,0 +1,488 @@
+"""The kubelet loop: desired pods from a `PodSource`, the runtime carries out sync plans, status
+goes to a `StatusSink`.
+
+Structure (like the upstream kubelet, small): a main loop relists the source and the runtime
+every `sync_period` and hands each pod to a worker (one sync per pod at a time, several pods in
+parallel); a prober thread runs due probes and wakes the pod's sync when a verdict changes; the
+node status and the Lease are reported on their own periods. The decisions are the pure
+functions in `sync.py` and `status.py`; this module only sequences IO.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from node_agent.images import catalog
+from node_agent.kubelet.backoff import BackOff, BackOffPolicy
+from node_agent.kubelet.errors import (
+    ConfigError,
+    ImageNotFoundError,
+    KubeletError,
+    ManifestError,
+)
+from node_agent.kubelet.node import NodeConfig, lease_object, node_object
+from node_agent.kubelet.prober import run_probe
+from node_agent.kubelet.probes import ProbeKind, ProbeState, Result
+from node_agent.kubelet.routes import PodRoute, node_routes
+from node_agent.kubelet.runtime import Runtime
+from node_agent.kubelet.spec import PodSpec, parse_pod
+from node_agent.kubelet.state import ObservedPod
+from node_agent.kubelet.status import ContainerHealth, pod_status
+from node_agent.kubelet.sync import (
+    CreateSandbox,
+    KillContainer,
+    Plan,
+    ProbeVerdict,
+    PullFailed,
+    StartContainer,
+    Waiting,
+    backoff_key,
+    compute_plan,
+    pull_key,
+)
+
+log = logging.getLogger(__name__)
+
+Object = dict[str, Any]
+
+
+class PodSource(Protocol):
+    def pods(self) -> list[Object]:
+        """Every pod this node should run now (Kubernetes Pod objects with metadata.uid)."""
+
+
+class WatchablePodSource(PodSource, Protocol):
+    def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
+        """Block until `stop` is set, calling `changed()` whenever the desired pods change."""
+
+
+class NodeSource(Protocol):
+    def nodes(self) -> list[Object]:
+        """Every Node object of the cluster (for routes to the other nodes' pod CIDRs)."""
+
+
+class RouteSync(Protocol):
+    def sync_routes(self, desired: Iterable[PodRoute]) -> None: ...
+
+
+class StatusSink(Protocol):
+    def pod_status(self, pod: Object, status: Object) -> None: ...
+    def pod_removed(self, namespace: str, name: str, uid: str) -> None: ...
+    def node_status(self, node: Object) -> None: ...
+    def renew_lease(self, lease: Object) -> None: ...
+
+
+@dataclass(frozen=True)
+class KubeletConfig:
+    node: NodeConfig
+    sync_period: float = 1.0
+    probe_tick: float = 0.1
+    node_status_period: float = 10.0
+    lease_renew_period: float = 10.0
+    backoff: BackOffPolicy = field(default_factory=BackOffPolicy)
+    workers: int = 8
+
+
+def _strip_times(status: Object) -> Object:
+    """The status without heartbeat-like fields, to decide whether a report is news."""
+    out = dict(status)
+    out["conditions"] = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"}
+        for c in status.get("conditions", [])
+    ]
+    return out
+
+
+class Kubelet:
+    def __init__(
+        self,
+        config: KubeletConfig,
+        source: PodSource,
+        sink: StatusSink,
+        runtime: Runtime,
+        *,
+        clock: Callable[[], float] = time.time,
+        image_known: Callable[[str], bool] = lambda image: catalog.lookup(image) is not None,
+        nodes: NodeSource | None = None,
+        routes: RouteSync | None = None,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.sink = sink
+        self.runtime = runtime
+        self.clock = clock
+        self.image_known = image_known
+        self.nodes = nodes
+        self.routes = routes
+        self.backoff = BackOff(config.backoff)
+        self.pods: dict[str, PodSpec] = {}
+        self.start_times: dict[str, float] = {}
+        self.last_plan: dict[str, Plan] = {}
+        self.statuses: dict[str, Object] = {}
+        self.observed: dict[str, ObservedPod] = {}
+        self.probe_states: dict[tuple[str, str, ProbeKind], ProbeState] = {}
+        self.probing: set[tuple[str, str, ProbeKind]] = set()
+        self.bad_manifests: dict[str, str] = {}
+        self._lock = threading.RLock()
+        self._busy: set[str] = set()
+        self._again: set[str] = set()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="podsync")
+        self._adopted = False
+
+    # -- desired state -------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read the source; remember new pods, remove pods that are gone (and orphans)."""
+        desired: dict[str, PodSpec] = {}
+        for obj in self.source.pods():
+            ident = f"{obj.get('metadata', {}).get('namespace', 'default')}/" + str(
+                obj.get("metadata", {}).get("name")
+            )
+            try:
+                pod = parse_pod(obj)
+            except ManifestError as exc:
+                if self.bad_manifests.get(ident) != str(exc):
+                    log.error("invalid pod pod=%s err=%s", ident, exc)
+                    self.bad_manifests[ident] = str(exc)
+                continue
+            self.bad_manifests.pop(ident, None)
+            if not pod.uid:
+                log.error("pod without metadata.uid pod=%s", pod.key)
+                continue
+            desired[pod.uid] = pod
+        with self._lock:
+            gone = [uid for uid in self.pods if uid not in desired]
+            for uid, pod in desired.items():
+                if uid not in self.pods:
+                    log.info("pod added pod=%s uid=%s", pod.key, uid)
+                    self.start_times.setdefault(uid, self.clock())
+                self.pods[uid] = pod
+            for uid in gone:
+                del self.pods[uid]
+        known = set(desired)
+        orphans = set()
+        if not self._adopted:
+            # After a restart the runtime may hold pods the source no longer lists.
+            orphans = {uid for uid in self.runtime.pod_uids() if uid not in known}
+            adopted = [uid for uid in self.runtime.pod_uids() if uid in known]
+            if adopted:
+                log.info("adopting running pods count=%d", len(adopted))
+            self._adopted = True
+        for uid in [*gone, *sorted(orphans)]:
+            self._submit(uid, remove=True)
+
+    # -- per-pod work --------------------------------------------------------------------
+    def _submit(self, uid: str, remove: bool = False) -> None:
+        if self._stop.is_set():
+            return
+        with self._lock:
+            if uid in self._busy:
+                self._again.add(uid)
+                return
+            self._busy.add(uid)
+        self._pool.submit(self._work, uid, remove)
+
+    def _work(self, uid: str, remove: bool) -> None:
+        try:
+            while True:
+                try:
+                    if remove or uid not in self.pods:
+                        self.remove_pod(uid)
+                    else:
+                        self.sync_pod(uid)
+                except Exception:
+                    log.exception("pod sync failed uid=%s", uid)
+                with self._lock:
+                    if uid in self._again and not self._stop.is_set():
+                        self._again.discard(uid)
+                        remove = uid not in self.pods
+                        continue
+                    self._busy.discard(uid)
+                    return
+        finally:
+            with self._lock:
+                self._busy.discard(uid)
+
+    def _verdicts(self, uid: str) -> dict[str, ProbeVerdict]:
+        out: dict[str, ProbeVerdict] = {}
+        with self._lock:
+            for (puid, name, kind), state in self.probe_states.items():
+                if puid != uid or not state.failed:
+                    continue
+                old = out.get(name, ProbeVerdict())
+                msg = f"{kind.value.capitalize()} probe failed: {state.last_message}"
+                if kind is ProbeKind.LIVENESS:
+                    out[name] = ProbeVerdict(True, old.startup_failed, msg)
+                elif kind is ProbeKind.STARTUP:
+                    out[name] = ProbeVerdict(old.liveness_failed, True, msg)
+        return out
+
+    def _health(self, pod: PodSpec, observed: ObservedPod) -> dict[str, ContainerHealth]:
+        out = {}
+        with self._lock:
+            for c in pod.containers:
+                run = observed.runs.get(c.name)
+                if run is None or not run.running:
+                    out[c.name] = ContainerHealth()
+                    continue
+                startup = self.probe_states.get((pod.uid, c.name, ProbeKind.STARTUP))
+                started = c.startup is None or (
+                    startup is not None and startup.result is Result.SUCCESS
+                )
+                readiness = self.probe_states.get((pod.uid, c.name, ProbeKind.READINESS))
+                ready = started and (
+                    c.readiness is None
+                    or (readiness is not None and readiness.result is Result.SUCCESS)
+                )
+                out[c.name] = ContainerHealth(ready=ready, started=started)
+        return out
+
+    def sync_pod(self, uid: str) -> None:
+        pod = self.pods.get(uid)
+        if pod is None:
+            return
+        now = self.clock()
+        observed = self.runtime.observe(pod)
+        for run in observed.runs.values():
+            if run.finished_at is not None:
+                self.backoff.note_run(backoff_key(uid, run.name), run.started_at, run.finished_at)
+        plan = compute_plan(
+            pod,
+            observed,
+            now=now,
+            backoff=self.backoff,
+            probes=self._verdicts(uid),
+            image_known=self.image_known,
+        )
+        waiting = dict(plan.waiting)
+        for action in plan.actions:
+            try:
+                self._execute(pod, action, now)
+            except ConfigError as exc:
+                name = getattr(action, "name", "")
+                waiting[name] = Waiting("CreateContainerConfigError", str(exc))
+                log.warning("container config pod=%s container=%s err=%s", pod.key, name, exc)
+                if isinstance(action, CreateSandbox):
+                    break
+            except KubeletError as exc:
+                log.warning("pod action failed pod=%s action=%s err=%s", pod.key, action, exc)
+                if isinstance(action, CreateSandbox):
+                    break
+        if plan.actions:
+            observed = self.runtime.observe(pod)
+        for name, wait in waiting.items():
+            c = pod.container(name)
+            if wait.reason == "ErrImagePull" and c is not None:
+                message = str(ImageNotFoundError(c.image, catalog.known_images()))
+                waiting[name] = Waiting(wait.reason, message)
+        plan = Plan(plan.actions, waiting, plan.init_failed)
+        self.last_plan[uid] = plan
+        self.observed[uid] = observed
+        self._report(pod, observed, plan)
+
+    def _execute(self, pod: PodSpec, action: object, now: float) -> None:
+        if isinstance(action, CreateSandbox):
+            self.runtime.create_sandbox(pod)
+        elif isinstance(action, StartContainer):
+            if action.attempt > 0:
+                self.backoff.next(backoff_key(pod.uid, action.name), now)
+            self._forget_probes(pod.uid, action.name)
+            self.runtime.start_container(pod, action.name, action.attempt)
+        elif isinstance(action, KillContainer):
+            log.info(
+                "killing container pod=%s container=%s reason=%s msg=%s",
+                pod.key,
+                action.name,
+                action.reason,
+                action.message,
+            )
+            self.runtime.kill_container(pod, action.name, pod.grace_period)
+            self._forget_probes(pod.uid, action.name)
+        elif isinstance(action, PullFailed):
+            self.backoff.next(pull_key(pod.uid, action.name), now)
+
+    def _report(self, pod: PodSpec, observed: ObservedPod, plan: Plan) -> None:
+        status = pod_status(
+            pod,
+            observed,
+            plan,
+            self._health(pod, observed),
+            now=self.clock(),
+            host_ip=self.config.node.node_ip,
+            start_time=self.start_times.get(pod.uid, self.clock()),
+            previous=self.statuses.get(pod.uid),
+        )
+        old = self.statuses.get(pod.uid)
+        if old is not None and _strip_times(old) == _strip_times(status):
+            return
+        self.statuses[pod.uid] = status
+        log.info("pod status pod=%s phase=%s ip=%s", pod.key, status["phase"], status.get("podIP"))
+        self.sink.pod_status(pod.raw, status)
+
+    def remove_pod(self, uid: str) -> None:
+        pod = self.runtime.stored_pod(uid)
+        self.runtime.remove_pod(uid)
+        self._forget_probes(uid, None)
+        self.backoff.forget_prefix(f"{uid}/")
+        self.statuses.pop(uid, None)
+        self.observed.pop(uid, None)
+        self.last_plan.pop(uid, None)
+        self.start_times.pop(uid, None)
+        if pod is not None:
+            self.sink.pod_removed(pod.namespace, pod.name, uid)
+
+    # -- probes --------------------------------------------------------------------------
+    def _forget_probes(self, uid: str, name: str | None) -> None:
+        with self._lock:
+            for key in list(self.probe_states):
+                if key[0] == uid and (name is None or key[1] == name):
+                    del self.probe_states[key]
+
+    def probe_tick(self) -> None:
+        """Start every due probe (each runs on the pool; one run per probe at a time)."""
+        now = self.clock()
+        for uid, pod in list(self.pods.items()):
+            observed = self.observed.get(uid)
+            if observed is None:
+                continue
+            for c in pod.containers:
+                run = observed.runs.get(c.name)
+                started = run.started_at if run is not None and run.running else None
+                startup = self.probe_states.get((uid, c.name, ProbeKind.STARTUP))
+                started_ok = c.startup is None or (
+                    startup is not None and startup.result is Result.SUCCESS
+                )
+                for kind, probe in (
+                    (ProbeKind.STARTUP, c.startup),
+                    (ProbeKind.LIVENESS, c.liveness),
+                    (ProbeKind.READINESS, c.readiness),
+                ):
+                    if probe is None or started is None:
+                        continue
+                    if kind is ProbeKind.STARTUP and started_ok:
+                        continue
+                    if kind is not ProbeKind.STARTUP and not started_ok:
+                        continue
+                    key = (uid, c.name, kind)
+                    with self._lock:
+                        state = self.probe_states.get(key)
+                        if state is None:
+                            state = ProbeState.initial(probe, kind, started)
+                            self.probe_states[key] = state
+                        if key in self.probing or not state.due(now):
+                            continue
+                        self.probing.add(key)
+                    self._pool.submit(self._probe, pod, c.name, kind, state.container_started)
+
+    def _probe(self, pod: PodSpec, name: str, kind: ProbeKind, started: float) -> None:
+        key = (pod.uid, name, kind)
+        try:
+            c = pod.container(name)
+            probe = (
+                {
+                    ProbeKind.LIVENESS: c.liveness,
+                    ProbeKind.READINESS: c.readiness,
+                    ProbeKind.STARTUP: c.startup,
+                }[kind]
+                if c
+                else None
+            )
+            if c is None or probe is None:
+                return
+            ip = str(self.statuses.get(pod.uid, {}).get("podIP", ""))
+            ok, message = run_probe(probe, pod, c, ip, self.runtime)
+            with self._lock:
+                state = self.probe_states.get(key)
+                if state is None or state.container_started != started:
+                    return  # the container restarted meanwhile
+                new = state.record(ok, self.clock(), message)
+                self.probe_states[key] = new
+                changed = new.result is not state.result or (new.failed and not state.failed)
+            if not ok:
+                log.info(
+                    "probe failed pod=%s container=%s probe=%s msg=%s",
+                    pod.key,
+                    name,
+                    kind.value,
+                    message,
+                )
+            if changed:
+                self._submit(pod.uid)
+        finally:
+            with self._lock:
+                self.probing.discard(key)
+
+    # -- node ----------------------------------------------------------------------------
+    def report_node(self, ready: bool = True) -> None:
+        now = self.clock()
+        self.sink.node_status(node_object(self.config.node, now=now, ready=ready))
+
+    def sync_node_routes(self) -> None:
+        """One route per other node's pod CIDR, from the Node objects (when both are wired)."""
+        if self.nodes is None or self.routes is None:
+            return
+        self.routes.sync_routes(node_routes(self.nodes.nodes(), self.config.node.name))
+
+    def renew_lease(self) -> None:
+        self.sink.renew_lease(lease_object(self.config.node.name, now=self.clock()))
+
+    # -- loop ----------------------------------------------------------------------------
+    def sync_all(self) -> None:
+        self.refresh()
+        for uid in list(self.pods):
+            self._submit(uid)
+
+    def run(self) -> None:
+        prober = threading.Thread(target=self._probe_loop, name="prober", daemon=True)
+        prober.start()
+        watch = getattr(self.source, "watch", None)
+        if callable(watch):  # a source that can tell about changes between relists
+            threading.Thread(
+                target=watch, args=(self.wake, self._stop), name="source", daemon=True
+            ).start()
+        next_node = next_lease = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                if now >= next_node:
+                    self.report_node()
+                    self.sync_node_routes()
+                    next_node = now + self.config.node_status_period
+                if now >= next_lease:
+                    self.renew_lease()
+                    next_lease = now + self.config.lease_renew_period
+                self.sync_all()
+            except Exception:
+                log.exception("kubelet loop iteration failed")
+            self._wake.wait(self.config.sync_period)
+            self._wake.clear()
+        prober.join(timeout=2)
+
+    def _probe_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.probe_tick()
+            except Exception:
+                log.exception("prober tick failed")
+            self._stop.wait(self.config.probe_tick)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop the loops and wait for running work; the pods keep running (as upstream)."""
+        self._stop.set()
+        self._wake.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def drain(self) -> None:
+        """Remove every pod this node runs (for `--cleanup` and `kubelab down`)."""
+        for uid in sorted(self.runtime.pod_uids()):
+            self.runtime.remove_pod(uid, grace=0)

@@ -1,0 +1,219 @@
+"""The container shim: the process the kubelet starts for each container run.
+
+Run as `python -I -S launcher.py SPEC.json` with stdout/stderr already pointing at the
+container's log file, or forked by the long-lived `launcher.py --zygote` that the kubelet keeps
+(one small process that forks a shim per container, far cheaper than an interpreter start).
+
+The shim joins the cgroups and the pod's network namespace, unshares mount, UTS and PID
+namespaces, sets the hostname, makes its mounts private and bind-mounts /etc files
+and volumes; then forks the container process (PID 1 of the new PID namespace), which mounts its
+own /proc, drops to runAsUser/runAsGroup and execs the command. The shim stays as the child's
+parent: it forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT, writes the child's pid to `pid_file`, and on
+exit writes `exit_file` (exit code, time, OOM kill) so even a restarted kubelet learns how the
+container ended. If the shim dies, the kernel kills the container (PDEATHSIG).
+
+Deliberately small: only the standard library, no kubelet imports, so it starts fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+PR_SET_PDEATHSIG = 1
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mount(source: str, target: str, fstype: str, flags: int) -> None:
+    _check(
+        _libc.mount(source.encode(), target.encode(), fstype.encode(), flags, None),
+        f"mount {source} on {target}",
+    )
+
+
+def bind(source: str, target: str, read_only: bool) -> None:
+    mount(source, target, "none", MS_BIND | MS_REC)
+    if read_only:
+        mount("none", target, "none", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
+
+
+def _oom_kills(memory_cgroup: str) -> int:
+    if not memory_cgroup:
+        return 0
+    for name in ("memory.oom_control", "memory.events"):
+        try:
+            with open(os.path.join(memory_cgroup, name)) as f:
+                for line in f:
+                    key, _, val = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(val)
+        except OSError:
+            continue
+    return 0
+
+
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def setup(spec: dict[str, Any]) -> None:
+    """Everything before the fork: cgroups, namespaces, hostname, mounts."""
+    for procs in spec.get("cgroup_procs", []):
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
+    if spec.get("netns"):
+        fd = os.open(spec["netns"], os.O_RDONLY)
+        try:
+            _check(_libc.setns(fd, CLONE_NEWNET), f"setns {spec['netns']}")
+        finally:
+            os.close(fd)
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID), "unshare")
+    mount("none", "/", "none", MS_REC | MS_PRIVATE)
+    hostname = spec["hostname"].encode()
+    _check(_libc.sethostname(hostname, len(hostname)), "sethostname")
+    for m in spec.get("mounts", []):
+        bind(m["source"], m["target"], bool(m.get("read_only")))
+
+
+def child(spec: dict[str, Any]) -> None:
+    """In the forked container process (PID 1 of its namespace); never returns."""
+    try:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        os.setsid()
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_DFL)
+        gid, uid = spec.get("gid"), spec.get("uid")
+        if gid is not None or uid is not None:
+            os.setgroups([])
+        if gid is not None:
+            os.setgid(gid)
+        if uid is not None:
+            os.setuid(uid)
+        if spec.get("cwd"):
+            os.chdir(spec["cwd"])
+        env = spec["env"]
+        os.execvpe(spec["argv"][0], spec["argv"], env)  # noqa: S606 - exec is the point
+    except OSError as exc:
+        sys.stderr.write(f"kubelab: cannot start container: {exc}\n")
+        sys.stderr.flush()
+        os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
+
+
+def shim(spec_path: str) -> int:
+    """Set up, fork the container, wait for it, write the exit file; the exit code."""
+    with open(spec_path) as f:
+        spec = json.load(f)
+    try:
+        setup(spec)
+    except OSError as exc:
+        sys.stderr.write(f"kubelab: cannot create container sandbox: {exc}\n")
+        _write_json(
+            spec["exit_file"], {"exitCode": 128, "finishedAt": time.time(), "error": str(exc)}
+        )
+        return 128
+    ooms_before = _oom_kills(spec.get("memory_cgroup", ""))
+    pid = os.fork()
+    if pid == 0:
+        child(spec)
+    with open(spec["pid_file"] + ".tmp", "w") as f:
+        f.write(str(pid))
+    os.replace(spec["pid_file"] + ".tmp", spec["pid_file"])
+
+    def forward(signum: int, frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, forward)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        code = 128 - code
+    oom = _oom_kills(spec.get("memory_cgroup", "")) > ooms_before and code == 137
+    _write_json(spec["exit_file"], {"exitCode": code, "finishedAt": time.time(), "oomKilled": oom})
+    return code if code < 256 else 255
+
+
+def zygote() -> None:
+    """Fork one shim per request: stdin lines `SPEC_PATH LOG_PATH`, stdout lines `PID`.
+
+    Forking this small single-threaded process is much cheaper than starting an interpreter
+    per container. Shims are session leaders of their own and outlive the zygote, which exits
+    when the kubelet closes the pipe (or dies).
+    """
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # shims are reaped by the kernel
+    out = sys.stdout
+    for line in sys.stdin:
+        spec_path, _, log_path = line.rstrip("\n").partition(" ")
+        try:
+            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        except OSError as exc:
+            out.write(f"-1 {exc}\n")
+            out.flush()
+            continue
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.setsid()
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(log_fd, 1)
+                os.dup2(log_fd, 2)
+                os.closerange(3, 1024)
+                sys.stdout = os.fdopen(1, "w")
+                sys.stderr = os.fdopen(2, "w")
+                code = shim(spec_path)
+            except BaseException as exc:
+                with contextlib.suppress(OSError):
+                    os.write(2, f"kubelab: shim failed: {exc!r}\n".encode())
+                code = 128
+            os._exit(code)
+        os.close(log_fd)
+        out.write(f"{pid}\n")
+        out.flush()
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--zygote"]:
+        zygote()
+        return
+    sys.exit(shim(sys.argv[1]))
+
+
+if __name__ == "__main__":
+    main()

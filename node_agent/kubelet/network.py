@@ -1,0 +1,285 @@
+"""Pod networking, natively (the CNI bridge model): the only kubelet module importing pyroute2.
+
+Per node: a bridge (default `cbr0`) holding the pod CIDR's first address, IPv4 forwarding on,
+and one route per other node's pod CIDR (`sync_routes`, marked with kubelab's route protocol
+number so only our routes are ever replaced or deleted). Per pod: a named network namespace
+`<netns_prefix><uid>`, a veth pair with `eth0` inside (address from the host-local IPAM, `lo`
+up, default route via the bridge) and the host end `<veth_prefix><hash>` on the bridge with
+hairpin on. `teardown` removes all of it and releases the address; every step tolerates the
+object being already there (setup) or already gone (teardown), so both can be retried.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from node_agent.kubelet.errors import NetworkError
+from node_agent.kubelet.ipam import HostLocalIPAM, Network, gateway
+from node_agent.kubelet.routes import PodRoute, route_diff
+
+log = logging.getLogger(__name__)
+
+NETNS_DIR = "/run/netns"
+RT_PROTO_KUBELAB = 77  # route protocol number marking the routes this module owns
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MNT_DETACH = 2
+_libc = ctypes.CDLL(None, use_errno=True)
+_UID = re.compile(
+    r"^[0-9a-f][0-9a-f-]{15,35}$"
+)  # route protocol number marking the routes this module owns
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    netns: str
+    ip: str
+    host_veth: str
+
+    @property
+    def netns_path(self) -> str:
+        return f"{NETNS_DIR}/{self.netns}"
+
+
+class BridgeNetwork:
+    def __init__(
+        self,
+        cidr: Network,
+        ipam: HostLocalIPAM,
+        *,
+        bridge: str = "cbr0",
+        netns_prefix: str = "kubelab-",
+        veth_prefix: str = "veth",
+    ) -> None:
+        if len(bridge) > 15:
+            raise NetworkError(f"--bridge {bridge!r} is longer than 15 characters")
+        if len(veth_prefix) > 7:
+            raise NetworkError(f"veth prefix {veth_prefix!r} is longer than 7 characters")
+        self.cidr = cidr
+        self.ipam = ipam
+        self.bridge = bridge
+        self.netns_prefix = netns_prefix
+        self.veth_prefix = veth_prefix
+
+    # -- names ---------------------------------------------------------------------------
+    def netns_name(self, uid: str) -> str:
+        return f"{self.netns_prefix}{uid}"
+
+    def veth_name(self, uid: str) -> str:
+        return (
+            self.veth_prefix
+            + hashlib.sha256(uid.encode()).hexdigest()[: 15 - len(self.veth_prefix)]
+        )
+
+    def sandbox_for(self, uid: str) -> Sandbox | None:
+        """The pod's sandbox if its namespace exists and it holds an address."""
+        name = self.netns_name(uid)
+        if not os.path.exists(f"{NETNS_DIR}/{name}"):
+            return None
+        ip = self.ipam.lookup(uid)
+        return Sandbox(name, ip, self.veth_name(uid)) if ip else None
+
+    def pod_uids(self) -> set[str]:
+        """Uids of every pod namespace this node has (found by prefix, for orphan cleanup)."""
+        try:
+            names = os.listdir(NETNS_DIR)
+        except FileNotFoundError:
+            return set()
+        prefix = self.netns_prefix
+        return {
+            n[len(prefix) :] for n in names if n.startswith(prefix) and _UID.match(n[len(prefix) :])
+        }
+
+    # -- node ----------------------------------------------------------------------------
+    def ensure_node(self) -> None:
+        gw = str(gateway(self.cidr))
+        try:
+            with IPRoute() as ipr:
+                found = ipr.link_lookup(ifname=self.bridge)
+                if not found:
+                    _tolerate(ipr.link, "add", ifname=self.bridge, kind="bridge")
+                    found = ipr.link_lookup(ifname=self.bridge)
+                idx = found[0]
+                _tolerate(ipr.addr, "add", index=idx, address=gw, prefixlen=self.cidr.prefixlen)
+                ipr.link("set", index=idx, state="up")
+        except NetlinkError as exc:
+            raise NetworkError(f"bridge {self.bridge} {gw}/{self.cidr.prefixlen}: {exc}") from exc
+        try:
+            with open("/proc/sys/net/ipv4/ip_forward", "r+") as f:
+                if f.read().strip() != "1":
+                    f.seek(0)
+                    f.write("1")
+        except OSError as exc:
+            log.warning("cannot enable ip_forward err=%s", exc)
+
+    def remove_bridge(self) -> None:
+        with IPRoute() as ipr:
+            for idx in ipr.link_lookup(ifname=self.bridge):
+                _tolerate(ipr.link, "del", index=idx)
+
+    # -- pods ----------------------------------------------------------------------------
+    def setup(self, uid: str) -> Sandbox:
+        name, veth = self.netns_name(uid), self.veth_name(uid)
+        ip = str(self.ipam.allocate(uid))
+        gw = str(gateway(self.cidr))
+        try:
+            if not os.path.exists(f"{NETNS_DIR}/{name}"):
+                create_netns(name)
+            # Single-object requests only (no link dumps): their cost does not grow with pods.
+            with IPRoute() as ipr:
+                _tolerate(
+                    ipr.link, "add", ifname=veth, kind="veth",
+                    peer={"ifname": "eth0", "net_ns_fd": name},
+                )  # fmt: skip
+                idx = _index(ipr, veth)
+                ipr.link("set", index=idx, master=_index(ipr, self.bridge), state="up")
+                ipr.brport("set", index=idx, mode=1)  # hairpin: a pod reaches itself via a VIP
+            with entered(f"{NETNS_DIR}/{name}"), IPRoute() as ns:
+                ns.link("set", index=_index(ns, "lo"), state="up")
+                eth0 = _index(ns, "eth0")
+                _tolerate(ns.addr, "add", index=eth0, address=ip, prefixlen=self.cidr.prefixlen)
+                ns.link("set", index=eth0, state="up")
+                _tolerate(ns.route, "add", dst="default", gateway=gw)
+        except (NetlinkError, OSError) as exc:
+            raise NetworkError(f"pod network uid={uid} netns={name} ip={ip}: {exc}") from exc
+        log.info("pod network up uid=%s netns=%s ip=%s veth=%s", uid, name, ip, veth)
+        return Sandbox(name, ip, veth)
+
+    def teardown(self, uid: str) -> None:
+        name, veth = self.netns_name(uid), self.veth_name(uid)
+        try:
+            with IPRoute() as ipr:
+                _tolerate(ipr.link, "del", ifname=veth)
+            remove_netns(name)
+        except (NetlinkError, OSError) as exc:
+            raise NetworkError(f"pod network teardown uid={uid} netns={name}: {exc}") from exc
+        self.ipam.release(uid)
+        log.info("pod network down uid=%s netns=%s", uid, name)
+
+    # -- routes to other nodes -----------------------------------------------------------
+    def present_routes(self) -> list[PodRoute]:
+        with IPRoute() as ipr:
+            out = []
+            for r in ipr.route("dump", family=2, proto=RT_PROTO_KUBELAB):
+                if r.get("proto") != RT_PROTO_KUBELAB:
+                    continue
+                out.append(PodRoute(f"{r.get('dst')}/{r['dst_len']}", str(r.get("gateway"))))
+            return out
+
+    def sync_routes(self, desired: Iterable[PodRoute]) -> None:
+        add, delete = route_diff(desired, self.present_routes())
+        with IPRoute() as ipr:
+            for r in delete:
+                dst, plen = r.cidr.split("/")
+                _tolerate(ipr.route, "del", dst=dst, dst_len=int(plen), proto=RT_PROTO_KUBELAB)
+            for r in add:
+                dst, plen = r.cidr.split("/")
+                try:
+                    ipr.route(
+                        "replace",
+                        dst=dst,
+                        dst_len=int(plen),
+                        gateway=r.via,
+                        proto=RT_PROTO_KUBELAB,
+                    )
+                except NetlinkError as exc:
+                    log.warning("route to pods cidr=%s via=%s failed err=%s", r.cidr, r.via, exc)
+
+
+# Namespaces without forking: setns(2) and unshare(2) of CLONE_NEWNET act on the calling thread
+# only, so a thread can step into a namespace, open a netlink socket there (it stays bound to
+# that namespace) and step back. This is how CNI plugins work; pyroute2's own helpers fork the
+# whole (threaded) kubelet instead, which is slower and runs our signal handlers in the child.
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+@contextmanager
+def entered(path: str) -> Iterator[None]:
+    """Run the body with the calling thread inside the network namespace at `path`."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        target = os.open(path, os.O_RDONLY)
+        try:
+            _check(_libc.setns(target, CLONE_NEWNET), f"setns {path}")
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _check(_libc.setns(own, CLONE_NEWNET), "setns back")
+    finally:
+        os.close(own)
+
+
+def _share_netns_dir() -> None:
+    """Make /run/netns a shared mount, as `ip netns add` does, so namespaces propagate."""
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    if _libc.mount(b"", NETNS_DIR.encode(), b"none", 1 << 20 | 16384, None) != 0:  # SHARED|REC
+        _check(_libc.mount(NETNS_DIR.encode(), NETNS_DIR.encode(), b"none", MS_BIND | 16384, None),
+               "bind /run/netns")  # fmt: skip
+        _check(_libc.mount(b"", NETNS_DIR.encode(), b"none", 1 << 20 | 16384, None), "share")
+
+
+def create_netns(name: str) -> None:
+    """Create a named network namespace (like `ip netns add`), without forking."""
+    path = f"{NETNS_DIR}/{name}"
+    if not os.path.isdir(NETNS_DIR):
+        _share_netns_dir()
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        _check(_libc.unshare(CLONE_NEWNET), "unshare")
+        try:
+            with suppress(FileExistsError):
+                os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+            _check(
+                _libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None),
+                f"bind {path}",
+            )
+        finally:
+            _check(_libc.setns(own, CLONE_NEWNET), "setns back")
+    finally:
+        os.close(own)
+
+
+def remove_netns(name: str) -> None:
+    path = f"{NETNS_DIR}/{name}"
+    if not os.path.exists(path):
+        return
+    _libc.umount2(path.encode(), MNT_DETACH)
+    with suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _index(ipr: IPRoute, ifname: str) -> int:
+    """A link's index by one RTM_GETLINK for that name (a lookup dumps every link)."""
+    try:
+        return int(ipr.link("get", ifname=ifname)[0]["index"])
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            raise NetworkError(f"link {ifname} is missing") from exc
+        raise
+
+
+def _tolerate(fn: object, *args: object, **kwargs: object) -> None:
+    """Run a netlink call; EEXIST on create and ENODEV/ESRCH/ENOENT on delete are success."""
+    try:
+        fn(*args, **kwargs)  # type: ignore[operator]
+    except NetlinkError as exc:
+        if exc.code not in (errno.EEXIST, errno.ENODEV, errno.ESRCH, errno.ENOENT):
+            raise

@@ -1,0 +1,467 @@
+"""The process runtime: pods as network namespaces, containers as shimmed processes.
+
+`Runtime` is the Protocol the kubelet's sync loop drives; `ProcessRuntime` implements it with
+the shim in `launcher.py`, the `PodNetwork` (normally `network.BridgeNetwork`), cgroups and
+files under `--root-dir`:
+
+    pods/<uid>/pod.json                       the Pod as last run (adoption after a restart)
+    pods/<uid>/etc/{hosts,resolv.conf,hostname}
+    pods/<uid>/volumes/<name>/                emptyDir, configMap and secret volumes
+    pods/<uid>/containers/<name>/<attempt>/   spec.json, run.json, pid, exit.json
+    logs/<namespace>_<pod>_<uid>/<container>/<attempt>.log   (the current and the previous run)
+
+Everything needed to observe a container is on disk, so a restarted kubelet sees running
+containers (by shim pid and start time) and how finished ones ended (the shim's exit file).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from node_agent.images import catalog
+from node_agent.kubelet import launcher
+from node_agent.kubelet.cgroups import Cgroups
+from node_agent.kubelet.env import ConfigLookup, expand, resolve_env
+from node_agent.kubelet.errors import ContainerRuntimeError, ImageNotFoundError
+from node_agent.kubelet.network import Sandbox
+from node_agent.kubelet.spec import ContainerSpec, PodSpec, parse_pod
+from node_agent.kubelet.state import ContainerRun, ObservedPod
+from node_agent.kubelet.volumes import (
+    DNSConfig,
+    container_mounts,
+    ensure_targets,
+    materialise,
+    remove_created,
+    write_etc,
+)
+
+log = logging.getLogger(__name__)
+
+
+class PodNetwork(Protocol):
+    def setup(self, uid: str) -> Sandbox: ...
+    def teardown(self, uid: str) -> None: ...
+    def sandbox_for(self, uid: str) -> Sandbox | None: ...
+    def pod_uids(self) -> set[str]: ...
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str
+
+
+class Runtime(Protocol):
+    def observe(self, pod: PodSpec) -> ObservedPod: ...
+    def create_sandbox(self, pod: PodSpec) -> None: ...
+    def start_container(self, pod: PodSpec, name: str, attempt: int) -> None: ...
+    def kill_container(self, pod: PodSpec, name: str, grace: float) -> None: ...
+    def remove_pod(self, uid: str, grace: float | None = None) -> None: ...
+    def exec(
+        self, pod: PodSpec, name: str, argv: Sequence[str], timeout: float, stdin: bytes = b""
+    ) -> ExecResult: ...
+    def pod_uids(self) -> set[str]: ...
+    def stored_pod(self, uid: str) -> PodSpec | None: ...
+
+
+def _proc_start(pid: int) -> str | None:
+    """The process's start time in clock ticks (field 22 of /proc/<pid>/stat), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+class ProcessRuntime:
+    def __init__(
+        self,
+        root: Path,
+        network: PodNetwork,
+        cgroups: Cgroups,
+        lookup: ConfigLookup,
+        *,
+        host_ip: str = "",
+        dns: DNSConfig | None = None,
+    ) -> None:
+        self.root = root
+        self.pods_dir = root / "pods"
+        self.logs_dir = root / "logs"
+        self.images_dir = root / "images"
+        for d in (self.pods_dir, self.logs_dir, self.images_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        catalog.prepare(self.images_dir)
+        self.network = network
+        self.cgroups = cgroups
+        self.lookup = lookup
+        self.host_ip = host_ip
+        self.dns = dns or DNSConfig()
+        self._zygote: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+        with self._lock:
+            self._ensure_zygote()  # started early: the first pod should not wait for it
+
+    # -- paths ---------------------------------------------------------------------------
+    def pod_dir(self, uid: str) -> Path:
+        return self.pods_dir / uid
+
+    def log_dir(self, pod: PodSpec) -> Path:
+        return self.logs_dir / f"{pod.namespace}_{pod.name}_{pod.uid}"
+
+    def log_path(self, pod: PodSpec, name: str, attempt: int) -> Path:
+        return self.log_dir(pod) / name / f"{attempt}.log"
+
+    def _run_dir(self, uid: str, name: str, attempt: int) -> Path:
+        return self.pod_dir(uid) / "containers" / name / str(attempt)
+
+    # -- observation ---------------------------------------------------------------------
+    def pod_uids(self) -> set[str]:
+        """Every pod this node holds anything of: state directories and pod namespaces."""
+        return {p.name for p in self.pods_dir.iterdir() if p.is_dir()} | self.network.pod_uids()
+
+    def stored_pod(self, uid: str) -> PodSpec | None:
+        raw = _read_json(self.pod_dir(uid) / "pod.json")
+        if raw is None:
+            return None
+        try:
+            return parse_pod(raw)
+        except Exception:
+            log.exception("stored pod unreadable uid=%s", uid)
+            return None
+
+    def observe(self, pod: PodSpec) -> ObservedPod:
+        sandbox = self.network.sandbox_for(pod.uid)
+        ready = sandbox is not None and (self.pod_dir(pod.uid) / "etc" / "hosts").exists()
+        runs: dict[str, ContainerRun] = {}
+        previous: dict[str, ContainerRun] = {}
+        cdir = self.pod_dir(pod.uid) / "containers"
+        if cdir.is_dir():
+            for entry in cdir.iterdir():
+                attempts = sorted(int(a.name) for a in entry.iterdir() if a.name.isdigit())
+                if not attempts:
+                    continue
+                latest = self._run(pod.uid, entry.name, attempts[-1])
+                if latest is not None:
+                    runs[entry.name] = latest
+                if len(attempts) > 1:
+                    prev = self._run(pod.uid, entry.name, attempts[-2])
+                    if prev is not None:
+                        previous[entry.name] = prev
+        return ObservedPod(
+            uid=pod.uid,
+            sandbox_ready=ready,
+            ip=sandbox.ip if sandbox else None,
+            runs=runs,
+            previous=previous,
+        )
+
+    def _run(self, uid: str, name: str, attempt: int) -> ContainerRun | None:
+        d = self._run_dir(uid, name, attempt)
+        info = _read_json(d / "run.json")
+        if info is None:
+            return None
+        pid_text = (d / "pid").read_text().strip() if (d / "pid").exists() else ""
+        child_pid = int(pid_text) if pid_text.isdigit() else None
+        run = ContainerRun(
+            name=name,
+            attempt=attempt,
+            container_id=f"kubelab://{info['id']}",
+            started_at=float(info["startedAt"]),
+            pid=child_pid,
+        )
+        done = _read_json(d / "exit.json")
+        if done is None and not self._alive(info):
+            # The shim is gone without an exit file: it was killed. Record that once, so the
+            # finish time (and the back-off counted from it) stays put.
+            done = {"exitCode": 137, "finishedAt": time.time(), "oomKilled": False}
+            _write_json(d / "exit.json", done)
+        if done is None:
+            return run
+        return ContainerRun(
+            name=name,
+            attempt=attempt,
+            container_id=run.container_id,
+            started_at=run.started_at,
+            finished_at=float(done["finishedAt"]),
+            exit_code=int(done["exitCode"]),
+            oom_killed=bool(done.get("oomKilled")),
+            pid=child_pid,
+        )
+
+    def _alive(self, info: dict[str, Any]) -> bool:
+        """The shim still runs: same pid and same start time (pids get reused)."""
+        return _proc_start(int(info["shimPid"])) == info.get("shimStart")
+
+    # -- sandbox -------------------------------------------------------------------------
+    def create_sandbox(self, pod: PodSpec) -> None:
+        pdir = self.pod_dir(pod.uid)
+        pdir.mkdir(parents=True, exist_ok=True)
+        _write_json(pdir / "pod.json", pod.raw)
+        sandbox = self.network.setup(pod.uid)
+        materialise(pdir, pod, self.lookup)
+        write_etc(pdir, pod, sandbox.ip, self.dns)
+
+    # -- containers ----------------------------------------------------------------------
+    def start_container(self, pod: PodSpec, name: str, attempt: int) -> None:
+        c = pod.container(name)
+        if c is None:
+            raise ContainerRuntimeError(f"pod {pod.key} has no container {name}")
+        image = catalog.lookup(c.image)
+        if image is None:
+            raise ImageNotFoundError(c.image, catalog.known_images())
+        sandbox = self.network.sandbox_for(pod.uid)
+        if sandbox is None:
+            raise ContainerRuntimeError(f"pod {pod.key} has no sandbox")
+        pdir = self.pod_dir(pod.uid)
+        _write_json(pdir / "pod.json", pod.raw)
+        env = self._env(pod, c, image, sandbox.ip)
+        argv = [expand(a, env) for a in catalog.argv(image, c.command, c.args)]
+        sources = materialise(pdir, pod, self.lookup)
+        mounts = container_mounts(pdir, c, pod, sources)
+        ensure_targets(mounts, pdir / "created_paths")
+        if c.working_dir and not Path(c.working_dir).exists():
+            Path(c.working_dir).mkdir(parents=True, exist_ok=True)
+            with (pdir / "created_paths").open("a") as f:
+                f.write(f"{c.working_dir}\n")
+        cg = self.cgroups.create(pod.uid, c.name, c.memory_limit, c.cpu_limit_milli)
+        rdir = self._run_dir(pod.uid, name, attempt)
+        rdir.mkdir(parents=True, exist_ok=True)
+        for stale in ("exit.json", "pid"):
+            (rdir / stale).unlink(missing_ok=True)
+        spec = {
+            "netns": sandbox.netns_path,
+            "hostname": (pod.hostname or pod.name)[:63],
+            "argv": argv,
+            "env": env,
+            "cwd": c.working_dir,
+            "uid": c.run_as_user,
+            "gid": c.run_as_group,
+            "mounts": [
+                {"source": m.source, "target": m.target, "read_only": m.read_only} for m in mounts
+            ],
+            "cgroup_procs": list(cg.procs_files),
+            "memory_cgroup": cg.memory_dir,
+            "pid_file": str(rdir / "pid"),
+            "exit_file": str(rdir / "exit.json"),
+        }
+        _write_json(rdir / "spec.json", spec)
+        logfile = self.log_path(pod, name, attempt)
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+        for old in logfile.parent.glob("*.log"):
+            if old.stem.isdigit() and int(old.stem) < attempt - 1:
+                old.unlink(missing_ok=True)
+        shim_pid = self._spawn(rdir / "spec.json", logfile)
+        info = {
+            "id": uuid.uuid4().hex,
+            "startedAt": time.time(),
+            "shimPid": shim_pid,
+            "shimStart": _proc_start(shim_pid),
+        }
+        _write_json(rdir / "run.json", info)
+        log.info(
+            "container started pod=%s container=%s attempt=%d shim=%d argv=%s",
+            pod.key,
+            name,
+            attempt,
+            shim_pid,
+            argv,
+        )
+
+    def _spawn(self, spec: Path, logfile: Path) -> int:
+        """Have the zygote fork a shim for `spec`, logging to `logfile`; the shim's pid."""
+        with self._lock:
+            for _ in range(2):
+                z = self._ensure_zygote()
+                assert z.stdin is not None
+                assert z.stdout is not None
+                try:
+                    z.stdin.write(f"{spec} {logfile}\n")
+                    z.stdin.flush()
+                    reply = z.stdout.readline().strip()
+                except (BrokenPipeError, OSError):
+                    self._zygote = None
+                    continue
+                if reply.lstrip("-").isdigit() and int(reply) > 0:
+                    return int(reply)
+                raise ContainerRuntimeError(f"cannot start shim for {spec}: {reply or 'no reply'}")
+        raise ContainerRuntimeError(f"cannot start shim for {spec}: the zygote keeps dying")
+
+    def _ensure_zygote(self) -> subprocess.Popen[str]:
+        z = self._zygote
+        if z is None or z.poll() is not None:
+            z = self._zygote = subprocess.Popen(
+                [sys.executable, "-I", "-S", launcher.__file__, "--zygote"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=None,
+                start_new_session=True,
+                text=True,
+                bufsize=1,
+            )
+        return z
+
+    def close(self) -> None:
+        """Stop the zygote (running shims and containers are not affected)."""
+        with self._lock:
+            if self._zygote is not None and self._zygote.stdin is not None:
+                self._zygote.stdin.close()
+                self._zygote.wait(timeout=5)
+            self._zygote = None
+
+    def _env(self, pod: PodSpec, c: ContainerSpec, image: catalog.Image, ip: str) -> dict[str, str]:
+        base = {
+            "PATH": catalog.path_for(image, self.images_dir),
+            "HOSTNAME": (pod.hostname or pod.name)[:63],
+            "HOME": "/root" if not c.run_as_user else "/",
+            **image.env,
+        }
+        return resolve_env(pod, c, base, self.lookup, pod_ip=ip, host_ip=self.host_ip)
+
+    def _shim_info(self, uid: str, name: str) -> tuple[dict[str, Any], Path] | None:
+        cdir = self.pod_dir(uid) / "containers" / name
+        if not cdir.is_dir():
+            return None
+        attempts = sorted(int(a.name) for a in cdir.iterdir() if a.name.isdigit())
+        if not attempts:
+            return None
+        rdir = cdir / str(attempts[-1])
+        info = _read_json(rdir / "run.json")
+        return (info, rdir) if info else None
+
+    def kill_container(self, pod: PodSpec, name: str, grace: float) -> None:
+        """preStop hook, SIGTERM, then SIGKILL after `grace` seconds (all bounded by it)."""
+        found = self._shim_info(pod.uid, name)
+        if found is None:
+            return
+        info, rdir = found
+        if (rdir / "exit.json").exists() or not self._alive(info):
+            return
+        deadline = time.monotonic() + grace
+        c = pod.container(name)
+        if c is not None and c.pre_stop is not None:
+            result = self.exec(pod, name, c.pre_stop.command, timeout=max(0.1, grace))
+            log.info("preStop pod=%s container=%s exit=%d", pod.key, name, result.exit_code)
+        shim = int(info["shimPid"])
+        self._signal(shim, info, signal.SIGTERM)
+        while time.monotonic() < deadline and self._alive(info):
+            time.sleep(0.05)
+        if self._alive(info):
+            log.info("grace period over, killing pod=%s container=%s", pod.key, name)
+            pid_text = (rdir / "pid").read_text().strip() if (rdir / "pid").exists() else ""
+            if pid_text.isdigit():
+                with suppress(ProcessLookupError):
+                    os.kill(int(pid_text), signal.SIGKILL)  # kills the whole PID namespace
+            end = time.monotonic() + 2
+            while time.monotonic() < end and self._alive(info):
+                time.sleep(0.02)
+            if self._alive(info):
+                self._signal(shim, info, signal.SIGKILL)
+        end = time.monotonic() + 2
+        while time.monotonic() < end and self._alive(info):
+            time.sleep(0.02)
+
+    def _signal(self, pid: int, info: dict[str, Any], sig: int) -> None:
+        if _proc_start(pid) == info.get("shimStart"):
+            with suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def exec(
+        self, pod: PodSpec, name: str, argv: Sequence[str], timeout: float, stdin: bytes = b""
+    ) -> ExecResult:
+        """Run `argv` inside a running container's namespaces (exec probes, preStop, exec)."""
+        found = self._shim_info(pod.uid, name)
+        rdir = found[1] if found else None
+        pid_text = (rdir / "pid").read_text().strip() if rdir and (rdir / "pid").exists() else ""
+        if not pid_text.isdigit():
+            return ExecResult(126, f"container {name} is not running")
+        spec = _read_json(rdir / "spec.json") if rdir else None
+        env = (spec or {}).get("env", {"PATH": catalog.HOST_PATH})
+        cmd = ["nsenter", "--target", pid_text, "--net", "--mount", "--uts", "--pid"]
+        c = pod.container(name)
+        if c is not None and c.run_as_user is not None:
+            cmd += ["--setuid", str(c.run_as_user), "--setgid", str(c.run_as_group or 0)]
+        cmd += ["--", *_resolve(argv, env.get("PATH", catalog.HOST_PATH))]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, input=stdin)
+        except subprocess.TimeoutExpired:
+            return ExecResult(124, f"command timed out after {timeout:g}s")
+        out = (proc.stdout + proc.stderr).decode(errors="replace")
+        return ExecResult(proc.returncode, out)
+
+    # -- removal -------------------------------------------------------------------------
+    def remove_pod(self, uid: str, grace: float | None = None) -> None:
+        """Kill every container (in parallel, each with the grace period), then remove the
+        network, cgroups, created mount points, state and logs. Safe to repeat."""
+        pod = self.stored_pod(uid)
+        if pod is not None:
+            period = pod.grace_period if grace is None else grace
+            threads = [
+                threading.Thread(target=self.kill_container, args=(pod, c.name, period))
+                for c in (*pod.init_containers, *pod.containers)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        else:
+            self._kill_all_shims(uid)
+        self.network.teardown(uid)
+        self.cgroups.remove_pod(uid)
+        pdir = self.pod_dir(uid)
+        remove_created(pdir / "created_paths")
+        if pod is not None:
+            shutil.rmtree(self.log_dir(pod), ignore_errors=True)
+        shutil.rmtree(pdir, ignore_errors=True)
+        log.info("pod removed uid=%s", uid)
+
+    def _kill_all_shims(self, uid: str) -> None:
+        cdir = self.pod_dir(uid) / "containers"
+        if not cdir.is_dir():
+            return
+        for name in [p.name for p in cdir.iterdir()]:
+            found = self._shim_info(uid, name)
+            if found and self._alive(found[0]):
+                pid_text = (found[1] / "pid").read_text().strip()
+                if pid_text.isdigit():
+                    with suppress(ProcessLookupError):
+                        os.kill(int(pid_text), signal.SIGKILL)
+                self._signal(int(found[0]["shimPid"]), found[0], signal.SIGKILL)
+
+
+def _resolve(argv: Sequence[str], path: str) -> list[str]:
+    """nsenter execs with its own PATH lookup; resolve the command in the container's PATH."""
+    if not argv or "/" in argv[0]:
+        return list(argv)
+    found = shutil.which(argv[0], path=path)
+    return [found or argv[0], *argv[1:]]

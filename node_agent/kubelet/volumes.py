@@ -1,0 +1,185 @@
+"""Pod volumes and the per-pod /etc files, materialised under the pod's directory.
+
+`emptyDir` is a directory, `configMap`/`secret` directories of key files (read-only when
+mounted), `hostPath` the host's path. The container shim bind-mounts them at `mountPath` in the
+container's own mount namespace, so nothing is ever mounted on the host. Containers share the
+host's filesystem (there is no image root filesystem): a missing mount point is created and
+recorded in `created_paths`, and removed again with the pod.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from node_agent.kubelet.env import ConfigLookup, object_data
+from node_agent.kubelet.errors import ConfigError
+from node_agent.kubelet.spec import ContainerSpec, PodSpec, Volume
+
+CLUSTER_DNS_SEARCH = ("svc.cluster.local", "cluster.local")
+
+
+@dataclass(frozen=True)
+class DNSConfig:
+    """`nameserver` None: no cluster DNS; lookups fail at once instead of hanging."""
+
+    nameserver: str | None = None
+    domain: str = "cluster.local"
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    target: str
+    read_only: bool
+
+
+def resolv_conf(pod: PodSpec, dns: DNSConfig) -> str:
+    if dns.nameserver is None:
+        # Nothing listens on 127.0.0.1:53 in the pod: a lookup fails at once, never hangs.
+        return "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+    search = f"{pod.namespace}.svc.{dns.domain} svc.{dns.domain} {dns.domain}"
+    return f"nameserver {dns.nameserver}\nsearch {search}\noptions ndots:5\n"
+
+
+def hosts_file(pod: PodSpec, ip: str) -> str:
+    name = pod.hostname or pod.name
+    lines = [
+        "# Kubernetes-managed hosts file (kubelab).",
+        "127.0.0.1\tlocalhost",
+        "::1\tlocalhost ip6-localhost ip6-loopback",
+    ]
+    if ip:
+        lines.append(f"{ip}\t{name}")
+    return "\n".join(lines) + "\n"
+
+
+def write_etc(pod_dir: Path, pod: PodSpec, ip: str, dns: DNSConfig) -> None:
+    etc = pod_dir / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "hosts").write_text(hosts_file(pod, ip))
+    (etc / "resolv.conf").write_text(resolv_conf(pod, dns))
+    (etc / "hostname").write_text((pod.hostname or pod.name) + "\n")
+
+
+def _write_keys(target: Path, data: Mapping[str, str], source: Mapping[str, object]) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    mode = int(source.get("defaultMode", 0o644))  # type: ignore[call-overload]
+    items = source.get("items")
+    pairs: list[tuple[str, str]]
+    if isinstance(items, list):
+        pairs = []
+        for item in items:
+            key = str(item.get("key", ""))
+            if key not in data:
+                raise ConfigError(f"volume key {key!r} not found")
+            pairs.append((key, str(item.get("path", key))))
+    else:
+        pairs = [(k, k) for k in data]
+    for key, rel in pairs:
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(data[key])
+        os.chmod(path, mode)
+
+
+def materialise(pod_dir: Path, pod: PodSpec, lookup: ConfigLookup) -> dict[str, str]:
+    """Create every volume's source; return volume name -> host path."""
+    out = {}
+    for vol in pod.volumes:
+        out[vol.name] = str(_materialise_one(pod_dir / "volumes" / vol.name, pod, vol, lookup))
+    return out
+
+
+def _materialise_one(path: Path, pod: PodSpec, vol: Volume, lookup: ConfigLookup) -> Path:
+    src = vol.source
+    if vol.kind == "emptyDir":
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o777)  # noqa: S103 - any runAsUser must be able to write an emptyDir
+        return path
+    if vol.kind == "hostPath":
+        host = Path(str(src["path"]))
+        kind = str(src.get("type", ""))
+        if not host.exists():
+            if kind == "FileOrCreate":
+                host.parent.mkdir(parents=True, exist_ok=True)
+                host.touch()
+            elif kind in ("", "DirectoryOrCreate"):
+                host.mkdir(parents=True, exist_ok=True)
+            else:
+                raise ConfigError(f"hostPath {host} does not exist (type {kind})")
+        return host
+    kind_name = "ConfigMap" if vol.kind == "configMap" else "Secret"
+    name = str(src.get("name") if vol.kind == "configMap" else src.get("secretName"))
+    obj = lookup.get(kind_name, pod.namespace, name)
+    if obj is None:
+        if src.get("optional"):
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        raise ConfigError(f'{kind_name.lower()} "{name}" not found')
+    _write_keys(path, object_data(obj), src)
+    return path
+
+
+def container_mounts(
+    pod_dir: Path, c: ContainerSpec, pod: PodSpec, sources: Mapping[str, str]
+) -> list[Mount]:
+    etc = pod_dir / "etc"
+    mounts = [
+        Mount(str(etc / "hosts"), "/etc/hosts", False),
+        Mount(str(etc / "resolv.conf"), "/etc/resolv.conf", False),
+        Mount(str(etc / "hostname"), "/etc/hostname", False),
+    ]
+    kinds = {v.name: v.kind for v in pod.volumes}
+    for m in c.volume_mounts:
+        source = sources[m.name]
+        if m.sub_path:
+            source = os.path.join(source, m.sub_path)
+            if not os.path.exists(source):
+                os.makedirs(source, exist_ok=True)
+        read_only = m.read_only or kinds[m.name] in ("configMap", "secret")
+        mounts.append(Mount(source, m.mount_path, read_only))
+    return mounts
+
+
+def ensure_targets(mounts: list[Mount], record: Path) -> None:
+    """Create missing mount points (recorded in `record`, one path per line)."""
+    created = []
+    for m in mounts:
+        target = Path(m.target)
+        if target.exists():
+            continue
+        missing = []
+        parent = target
+        while not parent.exists():
+            missing.append(parent)
+            parent = parent.parent
+        if os.path.isdir(m.source):
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch()
+        created.extend(missing)
+    if created:
+        with record.open("a") as f:
+            for p in created:
+                f.write(f"{p}\n")
+
+
+def remove_created(record: Path) -> None:
+    """Remove the mount points a pod created, deepest first, only while they are empty."""
+    if not record.exists():
+        return
+    paths = sorted(
+        {Path(p) for p in record.read_text().split("\n") if p}, key=lambda p: -len(p.parts)
+    )
+    for p in paths:
+        try:
+            if p.is_dir() and not p.is_symlink():
+                p.rmdir()
+            elif p.is_file() and p.stat().st_size == 0:
+                p.unlink()
+        except OSError:
+            continue

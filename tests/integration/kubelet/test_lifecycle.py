@@ -1,0 +1,243 @@
+"""Container lifecycle as Kubernetes: restarts and back-off, probes, init containers, exit
+codes and reasons, graceful deletion that leaves nothing behind, adoption after a restart."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.kubelet.harness import KubeletHarness, agnhost, busybox, pod
+from tests.support import wait_until
+
+pytestmark = [pytest.mark.netns, pytest.mark.timeout(120)]
+
+
+def node_get(kubelet: KubeletHarness, ip: str, path: str) -> str:
+    """HTTP GET from the node namespace (where the kubelet's probes come from)."""
+    out = kubelet.in_node("busybox", "wget", "-qO-", f"http://{ip}:8080{path}")
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_crashing_container_reaches_crash_loop_back_off(kubelet: KubeletHarness) -> None:
+    kubelet.apply(pod("crash", busybox("c", "echo run; exit 3")))
+
+    def looping() -> bool:
+        c = kubelet.container("crash", "c")
+        waiting = c.get("state", {}).get("waiting", {})
+        return bool(c.get("restartCount", 0) >= 3 and waiting.get("reason") == "CrashLoopBackOff")
+
+    wait_until(looping, 30, message="CrashLoopBackOff after 3 restarts")
+    c = kubelet.container("crash", "c")
+    last = c["lastState"]["terminated"]
+    assert last["exitCode"] == 3
+    assert last["reason"] == "Error"
+    assert "back-off" in c["state"]["waiting"]["message"]
+    assert kubelet.status("crash")["phase"] == "Running"
+    # Logs: the current and the previous run are kept, older ones are not.
+    n = c["restartCount"]
+    assert kubelet.logs("crash", "c", n - 1) == "run\n"
+    assert kubelet.logs("crash", "c", n - 3) == ""
+
+
+def test_liveness_failure_restarts_the_container(kubelet: KubeletHarness) -> None:
+    probe = {
+        "httpGet": {"path": "/healthz", "port": 8080},
+        "periodSeconds": 1,
+        "failureThreshold": 2,
+    }
+    kubelet.apply(pod("live", agnhost(livenessProbe=probe)))
+    st = kubelet.wait_phase("live", "Running")
+    wait_until(lambda: node_get(kubelet, st["podIP"], "/healthz") == "ok", 10)
+    assert kubelet.container("live", "web")["restartCount"] == 0
+    node_get(kubelet, st["podIP"], "/fail")
+    wait_until(lambda: kubelet.container("live", "web").get("restartCount") == 1, 20)
+    # The new process is healthy again and stays up.
+    wait_until(lambda: node_get(kubelet, st["podIP"], "/healthz") == "ok", 10)
+    assert "Liveness probe failed" in kubelet.log()
+
+
+def test_readiness_flips_the_ready_condition(kubelet: KubeletHarness) -> None:
+    probe = {
+        "httpGet": {"path": "/healthz", "port": 8080},
+        "periodSeconds": 1,
+        "failureThreshold": 1,
+    }
+    kubelet.apply(pod("ready", agnhost(readinessProbe=probe)))
+    st = kubelet.wait_ready("ready")
+
+    def ready() -> str:
+        conds = {c["type"]: c["status"] for c in kubelet.status("ready").get("conditions", [])}
+        return str(conds.get("Ready", ""))
+
+    node_get(kubelet, st["podIP"], "/fail")
+    wait_until(lambda: ready() == "False", 10)
+    assert kubelet.container("ready", "web")["ready"] is False
+    assert kubelet.container("ready", "web")["restartCount"] == 0  # readiness never restarts
+    node_get(kubelet, st["podIP"], "/recover")
+    wait_until(lambda: ready() == "True", 10)
+
+
+def test_init_containers_run_in_order_before_the_app(kubelet: KubeletHarness) -> None:
+    shared = f"/tmp/{kubelet.tag}-init"
+    mounts = [{"name": "work", "mountPath": shared}]
+    spec = pod(
+        "init",
+        busybox("app", f"cat {shared}/order", volumeMounts=mounts),
+        initContainers=[
+            busybox("first", f"sleep 0.5; echo first > {shared}/order", volumeMounts=mounts),
+            busybox("second", f"echo second >> {shared}/order", volumeMounts=mounts),
+        ],
+        volumes=[{"name": "work", "emptyDir": {}}],
+        restartPolicy="Never",
+    )
+    kubelet.apply(spec)
+    kubelet.wait_phase("init", "Succeeded")
+    assert kubelet.logs("init", "app") == "first\nsecond\n"
+    for name in ("first", "second"):
+        term = kubelet.container("init", name, init=True)["state"]["terminated"]
+        assert term["reason"] == "Completed"
+    conds = {c["type"]: c["status"] for c in kubelet.status("init")["conditions"]}
+    assert conds["Initialized"] == "True"
+
+
+def test_exit_codes_and_reasons(kubelet: KubeletHarness) -> None:
+    hog = {
+        "name": "hog",
+        "image": "python",
+        "command": ["python3", "-c", "b = bytearray(256 * 1024 * 1024); print(len(b))"],
+        "resources": {"limits": {"memory": "64Mi"}},
+    }
+    spec = pod(
+        "codes",
+        busybox("ok", "exit 0"),
+        busybox("bad", "exit 7"),
+        hog,
+        restartPolicy="Never",
+    )
+    kubelet.apply(spec)
+    st = kubelet.wait_phase("codes", "Failed")
+    terms = {c["name"]: c["state"]["terminated"] for c in st["containerStatuses"]}
+    assert (terms["ok"]["exitCode"], terms["ok"]["reason"]) == (0, "Completed")
+    assert (terms["bad"]["exitCode"], terms["bad"]["reason"]) == (7, "Error")
+    assert (terms["hog"]["exitCode"], terms["hog"]["reason"]) == (137, "OOMKilled")
+
+
+def test_unknown_image_backs_off_and_lists_known_images(kubelet: KubeletHarness) -> None:
+    kubelet.apply(pod("noimg", {"name": "c", "image": "mysql:8"}))
+
+    def reason() -> str:
+        return str(
+            kubelet.container("noimg", "c").get("state", {}).get("waiting", {}).get("reason")
+        )
+
+    wait_until(lambda: reason() == "ErrImagePull", 10)
+    assert "busybox" in kubelet.container("noimg", "c")["state"]["waiting"]["message"]
+    wait_until(lambda: reason() == "ImagePullBackOff", 10)
+    assert kubelet.status("noimg")["phase"] == "Pending"
+
+
+def _pids(kubelet: KubeletHarness, name: str) -> list[int]:
+    out = subprocess.run(
+        ["ip", "netns", "pids", kubelet.pod_netns(name)], capture_output=True, text=True
+    ).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_deletion_runs_pre_stop_and_leaves_nothing_behind(kubelet: KubeletHarness) -> None:
+    marker = kubelet.root.parent / "prestop"
+    spec = pod(
+        "gone",
+        agnhost(
+            resources={"limits": {"memory": "128Mi", "cpu": "500m"}},
+            lifecycle={"preStop": {"exec": {"command": ["sh", "-c", f"echo bye > {marker}"]}}},
+        ),
+        busybox("side", "sleep 3600"),
+        terminationGracePeriodSeconds=1,
+    )
+    kubelet.apply(spec)
+    st = kubelet.wait_phase("gone", "Running")
+    uid = kubelet.uid("gone")
+    netns = kubelet.pod_netns("gone")
+    pids = wait_until(
+        lambda: _pids(kubelet, "gone") if len(_pids(kubelet, "gone")) >= 2 else [], 10
+    )
+    cgroup = Path("/sys/fs/cgroup/memory") / f"kubelab-{kubelet.tag}" / f"pod{uid}"
+    assert (cgroup / "web" / "memory.limit_in_bytes").read_text().strip() == str(128 * 2**20)
+    links_before = kubelet.in_node("ip", "-o", "link").stdout
+    assert "veth" in links_before
+
+    kubelet.delete("gone")
+    wait_until(lambda: kubelet.pod("gone") is None, 20, message="pod removed")
+    assert marker.read_text() == "bye\n"
+    assert not os.path.exists(f"/run/netns/{netns}")
+    assert all(not os.path.exists(f"/proc/{p}") for p in pids)
+    assert "veth" not in kubelet.in_node("ip", "-o", "link").stdout
+    assert not cgroup.exists()
+    assert not (kubelet.root / "pods" / uid).exists()
+    assert not list((kubelet.root / "logs").glob(f"*{uid}"))
+    ipam = kubelet.root / "ipam" / "10.244.7.0_24"
+    assert not (ipam / st["podIP"]).exists()
+
+
+def test_restarted_kubelet_adopts_running_pods(kubelet: KubeletHarness) -> None:
+    kubelet.apply(pod("keep", agnhost()))
+    before = kubelet.wait_phase("keep", "Running")
+    pids = wait_until(lambda: _pids(kubelet, "keep"), 10)
+    container_id = kubelet.container("keep", "web")["containerID"]
+    kubelet.stop()
+    assert all(os.path.exists(f"/proc/{p}") for p in pids)  # pods outlive the kubelet
+    kubelet.start()
+    # Let the new kubelet relist a few times, then nothing may have been started twice.
+    wait_until(lambda: "adopting running pods count=1" in kubelet.log(), 10)
+    wait_until(lambda: kubelet.log().count("pod added pod=default/keep") >= 2, 10)
+    after = kubelet.wait_phase("keep", "Running")
+    assert after["podIP"] == before["podIP"]
+    c = kubelet.container("keep", "web")
+    assert c["containerID"] == container_id
+    assert c["restartCount"] == 0
+    assert sorted(_pids(kubelet, "keep")) == sorted(pids)
+    ip = before["podIP"]
+    assert wait_until(lambda: node_get(kubelet, ip, "/hostname"), 10) == f"keep-{kubelet.tag}"
+
+
+def test_exit_while_kubelet_is_down_is_seen_and_restarted(kubelet: KubeletHarness) -> None:
+    flag = f"/tmp/{kubelet.tag}-exit"
+    script = f"while [ ! -e {flag} ]; do sleep 0.1; done; rm -f {flag}; exit 5"
+    kubelet.apply(pod("late", busybox("c", script)))
+    kubelet.wait_phase("late", "Running")
+    kubelet.stop()
+    Path(flag).touch()
+    wait_until(lambda: not Path(flag).exists(), 10)  # the container saw it and exited
+    kubelet.start()
+
+    def restarted() -> bool:
+        c = kubelet.container("late", "c")
+        term = c.get("lastState", {}).get("terminated", {})
+        return c.get("restartCount") == 1 and term.get("exitCode") == 5
+
+    wait_until(restarted, 20, message="exit code 5 seen after the kubelet restart")
+
+
+def test_sigterm_reaches_the_container_and_an_edited_manifest_replaces_the_pod(
+    kubelet: KubeletHarness,
+) -> None:
+    script = "trap 'echo got-term; exit 0' TERM; echo v1; while true; do sleep 0.1; done"
+    spec = pod("edit", busybox("c", script))
+    spec["spec"]["terminationGracePeriodSeconds"] = 30
+    kubelet.apply(spec)
+    kubelet.wait_phase("edit", "Running")
+    old_uid = kubelet.uid("edit")
+    wait_until(lambda: "v1" in kubelet.logs("edit", "c"), 10)
+    log_dir = next((kubelet.root / "logs").glob(f"*{old_uid}"))
+    spec["spec"]["containers"][0]["command"][2] = script.replace("v1", "v2")
+    kubelet.apply(spec)
+    # The old pod goes (its shell handles SIGTERM at once, long before the 30 s grace
+    # period) and the new one runs under a new uid.
+    wait_until(lambda: kubelet.pod("edit") and kubelet.uid("edit") != old_uid, 15)
+    wait_until(lambda: "v2" in kubelet.logs("edit", "c"), 10)
+    assert not log_dir.exists()
+    assert "grace period over" not in kubelet.log()
