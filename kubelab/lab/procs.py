@@ -7,7 +7,8 @@ so a stale record can never kill somebody else's process.
 
 Spawned processes get their own session (`start_new_session`), so they outlive whoever
 started them and can be stopped as a group. A process that should live in a network namespace
-is started through `nsenter --net=/run/netns/NS`, which execs in place: the PID is the process's own.
+is started through `nsenter --net=/run/netns/NS`, which execs in place: the PID is the
+process's own.
 """
 
 from __future__ import annotations
