@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controlplane.apiserver.storage import KV, EventType, Store, StoreError
+from controlplane.apiserver.errors import StoreError
+from controlplane.apiserver.storage import KV, EventType, Store
 from controlplane.apiserver.watchcache import (
     CachedEvent,
     DirectWatch,

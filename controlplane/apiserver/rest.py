@@ -73,6 +73,16 @@ def parse_path(handlers: Handlers, path: str) -> Route | None:
     return Route(info, namespace, name, sub)
 
 
+def _accepts_aggregated_discovery(accept: str) -> bool:
+    """True when one of the Accept media types is apidiscovery.k8s.io/v2's group list."""
+    for media in accept.split(","):
+        params = dict(p.strip().split("=", 1) for p in media.split(";")[1:] if "=" in p)
+        wanted = {"g": "apidiscovery.k8s.io", "v": "v2", "as": "APIGroupDiscoveryList"}
+        if all(params.get(k) == v for k, v in wanted.items()):
+            return True
+    return False
+
+
 def _flag(value: str | None) -> bool:
     """A boolean query parameter: Go clients send `true`, the Python client `True`."""
     return (value or "").lower() in ("true", "1")
@@ -269,11 +279,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send_json(200, discovery.version_info())
             return
         if path in ("/api", "/apis"):
-            if (
-                "as=APIGroupDiscoveryList" in accept
-                and "v=v2" in accept
-                and "v=v2beta1" not in accept.split("as=APIGroupDiscoveryList")[0]
-            ):
+            if _accepts_aggregated_discovery(accept):
                 doc = discovery.aggregated(h.registry, legacy=path == "/api")
                 self._send_json(200, doc, content_type=discovery.AGGREGATED)
             elif path == "/api":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from controlplane.apiserver.handlers import Handlers
 from controlplane.apiserver.kubelet_proxy import KubeletProxy
 from controlplane.apiserver.rest import ApiServer, server_ssl_context
 from controlplane.apiserver.storage import EtcdStore
+from kubelab.api import errors
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class ApiserverConfig:
     bookmark_interval: float = 10.0
     watch_cache_size: int = 4096
     grpc_max_workers: int = 2048
+    store_wait_seconds: float = 60.0
 
 
 class Apiserver:
@@ -74,7 +77,7 @@ class Apiserver:
             service_cidr=cfg.service_cluster_ip_range,
             server_url=f"https://{host}:{self.rest_port}",
         )
-        self.handlers.ensure_system_namespaces()
+        self._wait_for_store()
         self.rest.kubelet_proxy = KubeletProxy(
             self.pki.kubelet_client_cert, self.pki.kubelet_client_key
         )
@@ -100,6 +103,21 @@ class Apiserver:
             self.grpc.port,
             ",".join(cfg.etcd_servers),
         )
+
+    def _wait_for_store(self) -> None:
+        """Create the system namespaces, waiting (with backoff) for the store to answer."""
+        deadline = time.monotonic() + self.config.store_wait_seconds
+        delay = 0.2
+        while True:
+            try:
+                self.handlers.ensure_system_namespaces()
+                return
+            except errors.ServiceUnavailable as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("store not answering yet err=%s; retrying in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def stop(self) -> None:
         if self.rest is not None:

@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 
 import grpc
 
+from controlplane.apiserver.errors import Compacted, StoreError
 from kubelab.gen.etcd import kv_pb2, rpc_pb2, rpc_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -31,26 +32,6 @@ CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 512 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
 ]
-
-
-class StoreError(Exception):
-    """The store could not be reached or answered an error; `retryable` says if retrying helps."""
-
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class Compacted(StoreError):  # noqa: N818 - etcd's own word
-    """A watch or read asked for a revision the store has compacted away."""
-
-    def __init__(self, revision: int, compact_revision: int) -> None:
-        super().__init__(
-            f"revision {revision} has been compacted (oldest kept: {compact_revision})",
-            retryable=False,
-        )
-        self.revision = revision
-        self.compact_revision = compact_revision
 
 
 @dataclass(frozen=True)

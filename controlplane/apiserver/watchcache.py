@@ -20,15 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.apiserver.storage import (
-    KV,
-    Compacted,
-    EventType,
-    Store,
-    StoreError,
-    StoreEvent,
-    StoreWatch,
-)
+from controlplane.apiserver.errors import Compacted, StoreError
+from controlplane.apiserver.storage import KV, EventType, Store, StoreEvent, StoreWatch
 from kubelab.api.errors import Gone
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ With several endpoints, a call that finds its apiserver UNAVAILABLE moves to the
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -20,8 +21,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import grpc
+import yaml
 
 from kubelab.api.errors import ApiError, from_status
 from kubelab.api.types import Object
@@ -126,6 +129,38 @@ class Client:
         creds = Credentials.from_files(
             cert_dir / "ca.crt", cert_dir / f"{user}.crt", cert_dir / f"{user}.key"
         )
+        return cls(endpoints, creds, **kw)
+
+    @classmethod
+    def from_kubeconfig(
+        cls, path: Path, *, grpc_port: int = 6444, endpoints: Sequence[str] = (), **kw: Any
+    ) -> Client:
+        """Use a kubeconfig (its current context): the gRPC API is on `grpc_port` of the REST
+        server's host unless `endpoints` are given; the certificates are embedded or files."""
+        config = yaml.safe_load(path.read_text())
+        ctx_name = config.get("current-context")
+        contexts = {c["name"]: c["context"] for c in config.get("contexts") or []}
+        if ctx_name not in contexts:
+            raise ValueError(f"{path}: current-context {ctx_name!r} is not among its contexts")
+        ctx = contexts[ctx_name]
+        cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == ctx["cluster"])
+        user = next(u["user"] for u in config["users"] if u["name"] == ctx["user"])
+
+        def pem(entry: dict[str, Any], field: str) -> bytes:
+            if entry.get(f"{field}-data"):
+                return base64.b64decode(entry[f"{field}-data"])
+            if entry.get(field):
+                return (path.parent / str(entry[field])).read_bytes()
+            raise ValueError(f"{path}: {field} or {field}-data is required for kubelab.client")
+
+        creds = Credentials(
+            pem(cluster, "certificate-authority"),
+            pem(user, "client-certificate"),
+            pem(user, "client-key"),
+        )
+        if not endpoints:
+            host = urlsplit(cluster["server"]).hostname or "127.0.0.1"
+            endpoints = [f"{host}:{grpc_port}"]
         return cls(endpoints, creds, **kw)
 
     # --- connection ------------------------------------------------------------------------------

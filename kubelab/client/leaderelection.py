@@ -175,6 +175,8 @@ class LeaderElector:
                 break
             if self._attempt():
                 last_renew = time.monotonic()
+            elif self.observed_holder not in ("", cfg.identity):
+                self._lose()  # someone else holds the Lease now: stop at once
             elif time.monotonic() - last_renew > cfg.renew_deadline:
                 self._lose()
         if self.leader:

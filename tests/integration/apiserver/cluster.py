@@ -7,12 +7,14 @@ second backend next to the real etcd without touching the tests.
 from __future__ import annotations
 
 import http.server
+import importlib.util
 import os
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -27,7 +29,9 @@ from controlplane.apiserver.storage import EtcdStore
 from kubelab.client import Client
 from tests.support import wait_until
 
-STORE_BACKENDS = ["etcd"]
+# Stores the integration tests run against: `KUBELAB_TEST_STORES=etcd,kvstore` adds kubelab's
+# own kvstore (started with etcd's flag names) once it exists.
+STORE_BACKENDS = [s for s in os.environ.get("KUBELAB_TEST_STORES", "etcd").split(",") if s]
 
 
 def free_port() -> int:
@@ -52,11 +56,11 @@ class StoreProcess:
 
 
 @contextmanager
-def run_etcd(data_dir: Path) -> Iterator[StoreProcess]:
+def run_etcd(data_dir: Path, client_port: int = 0) -> Iterator[StoreProcess]:
     etcd = shutil.which("etcd") or "/usr/bin/etcd"
     if not os.path.exists(etcd):
         pytest.skip("needs etcd (Debian etcd-server; scripts/system-deps.sh installs it)")
-    client, peer = free_port(), free_port()
+    client, peer = client_port or free_port(), free_port()
     argv = [
         etcd,
         "--name",
@@ -92,8 +96,36 @@ def run_store(backend: str, data_dir: Path) -> Iterator[StoreProcess]:
     if backend == "etcd":
         with run_etcd(data_dir) as store:
             yield store
-    else:  # pragma: no cover - the kvstore backend plugs in here
+    elif backend == "kvstore":
+        with run_kvstore(data_dir) as store:
+            yield store
+    else:
         raise ValueError(f"unknown store backend {backend!r}")
+
+
+@contextmanager
+def run_kvstore(data_dir: Path) -> Iterator[StoreProcess]:
+    """kubelab's kvstore as a one-member cluster, with etcd's flag names (ARCHITECTURE.md)."""
+    if importlib.util.find_spec("controlplane.kvstore.__main__") is None:
+        pytest.skip("controlplane.kvstore has no __main__ yet")
+    client, peer = free_port(), free_port()
+    argv = [
+        sys.executable, "-m", "controlplane.kvstore", "--name", "t", "--data-dir", str(data_dir),
+        "--listen-client-urls", f"http://127.0.0.1:{client}",
+        "--advertise-client-urls", f"http://127.0.0.1:{client}",
+        "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+        "--initial-cluster", f"t=http://127.0.0.1:{peer}",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = StoreProcess([f"127.0.0.1:{client}"], proc)
+    try:
+        probe = EtcdStore(store.endpoints, timeout=1)
+        wait_until(lambda: probe.revision() >= 0 and proc.poll() is None, 30, message="kvstore")
+        probe.close()
+        yield store
+    finally:
+        store.stop()
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from controlplane.apiserver.certs import write_component_credentials
+from controlplane.apiserver.server import Apiserver, ApiserverConfig
 from kubelab.client import (
     CONFIGMAPS,
     EVENTS,
@@ -24,7 +25,7 @@ from kubelab.client import (
     LeaderElector,
     WorkQueue,
 )
-from tests.integration.apiserver.cluster import run_apiserver
+from tests.integration.apiserver.cluster import free_port, run_apiserver, run_etcd
 from tests.integration.apiserver.conftest import Env
 from tests.support import wait_until
 
@@ -182,4 +183,37 @@ def test_component_credentials_authenticate_over_grpc(env: Env) -> None:
         env.cert_dir, [f"127.0.0.1:{env.server.grpc_port}"], user="scheduler"
     )
     assert client.list(NAMESPACES).items
+    client.close()
+
+
+def test_apiserver_started_before_its_store_waits_for_it(tmp_path: Path) -> None:
+    port = free_port()
+    server = Apiserver(
+        ApiserverConfig(
+            etcd_servers=(f"127.0.0.1:{port}",),
+            cert_dir=tmp_path / "pki",
+            secure_port=0,
+            grpc_port=0,
+        )
+    )
+    started = threading.Thread(target=server.start, daemon=True)
+    started.start()
+    try:
+        with run_etcd(tmp_path / "etcd", client_port=port):
+            started.join(30)
+            assert not started.is_alive()
+            client = Client.from_cert_dir(tmp_path / "pki", [f"127.0.0.1:{server.grpc_port}"])
+            names = {n["metadata"]["name"] for n in client.list(NAMESPACES).items}
+            assert "kube-system" in names
+            client.close()
+            server.stop()
+    finally:
+        started.join(5)
+
+
+def test_client_from_the_admin_kubeconfig(env: Env) -> None:
+    assert env.server.pki is not None
+    client = Client.from_kubeconfig(env.server.pki.admin_kubeconfig, grpc_port=env.server.grpc_port)
+    assert client.endpoints == [f"127.0.0.1:{env.server.grpc_port}"]
+    assert client.get(NAMESPACES, "default")["metadata"]["name"] == "default"
     client.close()

@@ -6,7 +6,7 @@ import pytest
 
 from controlplane.apiserver import discovery
 from controlplane.apiserver.handlers import Handlers
-from controlplane.apiserver.rest import parse_path
+from controlplane.apiserver.rest import _accepts_aggregated_discovery, parse_path
 from kubelab.api.registry import REGISTRY
 
 
@@ -78,3 +78,18 @@ def test_openapi_declares_server_side_field_validation() -> None:
     assert any(p["name"] == "fieldValidation" and p["in"] == "query" for p in patch["parameters"])
     schema = doc["components"]["schemas"]["io.k8s.api.core.v1.Pod"]
     assert "containers" in schema["properties"]["spec"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "aggregated"),
+    [
+        ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+         "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,"
+         "application/json", True),
+        ("application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList", False),
+        ("application/json, */*", False),
+        ("", False),
+    ],
+)  # fmt: skip
+def test_aggregated_discovery_is_served_when_asked(accept: str, aggregated: bool) -> None:
+    assert _accepts_aggregated_discovery(accept) is aggregated
