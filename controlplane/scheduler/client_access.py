@@ -10,8 +10,8 @@
   (Lease `kube-system/kube-scheduler`), so the scheduler and every other component elect
   leaders the same way.
 
-`connect(options)` builds a `Client` from `--kubeconfig` (credentials; its server when
-`--apiserver` was not given) and `serve()` runs the process body. No scheduling decision is
+`serve()` builds a `Client` from `--kubeconfig` (credentials; its server's host when neither
+`--apiserver` nor `--master` is given) and runs the process body. No scheduling decision is
 made here.
 """
 
@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
 
 from controlplane.scheduler.errors import BindError, ClientUnavailableError
 from controlplane.scheduler.options import DEFAULT_APISERVER, Options
@@ -41,13 +44,13 @@ from kubelab.client import (
     LeaderElectionConfig,
     LeaderElector,
 )
-from kubelab.client.kubeconfig import KubeconfigError, grpc_endpoint, load_kubeconfig
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_LOST_LEASE = 1
 SYNC_TIMEOUT = 60.0
+GRPC_PORT = 6444
 
 
 class ClientBinder:
@@ -192,26 +195,25 @@ class ClientElector:
 
 
 def _client(options: Options) -> Client:
-    creds = None
-    endpoints = list(options.apiservers)
-    if options.kubeconfig:
-        try:
-            server, creds = load_kubeconfig(Path(options.kubeconfig))
-        except KubeconfigError as exc:
-            raise ClientUnavailableError(f"kube-scheduler: --kubeconfig: {exc}") from exc
-        if endpoints == [DEFAULT_APISERVER] and not options.master:
-            endpoints = [grpc_endpoint(server)]
-    if options.master:
-        try:
-            endpoints = [grpc_endpoint(options.master)]
-        except KubeconfigError as exc:
-            raise ClientUnavailableError(f"kube-scheduler: --master: {exc}") from exc
-    if creds is None:
+    if not options.kubeconfig:
         raise ClientUnavailableError(
             "kube-scheduler: cannot start: the apiserver's gRPC API needs client certificates; "
             "pass --kubeconfig FILE (e.g. /var/lib/kubelab/<cluster>/pki/admin.kubeconfig)"
         )
-    return Client(endpoints, creds)
+    endpoints: list[str] = []
+    if options.master:
+        host = urlsplit(options.master).hostname
+        if not host:
+            raise ClientUnavailableError(f"kube-scheduler: --master {options.master!r} has no host")
+        endpoints = [f"{host}:{GRPC_PORT}"]
+    elif options.apiservers != (DEFAULT_APISERVER,):
+        endpoints = list(options.apiservers)
+    try:
+        return Client.from_kubeconfig(Path(options.kubeconfig), endpoints=endpoints)
+    except (OSError, ValueError, KeyError, StopIteration, yaml.YAMLError) as exc:
+        raise ClientUnavailableError(
+            f"kube-scheduler: --kubeconfig {options.kubeconfig}: cannot use it: {exc}"
+        ) from exc
 
 
 def serve(options: Options, stop: threading.Event) -> int:

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from kubelab.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from kubelab.client import LEASES, NAMESPACES, NODES, PODS, Client, Informer
-from kubelab.client.kubeconfig import KubeconfigError, grpc_endpoint, load_kubeconfig
 from node_agent.kubelet.errors import KubeletError, ManifestError
 from node_agent.kubelet.node import LEASE_NAMESPACE
 
@@ -89,14 +90,11 @@ def parse_taints(text: str) -> tuple[Object, ...]:
 def client_from_kubeconfig(kubeconfig: str, apiservers: str = "") -> Client:
     """A client with the kubeconfig's credentials, to `apiservers` (host:port,...) when given,
     else to the kubeconfig server's host on the gRPC port."""
+    endpoints = [a.strip() for a in apiservers.split(",") if a.strip()]
     try:
-        server, creds = load_kubeconfig(Path(kubeconfig))
-        endpoints = [a.strip() for a in apiservers.split(",") if a.strip()] or [
-            grpc_endpoint(server)
-        ]
-    except KubeconfigError as exc:
-        raise ManifestError("--kubeconfig", kubeconfig, str(exc)) from exc
-    return Client(endpoints, creds)
+        return Client.from_kubeconfig(Path(kubeconfig), endpoints=endpoints)
+    except (OSError, ValueError, KeyError, StopIteration, yaml.YAMLError) as exc:
+        raise ManifestError("--kubeconfig", kubeconfig, f"cannot use it: {exc}") from exc
 
 
 def is_deleting(pod: Object) -> bool:
