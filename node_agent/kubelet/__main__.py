@@ -33,7 +33,7 @@ from node_agent.kubelet.backoff import BackOffPolicy
 from node_agent.kubelet.cgroups import Cgroups
 from node_agent.kubelet.env import NoConfig
 from node_agent.kubelet.errors import KubeletError, ManifestError
-from node_agent.kubelet.ipam import HostLocalIPAM, parse_cidr
+from node_agent.kubelet.ipam import HostLocalIPAM, gateway, parse_cidr
 from node_agent.kubelet.kubelet import Kubelet, KubeletConfig
 from node_agent.kubelet.network import BridgeNetwork
 from node_agent.kubelet.node import Capacity, NodeConfig, capacity_from_host
@@ -41,6 +41,7 @@ from node_agent.kubelet.runtime import ProcessRuntime
 from node_agent.kubelet.server import KubeletNodeView, KubeletServer
 from node_agent.kubelet.sinks import FileStatusSink
 from node_agent.kubelet.static import StaticPodSource
+from node_agent.kubelet.tlsconfig import self_signed, server_context
 from node_agent.kubelet.volumes import DNSConfig
 
 log = logging.getLogger("node_agent.kubelet")
@@ -83,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
     add("--port", type=int, default=10250, help="logs/exec server port; 0 turns it off")
     add("--address", default="0.0.0.0", help="logs/exec server address")  # noqa: S104
     add("--authentication-token-file", default="", help="bearer token the server requires")
+    add("--tls-cert-file", default="", help="server certificate (default: self-signed)")
+    add("--tls-private-key-file", default="", help="its private key")
     add("--cleanup", action="store_true", help="remove every pod of this node and exit")
     add("--log-level", default="INFO")
     return p
@@ -216,8 +219,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.authentication_token_file:
             token = Path(args.authentication_token_file).read_text().strip()
         view = KubeletNodeView(kubelet, parts.runtime)
+        cert = Path(args.tls_cert_file or Path(args.root_dir) / "pki" / "kubelet.crt")
+        key = Path(args.tls_private_key_file or Path(args.root_dir) / "pki" / "kubelet.key")
         try:
-            server = KubeletServer(view, args.address, args.port, token)
+            if not args.tls_cert_file:
+                ips = [args.node_ip, str(gateway(parse_cidr(args.pod_cidr)))]
+                self_signed(cert, key, args.node_name, ips)
+            server = KubeletServer(view, args.address, args.port, token, server_context(cert, key))
         except OSError as exc:
             print(f"kubelet: --port {args.port}: {exc}", file=sys.stderr)
             return 2

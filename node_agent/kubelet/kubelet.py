@@ -27,18 +27,16 @@ from node_agent.kubelet.errors import (
     ManifestError,
 )
 from node_agent.kubelet.node import NodeConfig, lease_object, node_object
-from node_agent.kubelet.prober import run_probe
-from node_agent.kubelet.probes import ProbeKind, ProbeState, Result
+from node_agent.kubelet.probemanager import ProbeManager
 from node_agent.kubelet.routes import PodRoute, node_routes
 from node_agent.kubelet.runtime import Runtime
 from node_agent.kubelet.spec import PodSpec, parse_pod
 from node_agent.kubelet.state import ObservedPod
-from node_agent.kubelet.status import ContainerHealth, pod_status
+from node_agent.kubelet.status import pod_status
 from node_agent.kubelet.sync import (
     CreateSandbox,
     KillContainer,
     Plan,
-    ProbeVerdict,
     PullFailed,
     StartContainer,
     Waiting,
@@ -126,25 +124,24 @@ class Kubelet:
         self.last_plan: dict[str, Plan] = {}
         self.statuses: dict[str, Object] = {}
         self.observed: dict[str, ObservedPod] = {}
-        self.probe_states: dict[tuple[str, str, ProbeKind], ProbeState] = {}
-        self.probing: set[tuple[str, str, ProbeKind]] = set()
         self.bad_manifests: dict[str, str] = {}
+        self.rejected: dict[str, PodSpec] = {}
         self._lock = threading.RLock()
         self._busy: set[str] = set()
         self._again: set[str] = set()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="podsync")
+        self.probes = ProbeManager(runtime, clock, self._pool.submit, self._submit)
         self._adopted = False
 
     # -- desired state -------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Read the source; remember new pods, remove pods that are gone (and orphans)."""
+    def _desired(self) -> dict[str, PodSpec]:
+        """The source's pods, parsed; invalid ones are logged once and skipped."""
         desired: dict[str, PodSpec] = {}
         for obj in self.source.pods():
-            ident = f"{obj.get('metadata', {}).get('namespace', 'default')}/" + str(
-                obj.get("metadata", {}).get("name")
-            )
+            meta = obj.get("metadata", {})
+            ident = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
             try:
                 pod = parse_pod(obj)
             except ManifestError as exc:
@@ -157,15 +154,27 @@ class Kubelet:
                 log.error("pod without metadata.uid pod=%s", pod.key)
                 continue
             desired[pod.uid] = pod
+        return desired
+
+    def refresh(self) -> None:
+        """Read the source; remember new pods, remove pods that are gone (and orphans)."""
+        desired = self._desired()
         with self._lock:
             gone = [uid for uid in self.pods if uid not in desired]
-            for uid, pod in desired.items():
+            for uid in gone:
+                del self.pods[uid]
+            for uid in [u for u in self.rejected if u not in desired]:
+                pod = self.rejected.pop(uid)
+                self.sink.pod_removed(pod.namespace, pod.name, uid)
+            for uid, pod in sorted(desired.items(), key=lambda item: item[1].key):
+                if uid in self.rejected:
+                    continue
+                if uid not in self.pods and not self._admit(pod):
+                    continue
                 if uid not in self.pods:
                     log.info("pod added pod=%s uid=%s", pod.key, uid)
                     self.start_times.setdefault(uid, self.clock())
                 self.pods[uid] = pod
-            for uid in gone:
-                del self.pods[uid]
         known = set(desired)
         orphans = set()
         if not self._adopted:
@@ -177,6 +186,20 @@ class Kubelet:
             self._adopted = True
         for uid in [*gone, *sorted(orphans)]:
             self._submit(uid, remove=True)
+
+    def _admit(self, pod: PodSpec) -> bool:
+        """Admission as the kubelet does it for capacity: at most `pods` pods on the node."""
+        if len(self.pods) < self.config.node.capacity.pods:
+            return True
+        log.warning("pod rejected pod=%s reason=OutOfpods", pod.key)
+        self.rejected[pod.uid] = pod
+        status = {
+            "phase": "Failed",
+            "reason": "OutOfpods",
+            "message": "Pod was rejected: Node didn't have enough resource: pods",
+        }
+        self.sink.pod_status(pod.raw, status)
+        return False
 
     # -- per-pod work --------------------------------------------------------------------
     def _submit(self, uid: str, remove: bool = False) -> None:
@@ -210,40 +233,6 @@ class Kubelet:
             with self._lock:
                 self._busy.discard(uid)
 
-    def _verdicts(self, uid: str) -> dict[str, ProbeVerdict]:
-        out: dict[str, ProbeVerdict] = {}
-        with self._lock:
-            for (puid, name, kind), state in self.probe_states.items():
-                if puid != uid or not state.failed:
-                    continue
-                old = out.get(name, ProbeVerdict())
-                msg = f"{kind.value.capitalize()} probe failed: {state.last_message}"
-                if kind is ProbeKind.LIVENESS:
-                    out[name] = ProbeVerdict(True, old.startup_failed, msg)
-                elif kind is ProbeKind.STARTUP:
-                    out[name] = ProbeVerdict(old.liveness_failed, True, msg)
-        return out
-
-    def _health(self, pod: PodSpec, observed: ObservedPod) -> dict[str, ContainerHealth]:
-        out = {}
-        with self._lock:
-            for c in pod.containers:
-                run = observed.runs.get(c.name)
-                if run is None or not run.running:
-                    out[c.name] = ContainerHealth()
-                    continue
-                startup = self.probe_states.get((pod.uid, c.name, ProbeKind.STARTUP))
-                started = c.startup is None or (
-                    startup is not None and startup.result is Result.SUCCESS
-                )
-                readiness = self.probe_states.get((pod.uid, c.name, ProbeKind.READINESS))
-                ready = started and (
-                    c.readiness is None
-                    or (readiness is not None and readiness.result is Result.SUCCESS)
-                )
-                out[c.name] = ContainerHealth(ready=ready, started=started)
-        return out
-
     def sync_pod(self, uid: str) -> None:
         pod = self.pods.get(uid)
         if pod is None:
@@ -258,7 +247,7 @@ class Kubelet:
             observed,
             now=now,
             backoff=self.backoff,
-            probes=self._verdicts(uid),
+            probes=self.probes.verdicts(uid),
             image_known=self.image_known,
         )
         waiting = dict(plan.waiting)
@@ -293,7 +282,7 @@ class Kubelet:
         elif isinstance(action, StartContainer):
             if action.attempt > 0:
                 self.backoff.next(backoff_key(pod.uid, action.name), now)
-            self._forget_probes(pod.uid, action.name)
+            self.probes.forget(pod.uid, action.name)
             self.runtime.start_container(pod, action.name, action.attempt)
         elif isinstance(action, KillContainer):
             log.info(
@@ -304,7 +293,7 @@ class Kubelet:
                 action.message,
             )
             self.runtime.kill_container(pod, action.name, pod.grace_period)
-            self._forget_probes(pod.uid, action.name)
+            self.probes.forget(pod.uid, action.name)
         elif isinstance(action, PullFailed):
             self.backoff.next(pull_key(pod.uid, action.name), now)
 
@@ -313,7 +302,7 @@ class Kubelet:
             pod,
             observed,
             plan,
-            self._health(pod, observed),
+            self.probes.health(pod, observed),
             now=self.clock(),
             host_ip=self.config.node.node_ip,
             start_time=self.start_times.get(pod.uid, self.clock()),
@@ -329,7 +318,7 @@ class Kubelet:
     def remove_pod(self, uid: str) -> None:
         pod = self.runtime.stored_pod(uid)
         self.runtime.remove_pod(uid)
-        self._forget_probes(uid, None)
+        self.probes.forget(uid, None)
         self.backoff.forget_prefix(f"{uid}/")
         self.statuses.pop(uid, None)
         self.observed.pop(uid, None)
@@ -339,85 +328,9 @@ class Kubelet:
             self.sink.pod_removed(pod.namespace, pod.name, uid)
 
     # -- probes --------------------------------------------------------------------------
-    def _forget_probes(self, uid: str, name: str | None) -> None:
-        with self._lock:
-            for key in list(self.probe_states):
-                if key[0] == uid and (name is None or key[1] == name):
-                    del self.probe_states[key]
-
     def probe_tick(self) -> None:
-        """Start every due probe (each runs on the pool; one run per probe at a time)."""
-        now = self.clock()
-        for uid, pod in list(self.pods.items()):
-            observed = self.observed.get(uid)
-            if observed is None:
-                continue
-            for c in pod.containers:
-                run = observed.runs.get(c.name)
-                started = run.started_at if run is not None and run.running else None
-                startup = self.probe_states.get((uid, c.name, ProbeKind.STARTUP))
-                started_ok = c.startup is None or (
-                    startup is not None and startup.result is Result.SUCCESS
-                )
-                for kind, probe in (
-                    (ProbeKind.STARTUP, c.startup),
-                    (ProbeKind.LIVENESS, c.liveness),
-                    (ProbeKind.READINESS, c.readiness),
-                ):
-                    if probe is None or started is None:
-                        continue
-                    if kind is ProbeKind.STARTUP and started_ok:
-                        continue
-                    if kind is not ProbeKind.STARTUP and not started_ok:
-                        continue
-                    key = (uid, c.name, kind)
-                    with self._lock:
-                        state = self.probe_states.get(key)
-                        if state is None:
-                            state = ProbeState.initial(probe, kind, started)
-                            self.probe_states[key] = state
-                        if key in self.probing or not state.due(now):
-                            continue
-                        self.probing.add(key)
-                    self._pool.submit(self._probe, pod, c.name, kind, state.container_started)
-
-    def _probe(self, pod: PodSpec, name: str, kind: ProbeKind, started: float) -> None:
-        key = (pod.uid, name, kind)
-        try:
-            c = pod.container(name)
-            probe = (
-                {
-                    ProbeKind.LIVENESS: c.liveness,
-                    ProbeKind.READINESS: c.readiness,
-                    ProbeKind.STARTUP: c.startup,
-                }[kind]
-                if c
-                else None
-            )
-            if c is None or probe is None:
-                return
-            ip = str(self.statuses.get(pod.uid, {}).get("podIP", ""))
-            ok, message = run_probe(probe, pod, c, ip, self.runtime)
-            with self._lock:
-                state = self.probe_states.get(key)
-                if state is None or state.container_started != started:
-                    return  # the container restarted meanwhile
-                new = state.record(ok, self.clock(), message)
-                self.probe_states[key] = new
-                changed = new.result is not state.result or (new.failed and not state.failed)
-            if not ok:
-                log.info(
-                    "probe failed pod=%s container=%s probe=%s msg=%s",
-                    pod.key,
-                    name,
-                    kind.value,
-                    message,
-                )
-            if changed:
-                self._submit(pod.uid)
-        finally:
-            with self._lock:
-                self.probing.discard(key)
+        ips = {uid: str(st.get("podIP", "")) for uid, st in list(self.statuses.items())}
+        self.probes.tick(self.pods, self.observed, ips)
 
     # -- node ----------------------------------------------------------------------------
     def report_node(self, ready: bool = True) -> None:

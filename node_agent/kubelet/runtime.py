@@ -257,6 +257,9 @@ class ProcessRuntime:
         cg = self.cgroups.create(pod.uid, c.name, c.memory_limit, c.cpu_limit_milli)
         rdir = self._run_dir(pod.uid, name, attempt)
         rdir.mkdir(parents=True, exist_ok=True)
+        for old in rdir.parent.iterdir():  # keep the current and the previous run only
+            if old.name.isdigit() and int(old.name) < attempt - 1:
+                shutil.rmtree(old, ignore_errors=True)
         for stale in ("exit.json", "pid"):
             (rdir / stale).unlink(missing_ok=True)
         spec = {

@@ -10,8 +10,9 @@ Paths follow the upstream kubelet's:
 
 Exec is non-interactive (no TTY, no streaming stdin): the reply body is the command's output,
 the `X-Exit-Code` header its exit code. Every request but /healthz needs
-`Authorization: Bearer <token>` with the token from `--authentication-token-file` (plain HTTP:
-the node network is the lab's own). It reads state through `NodeView` and never decides
+`Authorization: Bearer <token>` with the token from `--authentication-token-file`. It serves
+HTTPS (`--tls-cert-file`/`--tls-private-key-file`, or a self-signed pair made once under
+`<root-dir>/pki/`, as upstream). It reads state through `NodeView` and never decides
 anything about pods.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -187,10 +189,22 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class KubeletServer:
-    def __init__(self, view: NodeView, address: str, port: int, token: str) -> None:
+    def __init__(
+        self,
+        view: NodeView,
+        address: str,
+        port: int,
+        token: str,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         handler = type("Handler", (_Handler,), {"view": view, "token": token})
         self.httpd = ThreadingHTTPServer((address, port), handler)
         self.httpd.daemon_threads = True
+        if tls is not None:
+            # The handshake happens in the request's own thread, not in the accept loop.
+            self.httpd.socket = tls.wrap_socket(
+                self.httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="server", daemon=True)
 
     @property

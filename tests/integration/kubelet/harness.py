@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -170,11 +171,12 @@ class KubeletHarness:
         """An HTTP request to the kubelet's server on :10250, from inside the node namespace."""
         headers = {"Authorization": f"Bearer {self.token if token is None else token}"}
         req = urllib.request.Request(
-            f"http://10.244.7.1:10250{path}", data=body, method=method, headers=headers
+            f"https://10.244.7.1:10250{path}", data=body, method=method, headers=headers
         )
+        ctx = ssl.create_default_context(cafile=str(self.root / "pki" / "kubelet.crt"))
         with entered(f"/run/netns/{self.node_ns}"):
             try:
-                with urllib.request.urlopen(req, timeout=20) as resp:
+                with urllib.request.urlopen(req, timeout=20, context=ctx) as resp:
                     return resp.status, dict(resp.headers), resp.read()
             except urllib.error.HTTPError as err:
                 return err.code, dict(err.headers), err.read()

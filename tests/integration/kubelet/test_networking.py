@@ -95,3 +95,19 @@ def test_pod_identity_files_env_and_volumes(kubelet: KubeletHarness) -> None:
     kubelet.delete("ident")
     wait_until(lambda: kubelet.pod("ident") is None, 20)
     assert not Path(scratch).exists()  # the mount point the pod created is gone again
+
+
+def test_tutorial_images_nginx_and_python(kubelet: KubeletHarness) -> None:
+    kubelet.apply(
+        pod("nginx", {"name": "nginx", "image": "nginx:1.25", "ports": [{"containerPort": 80}]})
+    )
+    script = {"name": "py", "image": "python:3.12", "command": ["python3", "-c", "print(6 * 7)"]}
+    kubelet.apply(pod("py", script, restartPolicy="Never"))
+    ip = kubelet.wait_phase("nginx", "Running")["podIP"]
+
+    def page() -> str:
+        return kubelet.in_node("busybox", "wget", "-qO-", f"http://{ip}/").stdout
+
+    assert "Welcome to nginx!" in wait_until(page, 15)
+    kubelet.wait_phase("py", "Succeeded")
+    assert kubelet.logs("py", "py") == "42\n"

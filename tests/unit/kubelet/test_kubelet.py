@@ -176,7 +176,7 @@ class ScriptedRuntime(FakeRuntime):
 def probe_round(kubelet: Kubelet, clock: FakeClock, seconds: float = 1) -> None:
     clock.now += seconds
     kubelet.probe_tick()
-    wait_until(lambda: not kubelet.probing, 5)
+    wait_until(lambda: not kubelet.probes.busy(), 5)
     kubelet._pool.submit(lambda: None).result()  # let woken syncs finish
     wait_until(lambda: not kubelet._busy, 5)
     sync(kubelet)
@@ -216,3 +216,23 @@ def test_startup_probe_gates_liveness_and_readiness_then_liveness_restarts() -> 
     assert ("kill", "c") in runtime.calls
     assert container(sink)["restartCount"] == 1
     kubelet.stop()
+
+
+def test_pods_beyond_capacity_are_rejected_out_of_pods() -> None:
+    small = NodeConfig("n1", "10.250.0.20", "10.244.1.0/24", Capacity(2000, 2**30, pods=1))
+    clock = FakeClock()
+    runtime = FakeRuntime(clock)
+    sink = FakeSink()
+    source = FakeSource(pod_dict(name="a", uid="u1"), pod_dict(name="b", uid="u2"))
+    kubelet = Kubelet(KubeletConfig(node=small), source, sink, runtime, clock=clock)
+    sync(kubelet)
+    assert sink.statuses["a"]["phase"] == "Running"
+    assert sink.statuses["b"] == {
+        "phase": "Failed",
+        "reason": "OutOfpods",
+        "message": "Pod was rejected: Node didn't have enough resource: pods",
+    }
+    assert ("sandbox", "u2") not in runtime.calls
+    source.items = [pod_dict(name="a", uid="u1")]
+    sync(kubelet)
+    assert sink.removed == ["b"]
