@@ -1,0 +1,172 @@
+"""kvstore vs a real etcd: the same client and load against two 3-member clusters in one run.
+
+    .venv/bin/python bench/kvstore_vs_etcd.py [--writes 2000] [--lone 300] [--failovers 5]
+
+Prints, per backend: writes/s with many requests in flight, p50/p99 of one write at a time,
+p50/p99 of a linearizable read, and the median time from SIGKILL of the leader to the first
+acknowledged write; then the kvstore/etcd ratios. Backends: kvstore with default timings
+(heartbeat 100 ms, election 1000 ms), kvstore with the fast profile (50/500) and etcd with its
+defaults (100/1000) and with the same fast profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kubelab.gen.etcd import rpc_pb2
+from tests.integration.kvstore.harness import Cluster
+
+
+@dataclass
+class Figures:
+    name: str
+    writes_per_s: float = 0.0
+    lone_p50: float = 0.0
+    lone_p99: float = 0.0
+    read_p50: float = 0.0
+    read_p99: float = 0.0
+    failover: list[float] | None = None
+
+    @property
+    def failover_median(self) -> float:
+        return statistics.median(self.failover) if self.failover else float("nan")
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def throughput(c: Cluster, leader: int, total: int, in_flight: int) -> float:
+    kv = c.client(leader).kv
+    sem = threading.Semaphore(in_flight)
+    done = threading.Event()
+    left = [total]
+    lock = threading.Lock()
+    errors = [0]
+
+    def finished(fut: grpc.Future) -> None:  # type: ignore[type-arg]
+        if fut.exception() is not None:
+            errors[0] += 1
+        sem.release()
+        with lock:
+            left[0] -= 1
+            if left[0] == 0:
+                done.set()
+
+    start = time.perf_counter()
+    for n in range(total):
+        sem.acquire()
+        fut = kv.Put.future(rpc_pb2.PutRequest(key=b"tp/%d" % (n % 1000), value=b"x" * 100))
+        fut.add_done_callback(finished)
+    done.wait(120)
+    elapsed = time.perf_counter() - start
+    if errors[0]:
+        print(f"  {errors[0]} writes failed", file=sys.stderr)
+    return (total - errors[0]) / elapsed
+
+
+def lone_latency(c: Cluster, leader: int, count: int, read: bool) -> list[float]:
+    kv = c.client(leader).kv
+    samples = []
+    for n in range(count):
+        start = time.perf_counter()
+        if read:
+            kv.Range(rpc_pb2.RangeRequest(key=b"lone/%d" % (n % 50)), timeout=10)
+        else:
+            kv.Put(rpc_pb2.PutRequest(key=b"lone/%d" % (n % 50), value=b"v" * 100), timeout=10)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def failover(c: Cluster) -> float:
+    leader = c.wait_leader()
+    survivors = [i for i in range(c.size) if i != leader]
+    for i in survivors:
+        c.put(i, b"warm", b"1")
+    start = time.perf_counter()
+    c.kill(leader)
+    n = 0
+    while True:
+        i = survivors[n % len(survivors)]
+        n += 1
+        try:
+            c.client(i).kv.Put(rpc_pb2.PutRequest(key=b"fo", value=b"1"), timeout=0.5)
+            took = time.perf_counter() - start
+            break
+        except grpc.RpcError:
+            continue
+    c.start(leader)
+    c.wait_leader(timeout=30, among=list(range(c.size)))
+    # let the restarted member catch up before the next trial
+    time.sleep(1.0)
+    return took
+
+
+def run(kind: str, name: str, hb: int, el: int, args: argparse.Namespace) -> Figures:
+    root = Path(tempfile.mkdtemp(prefix=f"kvbench-{name}-"))
+    c = Cluster(root, kind=kind, heartbeat_ms=hb, election_ms=el)
+    fig = Figures(name)
+    try:
+        c.start_all()
+        leader = c.wait_leader()
+        lone_latency(c, leader, 50, read=False)  # warm up
+        fig.writes_per_s = throughput(c, leader, args.writes, args.in_flight)
+        lone = lone_latency(c, leader, args.lone, read=False)
+        fig.lone_p50, fig.lone_p99 = pct(lone, 0.5), pct(lone, 0.99)
+        reads = lone_latency(c, leader, args.lone, read=True)
+        fig.read_p50, fig.read_p99 = pct(reads, 0.5), pct(reads, 0.99)
+        fig.failover = [failover(c) for _ in range(args.failovers)]
+    finally:
+        c.close()
+        shutil.rmtree(root, ignore_errors=True)
+    ms = 1000
+    fo = ", ".join(f"{x:.2f}" for x in fig.failover or [])
+    print(
+        f"{name:16s} writes/s={fig.writes_per_s:8.0f}  lone write p50={fig.lone_p50 * ms:6.2f} ms "
+        f"p99={fig.lone_p99 * ms:6.2f} ms  read p50={fig.read_p50 * ms:6.2f} ms "
+        f"p99={fig.read_p99 * ms:6.2f} ms  failover median={fig.failover_median:.2f} s [{fo}]",
+        flush=True,
+    )
+    return fig
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--writes", type=int, default=2000)
+    p.add_argument("--in-flight", type=int, default=64)
+    p.add_argument("--lone", type=int, default=300)
+    p.add_argument("--failovers", type=int, default=5)
+    args = p.parse_args()
+    etcd = run("etcd", "etcd", 100, 1000, args)
+    kv = run("kvstore", "kvstore", 100, 1000, args)
+    etcd_fast = run("etcd", "etcd-fast", 50, 500, args)
+    kv_fast = run("kvstore", "kvstore-fast", 50, 500, args)
+    print()
+    print(f"throughput kvstore/etcd         = {kv.writes_per_s / etcd.writes_per_s:.2f}x")
+    print(f"lone write p50 kvstore/etcd     = {kv.lone_p50 / etcd.lone_p50:.2f}x")
+    print(f"linearizable read p50 kv/etcd   = {kv.read_p50 / etcd.read_p50:.2f}x")
+    print(
+        f"failover median default: kvstore {kv.failover_median:.2f} s, "
+        f"etcd {etcd.failover_median:.2f} s"
+    )
+    print(
+        f"failover median fast:    kvstore {kv_fast.failover_median:.2f} s, "
+        f"etcd {etcd_fast.failover_median:.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
