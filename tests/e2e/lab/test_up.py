@@ -178,11 +178,16 @@ def test_pinned_pods_talk_across_nodes_over_tcp(lab: Lab) -> None:
     ip1, ip2 = web1["status"]["podIP"], web2["status"]["podIP"]
     assert ip1 != ip2
     # A client on node 1 fetches web-2's hostname by pod IP; it succeeds only on the answer.
-    fetch = (
-        "import sys, urllib.request as u; "
-        f"body = u.urlopen('http://{ip2}:8080/hostname', timeout=10).read(); "
-        "sys.exit(0 if body == b'web-2' else 1)"
-    )
+    # (Running means started: the server may need a moment to listen, so the client retries.)
+    fetch = f"""
+import sys, time, urllib.request as u
+for _ in range(40):
+    try:
+        sys.exit(0 if u.urlopen('http://{ip2}:8080/hostname', timeout=5).read() == b'web-2' else 1)
+    except OSError:
+        time.sleep(0.5)
+sys.exit(2)
+"""
     client = {"name": "c", "image": "python", "command": ["python3", "-c", fetch]}
     lab.apply(pinned("client", "node-1", client, restartPolicy="Never"))
     done = lab.wait_phase("client", "Succeeded")

@@ -149,8 +149,14 @@ def test_pod_from_the_api_runs_and_is_removed(node: Node) -> None:
     assert IPv4Address(ip) in IPv4Network(CIDR)
     assert running["status"]["hostIP"] == n.node_ip
     fetch = f"import urllib.request as u; print(u.urlopen('http://{ip}:8080/hostname').read())"
-    probe = run("ip", "netns", "exec", n.netns, "python3", "-c", fetch)
-    assert probe.stdout.strip() == "b'web'"
+    # Running means the process started; the server may take a moment to listen.
+    answer = wait_until(
+        lambda: run("ip", "netns", "exec", n.netns, "python3", "-c", fetch, check=False).stdout,
+        20,
+        interval=0.3,
+        message="the pod answers on its IP",
+    )
+    assert answer.strip() == "b'web'"
 
     # Another node's pod CIDR becomes a route via its InternalIP.
     other = {
