@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -32,6 +33,16 @@ def load_pods() -> list[dict[str, Any]]:
     for path in sorted(DEMO.glob("*.yaml")):
         pods += [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "Pod"]
     return pods
+
+
+def grpc_endpoints(lab: Path) -> list[str]:
+    """The control planes' gRPC addresses (the API VIP's load balancer carries REST only)."""
+    out = []
+    for path in sorted(lab.glob("machines/cp-*/kubeconfig")):
+        config = yaml.safe_load(path.read_text())
+        host = urlsplit(config["clusters"][0]["cluster"]["server"]).hostname
+        out.append(f"{host}:6444")
+    return out
 
 
 def wait_running(client: Client, names: list[str], timeout: float) -> dict[str, dict[str, Any]]:
@@ -55,7 +66,7 @@ def main() -> int:
     if not kubeconfig.exists():
         print(f"demo: no lab {args.name!r} ({kubeconfig} is missing); run `kubelab up` first")
         return 1
-    client = Client.from_kubeconfig(kubeconfig)
+    client = Client.from_kubeconfig(kubeconfig, endpoints=grpc_endpoints(root / args.name))
     try:
         names = []
         for pod in load_pods():
