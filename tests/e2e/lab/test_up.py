@@ -1,9 +1,10 @@
 """`kubelab up --control-planes 1 --nodes 2` end to end, driven with the real kubectl.
 
-One lab per module, with a unique short name, its own state root (`$KUBELAB_ROOT`), its own
-kubeconfig file (the user's ~/.kube/config is never touched) and a LAN no address of the host
-is in. Nodes are Ready with roles and internal IPs; pods pinned to each worker run and talk over
-TCP by pod IP across the nodes; a pod too large for any node stays Pending with a
+One lab per store (Debian's etcd, kubelab's kvstore), each with a unique short name, its own
+state root (`$KUBELAB_ROOT`), its own kubeconfig file (the user's ~/.kube/config is never
+touched) and a LAN no address of the host is in. Nodes are Ready with roles and internal IPs;
+pods pinned to each worker run and talk over TCP by pod IP across the nodes; only tolerating
+pods land on the tainted control plane; a pod too large for any node stays Pending with a
 FailedScheduling event; `kubelab down` leaves no namespace, link, process, file or context.
 """
 
@@ -119,11 +120,12 @@ def pinned(name: str, node: str, container: dict[str, Any], **spec: Any) -> dict
     }
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+@pytest.fixture(scope="module", params=["etcd", "kvstore"])
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    store = str(request.param)
     if shutil.which("kubectl") is None:
         pytest.skip("needs kubectl")
-    if shutil.which("etcd") is None:
+    if store == "etcd" and shutil.which("etcd") is None:
         pytest.skip("needs etcd (Debian etcd-server)")
     base = tmp_path_factory.mktemp("lab")
     (base / "home").mkdir()
@@ -137,7 +139,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     )
     up = lab.kubelab(
         "up", "--name", lab.name, "--control-planes", "1", "--nodes", "2",
-        "--store", "etcd", "--fast", "--lan", lan, "--kubeconfig", str(lab.kubeconfig),
+        "--store", store, "--fast", "--lan", lan, "--kubeconfig", str(lab.kubeconfig),
         "--wait", "90",
     )  # fmt: skip
     try:
@@ -228,6 +230,21 @@ def test_too_large_pod_stays_pending_with_failed_scheduling(lab: Lab) -> None:
     pod = lab.pod("huge")
     assert pod["status"]["phase"] == "Pending"
     assert not pod["spec"].get("nodeName")
+
+
+def test_only_tolerating_pods_land_on_the_tainted_control_plane(lab: Lab) -> None:
+    sleeper = {"name": "c", "image": "pause"}
+    free = [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"free-{i}"}, "spec": {
+            "terminationGracePeriodSeconds": 0, "containers": [sleeper]}}
+        for i in range(3)
+    ]  # fmt: skip
+    toleration = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+    tolerant = pinned("tolerant", "cp-1", sleeper, tolerations=[toleration])
+    lab.apply(*free, tolerant)
+    assert lab.wait_phase("tolerant", "Running")["spec"]["nodeName"] == "cp-1"
+    for i in range(3):
+        assert lab.wait_phase(f"free-{i}", "Running")["spec"]["nodeName"] in ("node-1", "node-2")
 
 
 def test_down_leaves_nothing(lab: Lab) -> None:
