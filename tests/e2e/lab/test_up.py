@@ -96,6 +96,13 @@ class Lab:
         except TimeoutError as exc:
             raise AssertionError(f"{exc}: {self.pod(name).get('status')}") from None
 
+    def logs(self, tail: int = 1500) -> str:
+        """The end of every process log of the lab (for failure messages)."""
+        out = []
+        for path in sorted((self.root / self.name / "logs").glob("*/*.log")):
+            out.append(f"\n--- {path.parent.name}/{path.name}\n{path.read_text()[-tail:]}")
+        return "".join(out)
+
     def netns(self) -> list[str]:
         out = subprocess.run(["ip", "-o", "netns", "list"], capture_output=True, text=True).stdout
         return [ln.split()[0] for ln in out.splitlines() if ln.startswith(f"{self.name}-")]
@@ -143,7 +150,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         "--wait", "90",
     )  # fmt: skip
     try:
-        assert up.returncode == 0, f"kubelab up failed:\n{up.stdout}\n{up.stderr}"
+        assert up.returncode == 0, f"kubelab up failed:\n{up.stdout}\n{up.stderr}{lab.logs()}"
         yield lab
     finally:
         lab.kubelab("down", "--name", lab.name, "--kubeconfig", str(lab.kubeconfig))
