@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from controlplane.apiserver.server import Apiserver, ApiserverConfig
+
+
+def parse_duration(text: str) -> int:
+    """Seconds from `3600`, `90s`, `30m`, `1h`, `1h0m0s` (Go durations, as kube-apiserver)."""
+    if text.isdigit():
+        return int(text)
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+    if not text or match is None:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: use seconds or h/m/s units such as 1h, 30m, 1h30m"
+        )
+    h, m, s = (int(g or 0) for g in match.groups())
+    return h * 3600 + m * 60 + s
 
 
 def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
@@ -38,6 +52,12 @@ def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
     p.add_argument("--watch-bookmark-interval", type=float, default=10.0)
     p.add_argument("--watch-cache-size", type=int, default=4096)
     p.add_argument(
+        "--event-ttl",
+        type=parse_duration,
+        default=3600,
+        help="how long events are kept: seconds or a duration like 1h, 30m, 1h30m",
+    )
+    p.add_argument(
         "--grpc-max-workers",
         type=int,
         default=2048,
@@ -62,6 +82,7 @@ def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
         bookmark_interval=args.watch_bookmark_interval,
         watch_cache_size=args.watch_cache_size,
         grpc_max_workers=args.grpc_max_workers,
+        event_ttl=args.event_ttl,
     )
 
 

@@ -166,6 +166,43 @@ def first_service_ip(service_cidr: str) -> str:
     return str(net.network_address + 1)
 
 
+def serving_names(addresses: tuple[str, ...], service_cidr: str) -> tuple[set[str], set[str]]:
+    """The DNS names and IPs the serving certificate must carry."""
+    ips = {"127.0.0.1", first_service_ip(service_cidr)}
+    dns = {
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    }
+    for addr in addresses:
+        try:
+            ipaddress.ip_address(addr)
+        except ValueError:
+            dns.add(addr)
+        else:
+            if addr not in ("0.0.0.0", "::"):  # noqa: S104 - a bind address, not a SAN
+                ips.add(addr)
+    return dns, ips
+
+
+def _names_of(cert_path: Path) -> tuple[set[str], set[str]]:
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set(), set()
+    dns = set(san.get_values_for_type(x509.DNSName))
+    return dns, {str(i) for i in san.get_values_for_type(x509.IPAddress)}
+
+
+def _covers(cert_path: Path, dns: set[str], ips: set[str]) -> bool:
+    """Whether an existing serving certificate names every address this apiserver serves."""
+    have_dns, have_ips = _names_of(cert_path)
+    return dns <= have_dns and ips <= have_ips
+
+
 def ensure_pki(
     cert_dir: Path,
     *,
@@ -184,23 +221,14 @@ def ensure_pki(
         _write_cert(cert_dir / CA_CERT, ca)
         _write_key(cert_dir / CA_KEY, ca_key)
         log.info("created cluster CA dir=%s", cert_dir)
-    if not (pki.serving_cert.exists() and pki.serving_key.exists()):
-        ips = {"127.0.0.1", first_service_ip(service_cidr)}
-        dns = {
-            "localhost",
-            "kubernetes",
-            "kubernetes.default",
-            "kubernetes.default.svc",
-            "kubernetes.default.svc.cluster.local",
-        }
-        for addr in addresses:
-            try:
-                ipaddress.ip_address(addr)
-            except ValueError:
-                dns.add(addr)
-            else:
-                if addr not in ("0.0.0.0", "::"):  # noqa: S104 - a bind address, not a SAN
-                    ips.add(addr)
+    dns, ips = serving_names(addresses, service_cidr)
+    if not (pki.serving_cert.exists() and pki.serving_key.exists()) or not _covers(
+        pki.serving_cert, dns, ips
+    ):
+        if pki.serving_cert.exists():
+            # Several apiservers sharing a directory: keep the names the others need too.
+            old_dns, old_ips = _names_of(pki.serving_cert)
+            dns, ips = dns | old_dns, ips | old_ips
         cert, key = issue(
             ca,
             ca_key,

@@ -233,6 +233,7 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
                 request.ref.namespace,
                 opts,
                 bookmarks=request.allow_bookmarks,
+                initial_events_end=True,
                 timeout=float(request.timeout_seconds) or None,
                 stopped=lambda: not context.is_active(),
             )

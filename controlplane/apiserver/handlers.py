@@ -1,5 +1,7 @@
 """The handler layer both front ends call: CRUD, list, watch, bind over the store.
 
+(Watch itself is in `watching.py`; request and result values in `options.py`.)
+
 REST (`rest.py`) and gRPC (`grpc_api.py`) decode requests into calls here and encode what comes
 back; nothing is implemented twice. Objects live as JSON under `/registry/<resource>/[<ns>/]<name>`
 and their resourceVersion is the key's mod_revision. Every write is a compare-and-swap; a
@@ -11,38 +13,42 @@ read-modify-write (patch, graceful delete, bind) retries on a lost race. Errors 
 
 from __future__ import annotations
 
-import base64
 import builtins
 import contextlib
 import copy
-import json
 import logging
 import secrets
 import threading
+import time
 import uuid
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controlplane.apiserver.errors import StoreError
-from controlplane.apiserver.storage import KV, EventType, Store
-from controlplane.apiserver.watchcache import (
-    CachedEvent,
-    DirectWatch,
-    Subscription,
-    WatchCaches,
-    decode,
+from controlplane.apiserver.options import (
+    ROOT,
+    DeleteOptions,
+    Filter,
+    ListOptions,
+    ListResult,
+    WatchEvent,
+    _continue_token,
+    _parse_continue,
+    encode,
+    key_for,
+    prefix_for,
 )
+from controlplane.apiserver.storage import KV, Store
+from controlplane.apiserver.watchcache import WatchCaches, decode
+from controlplane.apiserver.watching import Watching
 from kubelab.api import errors
 from kubelab.api.errors import Cause
 from kubelab.api.kind import KindInfo
 from kubelab.api.lifecycle import prepare_create, prepare_update, raise_invalid
-from kubelab.api.patch import PatchError, apply_patch
+from kubelab.api.patch import STRATEGIC_MERGE_PATCH, PatchError, apply_patch
 from kubelab.api.registry import REGISTRY, SYSTEM_NAMESPACES, Registry
 from kubelab.api.selectors import (
-    FieldSelector,
-    LabelSelector,
     SelectorError,
     parse_field_selector,
     parse_label_selector,
@@ -52,7 +58,6 @@ from kubelab.api.types import Object
 
 log = logging.getLogger(__name__)
 
-ROOT = "/registry"
 GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 PROPAGATION_POLICIES = ("Orphan", "Background", "Foreground")
 CAS_RETRIES = 16
@@ -62,95 +67,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class ListOptions:
-    label_selector: str = ""
-    field_selector: str = ""
-    limit: int = 0
-    continue_token: str = ""
-    resource_version: str = ""
-    resource_version_match: str = ""
-
-
-@dataclass(frozen=True)
-class ListResult:
-    items: builtins.list[Object]
-    resource_version: str
-    continue_token: str = ""
-    remaining: int | None = None
-
-
-@dataclass(frozen=True)
-class DeleteOptions:
-    grace_period_seconds: int | None = None
-    propagation_policy: str | None = None
-    precondition_uid: str | None = None
-    precondition_resource_version: str | None = None
-    dry_run: bool = False
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    type: str  # ADDED, MODIFIED, DELETED, BOOKMARK, ERROR
-    object: Object
-    cached: CachedEvent | None = None  # lets front ends reuse its one JSON encoding
-
-    def object_json(self) -> bytes:
-        if self.cached is not None and self.cached.obj is self.object:
-            return self.cached.encoded()
-        return json.dumps(self.object, separators=(",", ":")).encode()
-
-
-@dataclass
-class Filter:
-    info: KindInfo
-    namespace: str
-    labels: LabelSelector = field(default_factory=LabelSelector)
-    fields: FieldSelector = field(default_factory=FieldSelector)
-
-    def matches(self, obj: Object | None) -> bool:
-        if obj is None:
-            return False
-        meta = obj.get("metadata") or {}
-        if self.namespace and meta.get("namespace") != self.namespace:
-            return False
-        if not self.labels.matches(meta.get("labels")):
-            return False
-        return self.fields.empty or self.fields.matches(self.info.fields_of(obj))
-
-
-def key_for(info: KindInfo, namespace: str, name: str) -> str:
-    if info.namespaced:
-        return f"{ROOT}/{info.resource}/{namespace}/{name}"
-    return f"{ROOT}/{info.resource}/{name}"
-
-
-def prefix_for(info: KindInfo, namespace: str) -> str:
-    if info.namespaced and namespace:
-        return f"{ROOT}/{info.resource}/{namespace}/"
-    return f"{ROOT}/{info.resource}/"
-
-
-def encode(obj: Object) -> bytes:
-    stored = copy.copy(obj)
-    stored["metadata"] = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
-    return json.dumps(stored, separators=(",", ":"), sort_keys=False).encode()
-
-
-def _continue_token(revision: int, start: str) -> str:
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start}).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _parse_continue(token: str) -> tuple[int, str]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return int(data["rv"]), str(data["start"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise errors.BadRequest(f"continue key is not valid: {token!r}") from exc
-
-
-class Handlers:
+class Handlers(Watching):
     def __init__(
         self,
         store: Store,
@@ -160,6 +77,7 @@ class Handlers:
         new_uid: Callable[[], str] = lambda: str(uuid.uuid4()),
         bookmark_interval: float = 10.0,
         cache_capacity: int = 4096,
+        event_ttl: int = 3600,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -167,11 +85,37 @@ class Handlers:
         self.new_uid = new_uid
         self.bookmark_interval = bookmark_interval
         self.caches = WatchCaches(store, capacity=cache_capacity)
+        self.event_ttl = event_ttl
+        self._event_lease: tuple[int, float] = (0, 0.0)  # (lease id, monotonic time granted)
+        self._lease_lock = threading.Lock()
 
     # --- helpers ---------------------------------------------------------------------------------
 
     def _now(self) -> str:
         return format_time(self.clock())
+
+    def _lease_for(self, info: KindInfo) -> int:
+        """Events expire after `event_ttl` (kube-apiserver's --event-ttl) through a store lease.
+
+        As Kubernetes does, one lease serves all events written within a reuse window (a tenth
+        of the TTL, at most a minute), and is granted for TTL + that window. A store without
+        leases disables the TTL (logged once): events then stay until deleted.
+        """
+        if info.kind != "Event" or self.event_ttl <= 0:
+            return 0
+        reuse = min(60.0, max(1.0, self.event_ttl / 10))
+        with self._lease_lock:
+            lease, granted = self._event_lease
+            if lease and time.monotonic() - granted < reuse:
+                return lease
+            try:
+                lease = self.store.grant_lease(int(self.event_ttl + reuse))
+            except StoreError as exc:
+                log.warning("store leases unavailable, events will not expire: %s", exc)
+                self.event_ttl = 0
+                return 0
+            self._event_lease = (lease, time.monotonic())
+            return lease
 
     def _read(self, info: KindInfo, namespace: str, name: str) -> tuple[Object, KV]:
         try:
@@ -245,7 +189,9 @@ class Handlers:
         if dry_run:
             return obj, warnings
         try:
-            result = self.store.create(key_for(info, namespace, name), encode(obj))
+            result = self.store.create(
+                key_for(info, namespace, name), encode(obj), lease=self._lease_for(info)
+            )
         except StoreError as exc:
             raise errors.ServiceUnavailable(str(exc)) from exc
         if not result.succeeded:
@@ -295,10 +241,6 @@ class Handlers:
             if not result.more or not result.kvs:
                 return ListResult(items, str(revision))
             start = result.kvs[-1].key + "\0"
-
-    def _key_of_obj(self, info: KindInfo, obj: Object) -> str:
-        meta = obj["metadata"]
-        return key_for(info, meta.get("namespace", ""), meta["name"])
 
     def _list_all(self, prefix: str, flt: Filter, revision: int) -> ListResult:
         try:
@@ -378,7 +320,9 @@ class Handlers:
             return new
         key = key_for(info, namespace, name)
         try:
-            result = self.store.update(key, encode(new), kv.mod_revision)
+            result = self.store.update(
+                key, encode(new), kv.mod_revision, lease=self._lease_for(info)
+            )
         except StoreError as exc:
             raise errors.ServiceUnavailable(str(exc)) from exc
         if not result.succeeded:
@@ -404,6 +348,47 @@ class Handlers:
             raise self._conflict(info, name, "the object has been modified")
         obj["metadata"]["resourceVersion"] = str(result.revision)
         return obj
+
+    def apply(
+        self,
+        info: KindInfo,
+        namespace: str,
+        name: str,
+        config: Any,
+        *,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> tuple[Object, builtins.list[str], bool]:
+        """Server-side apply, simplified: create the object from `config` if it is absent,
+        else merge `config` into it strategically. (obj, warnings, created)
+
+        Unlike Kubernetes there is no field ownership (managedFields): fields dropped from the
+        config are kept, and no conflicts between managers are reported.
+        """
+        if not isinstance(config, dict):
+            raise errors.BadRequest("an apply patch must be an object")
+        meta = config.get("metadata") or {}
+        if meta.get("name") and meta["name"] != name:
+            raise errors.BadRequest(
+                f"the name of the object ({meta['name']}) does not match the name on the URL "
+                f"({name})"
+            )
+        if not config.get("apiVersion") or not config.get("kind"):
+            raise errors.BadRequest("an apply patch needs apiVersion and kind")
+        try:
+            self.get(info, namespace, name)
+        except errors.NotFound:
+            body = copy.deepcopy(config)
+            body.setdefault("metadata", {})["name"] = name
+            try:
+                obj, warnings = self.create(info, namespace, body, dry_run=dry_run, strict=strict)
+                return obj, warnings, True
+            except errors.AlreadyExists:
+                pass  # created meanwhile: apply onto it
+        obj, warnings = self.patch(
+            info, namespace, name, STRATEGIC_MERGE_PATCH, config, dry_run=dry_run, strict=strict
+        )
+        return obj, warnings, False
 
     def patch(
         self,
@@ -615,91 +600,6 @@ class Handlers:
                 continue
         raise self._conflict(pods, name, "too many concurrent writers; try again")
 
-    # --- watch -----------------------------------------------------------------------------------
-
-    def watch(
-        self,
-        info: KindInfo,
-        namespace: str,
-        opts: ListOptions,
-        *,
-        bookmarks: bool = False,
-        timeout: float | None = None,
-        stopped: Callable[[], bool] = lambda: False,
-    ) -> Generator[WatchEvent, None, None]:
-        """Events after `opts.resource_version` ("" or "0": the present state first, as ADDED)."""
-        flt = self._filter(info, namespace, opts.label_selector, opts.field_selector)
-        try:
-            cache = self.caches.get(f"{ROOT}/{info.resource}/")
-        except StoreError as exc:
-            raise errors.ServiceUnavailable(str(exc)) from exc
-        initial: builtins.list[Object] = []
-        rv = opts.resource_version
-        source: Subscription | DirectWatch
-        if rv in ("", "0"):
-            objects, revision = cache.snapshot()
-            initial = [o for o in objects if flt.matches(o)]
-            source = cache.subscribe(revision)
-        else:
-            after = self._parse_rv(rv)
-            if after >= cache.floor:
-                source = cache.subscribe(after)
-            else:
-                source = DirectWatch(self.store, f"{ROOT}/{info.resource}/", after)
-        return self._stream(flt, source, initial, bookmarks, timeout, stopped)
-
-    def _stream(
-        self,
-        flt: Filter,
-        source: Subscription | DirectWatch,
-        initial: builtins.list[Object],
-        bookmarks: bool,
-        timeout: float | None,
-        stopped: Callable[[], bool],
-    ) -> Generator[WatchEvent, None, None]:
-        clock = self.clock
-        deadline = clock() + timedelta(seconds=timeout) if timeout else None
-        try:
-            for obj in initial:
-                yield WatchEvent("ADDED", obj)
-            last_sent = clock()
-            while not stopped():
-                if deadline is not None and clock() >= deadline:
-                    return
-                batch = source.next(0.5)
-                for ev in batch:
-                    out = self._translate(flt, ev)
-                    if out is not None:
-                        yield out
-                        last_sent = clock()
-                idle = (clock() - last_sent).total_seconds()
-                if bookmarks and idle >= self.bookmark_interval:
-                    yield WatchEvent(
-                        "BOOKMARK",
-                        {
-                            "kind": flt.info.kind,
-                            "apiVersion": flt.info.api_version,
-                            "metadata": {"resourceVersion": str(source.position)},
-                        },
-                    )
-                    last_sent = clock()
-        finally:
-            source.close()
-
-    @staticmethod
-    def _translate(flt: Filter, ev: CachedEvent) -> WatchEvent | None:
-        if ev.type is EventType.DELETE:
-            return WatchEvent("DELETED", ev.obj, ev) if flt.matches(ev.prev or ev.obj) else None
-        now_match = flt.matches(ev.obj)
-        was_match = ev.prev is not None and flt.matches(ev.prev)
-        if now_match and was_match:
-            return WatchEvent("MODIFIED", ev.obj, ev)
-        if now_match:
-            return WatchEvent("ADDED", ev.obj, ev)
-        if was_match:
-            return WatchEvent("DELETED", ev.obj, ev)
-        return None
-
     # --- bootstrap -------------------------------------------------------------------------------
 
     def ensure_system_namespaces(self) -> None:
@@ -711,3 +611,15 @@ class Handlers:
 
     def close(self) -> None:
         self.caches.stop()
+
+
+__all__ = [
+    "DeleteOptions",
+    "Filter",
+    "Handlers",
+    "ListOptions",
+    "ListResult",
+    "WatchEvent",
+    "key_for",
+    "prefix_for",
+]

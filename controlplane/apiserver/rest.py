@@ -32,6 +32,7 @@ from controlplane.apiserver.certs import UserInfo, user_from_der
 from controlplane.apiserver.handlers import DeleteOptions, Handlers, ListOptions, WatchEvent
 from kubelab.api import errors
 from kubelab.api.kind import KindInfo
+from kubelab.api.patch import APPLY_PATCH
 from kubelab.api.tables import table
 from kubelab.api.types import Object
 
@@ -135,6 +136,7 @@ def server_ssl_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
 
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = 600  # an idle keep-alive connection is closed after this long (watches never read)
     server: ApiServer
     server_version = "kubelab-apiserver"
     sys_version = ""
@@ -190,6 +192,9 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _send_error(self, err: errors.ApiError) -> None:
         self._send_json(err.code, err.to_status())
+
+    def _content_type(self) -> str:
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip()
 
     def _chunked(self) -> bool:
         return "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
@@ -418,6 +423,12 @@ class RequestHandler(BaseHTTPRequestHandler):
             )
             self._send_obj(200, info, obj, accept, q, [] if quiet else warnings)
             return
+        if method == "PATCH" and name and not sub and self._content_type() == APPLY_PATCH:
+            obj, warnings, created = h.apply(
+                info, ns, name, self._body(), dry_run=dry_run, strict=strict
+            )
+            self._send_obj(201 if created else 200, info, obj, accept, q, warnings)
+            return
         if method == "PATCH" and name:
             ctype = self.headers.get("Content-Type") or ""
             obj, warnings = h.patch(
@@ -568,6 +579,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             ns,
             opts,
             bookmarks=_flag(q.get("allowWatchBookmarks")),
+            initial_events_end=_flag(q.get("sendInitialEvents")),
             timeout=timeout,
             stopped=self._client_gone,
         )

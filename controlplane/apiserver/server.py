@@ -37,6 +37,7 @@ class ApiserverConfig:
     watch_cache_size: int = 4096
     grpc_max_workers: int = 2048
     store_wait_seconds: float = 60.0
+    event_ttl: int = 3600
 
 
 class Apiserver:
@@ -47,6 +48,7 @@ class Apiserver:
             self.store,
             bookmark_interval=config.bookmark_interval,
             cache_capacity=config.watch_cache_size,
+            event_ttl=config.event_ttl,
         )
         self.pki: Pki | None = None
         self.rest: ApiServer | None = None

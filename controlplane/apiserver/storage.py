@@ -84,9 +84,13 @@ class Store(Protocol):
         self, prefix: str, *, start: str = "", limit: int = 0, revision: int = 0
     ) -> RangeResult: ...
 
-    def create(self, key: str, value: bytes) -> WriteResult: ...
+    def create(self, key: str, value: bytes, *, lease: int = 0) -> WriteResult: ...
 
-    def update(self, key: str, value: bytes, mod_revision: int) -> WriteResult: ...
+    def update(
+        self, key: str, value: bytes, mod_revision: int, *, lease: int = 0
+    ) -> WriteResult: ...
+
+    def grant_lease(self, ttl: int) -> int: ...
 
     def delete(self, key: str, mod_revision: int) -> WriteResult: ...
 
@@ -196,24 +200,28 @@ class EtcdStore:
         kvs = resp.responses[0].response_range.kvs if resp.responses else []
         return WriteResult(False, resp.header.revision, _kv(kvs[0]) if kvs else None)
 
-    def create(self, key: str, value: bytes) -> WriteResult:
+    def create(self, key: str, value: bytes, *, lease: int = 0) -> WriteResult:
         compare = rpc_pb2.Compare(
             result=rpc_pb2.Compare.EQUAL,
             target=rpc_pb2.Compare.CREATE,
             key=key.encode(),
             create_revision=0,
         )
-        op = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key.encode(), value=value))
+        op = rpc_pb2.RequestOp(
+            request_put=rpc_pb2.PutRequest(key=key.encode(), value=value, lease=lease)
+        )
         return self._txn(compare, op, key)
 
-    def update(self, key: str, value: bytes, mod_revision: int) -> WriteResult:
+    def update(self, key: str, value: bytes, mod_revision: int, *, lease: int = 0) -> WriteResult:
         compare = rpc_pb2.Compare(
             result=rpc_pb2.Compare.EQUAL,
             target=rpc_pb2.Compare.MOD,
             key=key.encode(),
             mod_revision=mod_revision,
         )
-        op = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key.encode(), value=value))
+        op = rpc_pb2.RequestOp(
+            request_put=rpc_pb2.PutRequest(key=key.encode(), value=value, lease=lease)
+        )
         return self._txn(compare, op, key)
 
     def delete(self, key: str, mod_revision: int) -> WriteResult:
@@ -225,6 +233,16 @@ class EtcdStore:
         )
         op = rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=key.encode()))
         return self._txn(compare, op, key)
+
+    def grant_lease(self, ttl: int) -> int:
+        """A store lease of `ttl` seconds; keys put with it vanish when it expires."""
+        channel, _, _ = self._stubs()
+        stub = rpc_pb2_grpc.LeaseStub(channel)
+        try:
+            resp = stub.LeaseGrant(rpc_pb2.LeaseGrantRequest(TTL=ttl), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise StoreError(f"etcd lease grant: {exc.details()}", retryable=False) from exc
+        return int(resp.ID)
 
     def revision(self) -> int:
         resp = self._call(

@@ -50,6 +50,12 @@ class Quantity(Node):
 
 
 @dataclass(frozen=True)
+class IntOrStr(Node):
+    def openapi(self) -> dict[str, Any]:
+        return {"x-kubernetes-int-or-string": True, "description": self.description}
+
+
+@dataclass(frozen=True)
 class Free(Node):
     def openapi(self) -> dict[str, Any]:
         return {
@@ -97,6 +103,7 @@ def _type_name(node: Node) -> str:
         Int: "integer",
         Bool: "boolean",
         Quantity: "string or number",
+        IntOrStr: "integer or string",
         Arr: "array",
         Map: "object",
         Obj: "object",
@@ -119,6 +126,9 @@ def check(value: Any, node: Node, path: str, *, unknown: bool = True) -> list[Ca
         return [] if ok else [wrong]
     if isinstance(node, Bool):
         return [] if isinstance(value, bool) else [wrong]
+    if isinstance(node, IntOrStr):
+        ok = isinstance(value, str | int) and not isinstance(value, bool)
+        return [] if ok else [wrong]
     if isinstance(node, Quantity):
         ok = isinstance(value, str | int | float) and not isinstance(value, bool)
         return [] if ok else [wrong]

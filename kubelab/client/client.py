@@ -35,6 +35,7 @@ from kubelab.gen.api import api_pb2, api_pb2_grpc
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
     "strategic": "application/strategic-merge-patch+json",
@@ -404,6 +405,9 @@ class Watch:
 
     def __iter__(self) -> Iterator[WatchEvent]:
         failures = 0
+        # Watching from "" starts with the present objects, whose resourceVersions are not in
+        # order: only the server's initial-events-end bookmark says where to resume from.
+        in_initial = self.resource_version in ("", "0")
         while not self._stopped:
             req = api_pb2.WatchRequest(
                 ref=_ref(self.gvr, self.namespace),
@@ -421,9 +425,15 @@ class Watch:
                     if msg.type == "ERROR":
                         raise from_status(obj)
                     failures = 0
-                    self.resource_version = str(obj["metadata"].get("resourceVersion", ""))
+                    meta = obj.get("metadata") or {}
                     if msg.type == "BOOKMARK":
+                        if (meta.get("annotations") or {}).get(INITIAL_EVENTS_END) == "true":
+                            in_initial = False
+                        if not in_initial:
+                            self.resource_version = str(meta.get("resourceVersion", ""))
                         continue
+                    if not in_initial:
+                        self.resource_version = str(meta.get("resourceVersion", ""))
                     yield WatchEvent(msg.type, obj)
                 return  # the server ended the watch (timeout)
             except grpc.RpcError as exc:

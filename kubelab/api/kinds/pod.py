@@ -5,7 +5,7 @@ Defaulting and validation follow Kubernetes' `core/v1` rules for the fields this
 kept verbatim (`Free`). Pure functions of the object: nothing here reads a clock or a store.
 """
 
-# ruff: noqa: PLR0912  (validation walks every field of the Kubernetes spec)
+# ruff: noqa: PLR0912, PLR0915  (validation walks every field of the Kubernetes spec)
 
 from __future__ import annotations
 
@@ -15,6 +15,17 @@ from typing import Any
 from kubelab.api import validation as v
 from kubelab.api.errors import Cause
 from kubelab.api.kind import Column, KindInfo
+from kubelab.api.kinds.podparts import (
+    ENV_SOURCE,
+    PROBE,
+    VOLUME,
+    default_env_source,
+    default_probe,
+    default_volume,
+    validate_env_source,
+    validate_probe,
+    validate_volume,
+)
 from kubelab.api.quantity import QuantityError, parse_quantity
 from kubelab.api.schema import STRINGS, Arr, Bool, Free, Int, Map, Obj, Quantity, Str, toplevel
 from kubelab.api.tables import AGE, NAME, age, human_duration, parse_time
@@ -44,7 +55,7 @@ CONTAINER_PORT = Obj(
         "hostIP": Str(),
     }
 )
-ENV_VAR = Obj(fields={"name": Str(), "value": Str(), "valueFrom": Free()})
+ENV_VAR = Obj(fields={"name": Str(), "value": Str(), "valueFrom": ENV_SOURCE})
 VOLUME_MOUNT = Obj(
     fields={
         "name": Str(),
@@ -72,9 +83,9 @@ CONTAINER = Obj(
         "restartPolicy": Str(),
         "volumeMounts": Arr(item=VOLUME_MOUNT),
         "volumeDevices": Arr(item=Free()),
-        "livenessProbe": Free(),
-        "readinessProbe": Free(),
-        "startupProbe": Free(),
+        "livenessProbe": PROBE,
+        "readinessProbe": PROBE,
+        "startupProbe": PROBE,
         "lifecycle": Free(),
         "terminationMessagePath": Str(),
         "terminationMessagePolicy": Str(),
@@ -100,7 +111,7 @@ POD_SPEC = Obj(
         "containers": Arr("List of containers belonging to the pod.", CONTAINER),
         "initContainers": Arr(item=CONTAINER),
         "ephemeralContainers": Arr(item=Free()),
-        "volumes": Arr(item=Free()),
+        "volumes": Arr(item=VOLUME),
         "restartPolicy": Str("Restart policy for all containers within the pod."),
         "terminationGracePeriodSeconds": Int(),
         "activeDeadlineSeconds": Int(),
@@ -169,6 +180,11 @@ def default_container(c: dict[str, Any]) -> None:
     for port in c.get("ports") or []:
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        default_probe(c.get(probe))
+    for env in c.get("env") or []:
+        if isinstance(env, dict):
+            default_env_source(env.get("valueFrom"))
 
 
 def default_pod_spec(spec: dict[str, Any]) -> None:
@@ -187,6 +203,8 @@ def default_pod_spec(spec: dict[str, Any]) -> None:
         for c in spec.get(key) or []:
             if isinstance(c, dict):
                 default_container(c)
+    for vol in spec.get("volumes") or []:
+        default_volume(vol)
     tolerations = spec.setdefault("tolerations", [])
     if isinstance(tolerations, list):
         present = {t.get("key") for t in tolerations if isinstance(t, dict)}
@@ -281,6 +299,14 @@ def validate_container(
             if port["name"] in port_names:
                 v.duplicate(causes, f"{p}.name", port["name"])
             port_names.add(port["name"])
+    for probe, liveness_like in (
+        ("livenessProbe", True),
+        ("readinessProbe", False),
+        ("startupProbe", True),
+    ):
+        validate_probe(
+            causes, f"{path}.{probe}", c.get(probe), port_names, liveness_like=liveness_like
+        )
     for i, env in enumerate(c.get("env") or []):
         if isinstance(env, dict):
             ename = env.get("name")
@@ -288,6 +314,7 @@ def validate_container(
                 v.required(causes, f"{path}.env[{i}].name")
             elif "=" in ename:
                 v.invalid(causes, f"{path}.env[{i}].name", ename, "must not contain '='")
+            validate_env_source(causes, f"{path}.env[{i}].valueFrom", env.get("valueFrom"))
             if "value" in env and "valueFrom" in env:
                 v.invalid(
                     causes,
@@ -322,6 +349,7 @@ def validate_pod_spec(spec: Any, path: str = "spec") -> v.Causes:
     for i, vol in enumerate(spec.get("volumes") or []):
         vname = vol.get("name") if isinstance(vol, dict) else None
         v.dns1123_label(causes, f"{path}.volumes[{i}].name", vname)
+        validate_volume(causes, f"{path}.volumes[{i}]", vol)
         if isinstance(vname, str) and vname:
             if vname in volumes:
                 v.duplicate(causes, f"{path}.volumes[{i}].name", vname)

@@ -275,3 +275,12 @@ def test_logs_through_the_kubelet(kubectl: Kubectl, apiserver: Apiserver, ns: st
     finally:
         kubelet.stop()
         kubectl.run("delete", "node", node, check=False)
+
+
+def test_server_side_apply_creates_then_merges(kubectl: Kubectl, ns: str) -> None:
+    path = write(kubectl, "ssa.yaml", CONFIGMAP)
+    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", str(path), "-n", ns)
+    write(kubectl, "ssa.yaml", CONFIGMAP.replace("mode: fast", "mode: slow\n  extra: x"))
+    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", str(path), "-n", ns)
+    data = json.loads(kubectl("get", "cm", "settings", "-n", ns, "-o", "json"))["data"]
+    assert data == {"mode": "slow", "extra": "x"}

@@ -19,12 +19,14 @@ from kubelab.client import (
     LEASES,
     NAMESPACES,
     Client,
+    Credentials,
     EventRecorder,
     Informer,
     LeaderElectionConfig,
     LeaderElector,
     WorkQueue,
 )
+from kubelab.client.errors import Unavailable
 from tests.integration.apiserver.cluster import free_port, run_apiserver, run_etcd
 from tests.integration.apiserver.conftest import Env
 from tests.support import wait_until
@@ -217,3 +219,29 @@ def test_client_from_the_admin_kubeconfig(env: Env) -> None:
     assert client.endpoints == [f"127.0.0.1:{env.server.grpc_port}"]
     assert client.get(NAMESPACES, "default")["metadata"]["name"] == "default"
     client.close()
+
+
+def test_grpc_refuses_a_client_without_a_certificate(env: Env) -> None:
+    assert env.server.pki is not None
+    ca = env.server.pki.ca_cert.read_bytes()
+    anonymous = Client([f"127.0.0.1:{env.server.grpc_port}"], Credentials(ca, b"", b""), timeout=5)
+    with pytest.raises(Unavailable):
+        anonymous.list(NAMESPACES)
+    anonymous.close()
+
+
+def test_events_expire_after_the_event_ttl(env: Env, tmp_path: Path) -> None:
+    with run_apiserver(env.store.endpoints, env.cert_dir, event_ttl=2) as short:
+        client = Client.from_cert_dir(env.cert_dir, [f"127.0.0.1:{short.grpc_port}"])
+        ns = new_ns(env)
+        cm = client.create(CONFIGMAPS, {"metadata": {"name": "e"}}, namespace=ns)
+        event = EventRecorder(client, component="test").event(cm, "Normal", "Ping", "hello")
+        assert event is not None
+        cm_kept = client.get(CONFIGMAPS, "e", namespace=ns)
+
+        def expired() -> bool:
+            return not client.list(EVENTS, namespace=ns).items
+
+        wait_until(expired, 20, interval=0.25)
+        assert client.get(CONFIGMAPS, "e", namespace=ns) == cm_kept  # only events expire
+        client.close()

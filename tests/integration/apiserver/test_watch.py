@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from typing import Any
@@ -159,3 +160,38 @@ def test_many_watchers_share_one_store_watch(env: Env) -> None:
         w.stop()
     assert env.server.handlers.caches.watch_count() <= caches_before + 1
     assert all([e.object["metadata"]["name"] for e in r] == ["m0", "m1", "m2"] for r in results)
+
+
+def test_watch_from_now_ends_the_initial_state_with_a_resumable_bookmark(env: Env) -> None:
+    ns = new_ns(env)
+    for name in ("b", "a"):
+        env.client.create(CONFIGMAPS, {"metadata": {"name": name}}, namespace=ns)
+    watch = env.client.watch(CONFIGMAPS, namespace=ns)
+    seen = []
+    for ev in watch:
+        seen.append(ev.object["metadata"]["name"])
+        if len(seen) == 2:
+            break
+    # the initial objects' own resourceVersions are not a resume point; the bookmark's is
+    assert watch.resource_version == ""
+    req = api_pb2.WatchRequest(
+        ref=api_pb2.ResourceRef(version="v1", resource="configmaps", namespace=ns),
+        allow_bookmarks=True,
+        timeout_seconds=5,
+    )
+    stream, _ = env.client._open_watch(req)
+    kinds = []
+    for msg in stream:
+        kinds.append(msg.type)
+        if msg.type == "BOOKMARK":
+            meta = json.loads(msg.object)["metadata"]
+            assert meta["annotations"] == {"k8s.io/initial-events-end": "true"}
+            assert int(meta["resourceVersion"]) >= max(
+                int(o["metadata"]["resourceVersion"])
+                for o in env.client.list(CONFIGMAPS, namespace=ns).items
+            )
+            stream.cancel()
+            break
+    assert kinds == ["ADDED", "ADDED", "BOOKMARK"]
+    assert sorted(seen) == ["a", "b"]
+    watch.stop()

@@ -54,3 +54,15 @@ def test_client_certificates_carry_user_and_groups(tmp_path: Path) -> None:
     assert user.name == "system:kube-scheduler"
     assert user.groups == ("system:schedulers",)
     assert user_from_der(None) is None
+
+
+def test_a_shared_directory_serves_every_apiservers_addresses(tmp_path: Path) -> None:
+    ensure_pki(tmp_path, addresses=("10.250.0.10",))
+    ensure_pki(tmp_path, addresses=("10.250.0.11",))
+    cert = x509.load_pem_x509_certificate((tmp_path / "apiserver.crt").read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    ips = {str(i) for i in san.get_values_for_type(x509.IPAddress)}
+    assert {"10.250.0.10", "10.250.0.11"} <= ips
+    before = (tmp_path / "apiserver.crt").read_bytes()
+    ensure_pki(tmp_path, addresses=("10.250.0.10",))  # covered: not reissued
+    assert (tmp_path / "apiserver.crt").read_bytes() == before
