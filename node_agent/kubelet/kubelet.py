@@ -255,11 +255,14 @@ class Kubelet:
             try:
                 self._execute(pod, action, now)
             except ConfigError as exc:
+                if isinstance(action, CreateSandbox):  # a volume's ConfigMap/Secret is missing
+                    for spec in (*pod.init_containers, *pod.containers):
+                        waiting[spec.name] = Waiting("ContainerCreating", str(exc))
+                    log.warning("pod volumes pod=%s err=%s", pod.key, exc)
+                    break
                 name = getattr(action, "name", "")
                 waiting[name] = Waiting("CreateContainerConfigError", str(exc))
                 log.warning("container config pod=%s container=%s err=%s", pod.key, name, exc)
-                if isinstance(action, CreateSandbox):
-                    break
             except KubeletError as exc:
                 log.warning("pod action failed pod=%s action=%s err=%s", pod.key, action, exc)
                 if isinstance(action, CreateSandbox):
@@ -284,6 +287,7 @@ class Kubelet:
                 self.backoff.next(backoff_key(pod.uid, action.name), now)
             self.probes.forget(pod.uid, action.name)
             self.runtime.start_container(pod, action.name, action.attempt)
+            self._post_start(pod, action.name)
         elif isinstance(action, KillContainer):
             log.info(
                 "killing container pod=%s container=%s reason=%s msg=%s",
@@ -296,6 +300,19 @@ class Kubelet:
             self.probes.forget(pod.uid, action.name)
         elif isinstance(action, PullFailed):
             self.backoff.next(pull_key(pod.uid, action.name), now)
+
+    def _post_start(self, pod: PodSpec, name: str) -> None:
+        """Run the postStart hook; a failing hook kills the container (then restart policy)."""
+        c = pod.container(name)
+        if c is None or c.post_start is None:
+            return
+        result = self.runtime.exec(pod, name, c.post_start.command, timeout=30)
+        if result.exit_code != 0:
+            log.warning(
+                "postStart hook failed pod=%s container=%s exit=%d output=%s",
+                pod.key, name, result.exit_code, result.output.strip()[-200:],
+            )  # fmt: skip
+            self.runtime.kill_container(pod, name, pod.grace_period)
 
     def _report(self, pod: PodSpec, observed: ObservedPod, plan: Plan) -> None:
         status = pod_status(

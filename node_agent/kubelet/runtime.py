@@ -405,6 +405,10 @@ class ProcessRuntime:
         """Run `argv` inside a running container's namespaces (exec probes, preStop, exec)."""
         found = self._shim_info(pod.uid, name)
         rdir = found[1] if found else None
+        if found and not (found[1] / "pid").exists() and self._alive(found[0]):
+            end = time.monotonic() + 2  # a container just started: its shim is forking it
+            while time.monotonic() < end and not (found[1] / "pid").exists():
+                time.sleep(0.01)
         pid_text = (rdir / "pid").read_text().strip() if rdir and (rdir / "pid").exists() else ""
         if not pid_text.isdigit():
             return ExecResult(126, f"container {name} is not running")

@@ -115,6 +115,7 @@ class ContainerSpec:
     memory_limit: int | None = None  # bytes
     cpu_limit_milli: int | None = None
     pre_stop: ExecAction | None = None
+    post_start: ExecAction | None = None
 
     def port_number(self, port: int | str) -> int | None:
         """Resolve a probe port: a number, or the name of one of this container's ports."""
@@ -124,6 +125,52 @@ class ContainerSpec:
             if p.name == port:
                 return p.container_port
         return int(port) if port.isdigit() else None
+
+
+@dataclass(frozen=True)
+class DNSSettings:
+    """`spec.dnsConfig`: merged into (or, with dnsPolicy None, replacing) the generated one."""
+
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[tuple[str, str | None], ...] = ()
+
+
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+
+
+def _dns(spec: Object) -> tuple[str, DNSSettings | None]:
+    policy = _get(spec, "dnsPolicy", "spec", str, "ClusterFirst")
+    if policy not in DNS_POLICIES:
+        raise ManifestError("spec.dnsPolicy", policy, ", ".join(DNS_POLICIES))
+    cfg = _get(spec, "dnsConfig", "spec", dict, None)
+    if cfg is None:
+        if policy == "None":
+            raise ManifestError("spec.dnsConfig", None, "required when dnsPolicy is None")
+        return policy, None
+    options = []
+    for i, opt in enumerate(_get(cfg, "options", "spec.dnsConfig", list, [])):
+        if not isinstance(opt, dict) or not isinstance(opt.get("name"), str):
+            raise ManifestError(f"spec.dnsConfig.options[{i}].name", opt, "an option name")
+        val = opt.get("value")
+        options.append((opt["name"], None if val is None else str(val)))
+    settings = DNSSettings(
+        nameservers=_strings(cfg, "nameservers", "spec.dnsConfig") or (),
+        searches=_strings(cfg, "searches", "spec.dnsConfig") or (),
+        options=tuple(options),
+    )
+    return policy, settings
+
+
+def _host_aliases(spec: Object) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    out = []
+    for i, alias in enumerate(_get(spec, "hostAliases", "spec", list, [])):
+        where = f"spec.hostAliases[{i}]"
+        if not isinstance(alias, dict) or not isinstance(alias.get("ip"), str):
+            raise ManifestError(f"{where}.ip", alias, "an IP address")
+        names = _strings(alias, "hostnames", where) or ()
+        out.append((alias["ip"], names))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -137,6 +184,9 @@ class PodSpec:
     grace_period: float = 30.0
     volumes: tuple[Volume, ...] = ()
     hostname: str = ""
+    host_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    dns_policy: str = "ClusterFirst"
+    dns_config: DNSSettings | None = None
     node_name: str = ""
     labels: tuple[tuple[str, str], ...] = ()
     raw: Object = field(default_factory=dict, hash=False, compare=False, repr=False)
@@ -293,16 +343,7 @@ def _resources(obj: Object, path: str) -> tuple[int | None, int | None]:
     return mem, cpu
 
 
-def _container(obj: Any, path: str, pod_security: Object) -> ContainerSpec:
-    if not isinstance(obj, dict):
-        raise ManifestError(path, obj, "expected an object")
-    name = _get(obj, "name", path, str, "")
-    if not _DNS_LABEL.match(name):
-        raise ManifestError(f"{path}.name", name, "a DNS label (lower case letters, digits, -)")
-    image = _get(obj, "image", path, str, "")
-    if not image:
-        raise ManifestError(f"{path}.image", image, "an image name, e.g. busybox")
-    sec = {**pod_security, **_get(obj, "securityContext", path, dict, {})}
+def _ports(obj: Object, path: str) -> tuple[ContainerPort, ...]:
     ports = []
     for i, p in enumerate(_get(obj, "ports", path, list, [])):
         where = f"{path}.ports[{i}]"
@@ -310,6 +351,10 @@ def _container(obj: Any, path: str, pod_security: Object) -> ContainerSpec:
         if isinstance(num, bool) or not isinstance(num, int) or not 0 < num < 65536:
             raise ManifestError(f"{where}.containerPort", num, "a port number 1-65535")
         ports.append(ContainerPort(num, str(p.get("name", "")), str(p.get("protocol", "TCP"))))
+    return tuple(ports)
+
+
+def _mounts(obj: Object, path: str) -> tuple[VolumeMount, ...]:
     mounts = []
     for i, m in enumerate(_get(obj, "volumeMounts", path, list, [])):
         where = f"{path}.volumeMounts[{i}]"
@@ -321,14 +366,30 @@ def _container(obj: Any, path: str, pod_security: Object) -> ContainerSpec:
         mounts.append(
             VolumeMount(m["name"], mp, bool(m.get("readOnly")), str(m.get("subPath", "")))
         )
+    return tuple(mounts)
+
+
+def _container(obj: Any, path: str, pod_security: Object) -> ContainerSpec:
+    if not isinstance(obj, dict):
+        raise ManifestError(path, obj, "expected an object")
+    name = _get(obj, "name", path, str, "")
+    if not _DNS_LABEL.match(name):
+        raise ManifestError(f"{path}.name", name, "a DNS label (lower case letters, digits, -)")
+    image = _get(obj, "image", path, str, "")
+    if not image:
+        raise ManifestError(f"{path}.image", image, "an image name, e.g. busybox")
+    sec = {**pod_security, **_get(obj, "securityContext", path, dict, {})}
+    ports = _ports(obj, path)
+    mounts = _mounts(obj, path)
     mem, cpu = _resources(obj, path)
     lifecycle = _get(obj, "lifecycle", path, dict, {})
-    pre_stop = None
-    if "preStop" in lifecycle:
-        handler = _handler(lifecycle["preStop"], f"{path}.lifecycle.preStop")
-        if not isinstance(handler, ExecAction):
-            raise ManifestError(f"{path}.lifecycle.preStop", handler, "only exec is supported")
-        pre_stop = handler
+    hooks: dict[str, ExecAction | None] = {"preStop": None, "postStart": None}
+    for hook in hooks:
+        if hook in lifecycle:
+            handler = _handler(lifecycle[hook], f"{path}.lifecycle.{hook}")
+            if not isinstance(handler, ExecAction):
+                raise ManifestError(f"{path}.lifecycle.{hook}", handler, "only exec is supported")
+            hooks[hook] = handler
     for key in ("runAsUser", "runAsGroup"):
         got = sec.get(key)
         if got is not None and (isinstance(got, bool) or not isinstance(got, int) or got < 0):
@@ -341,16 +402,17 @@ def _container(obj: Any, path: str, pod_security: Object) -> ContainerSpec:
         env=_env(_get(obj, "env", path, list, []), f"{path}.env"),
         env_from=_env_from(_get(obj, "envFrom", path, list, []), f"{path}.envFrom"),
         working_dir=_get(obj, "workingDir", path, str, ""),
-        ports=tuple(ports),
+        ports=ports,
         liveness=_probe(obj.get("livenessProbe"), f"{path}.livenessProbe", True),
         readiness=_probe(obj.get("readinessProbe"), f"{path}.readinessProbe", False),
         startup=_probe(obj.get("startupProbe"), f"{path}.startupProbe", True),
-        volume_mounts=tuple(mounts),
+        volume_mounts=mounts,
         run_as_user=sec.get("runAsUser"),
         run_as_group=sec.get("runAsGroup"),
         memory_limit=mem,
         cpu_limit_milli=cpu,
-        pre_stop=pre_stop,
+        pre_stop=hooks["preStop"],
+        post_start=hooks["postStart"],
     )
 
 
@@ -390,6 +452,13 @@ def parse_pod(obj: Object) -> PodSpec:
     namespace = _get(meta, "namespace", "metadata", str, "default") or "default"
     if not _DNS_LABEL.match(namespace):
         raise ManifestError("metadata.namespace", namespace, "a DNS label")
+    for unsupported in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(unsupported):
+            raise ManifestError(
+                f"spec.{unsupported}",
+                True,
+                "not supported: every kubelab pod has its own namespaces",
+            )
     pod_sec = _get(spec, "securityContext", "spec", dict, {})
     containers = tuple(
         _container(c, f"spec.containers[{i}]", pod_sec)
@@ -427,6 +496,7 @@ def parse_pod(obj: Object) -> PodSpec:
                 )
         del i
     labels = _get(meta, "labels", "metadata", dict, {})
+    dns_policy, dns_config = _dns(spec)
     return PodSpec(
         namespace=namespace,
         name=name,
@@ -437,6 +507,9 @@ def parse_pod(obj: Object) -> PodSpec:
         grace_period=_seconds(spec, "terminationGracePeriodSeconds", "spec", 30, 0),
         volumes=volumes,
         hostname=_get(spec, "hostname", "spec", str, ""),
+        host_aliases=_host_aliases(spec),
+        dns_policy=dns_policy,
+        dns_config=dns_config,
         node_name=_get(spec, "nodeName", "spec", str, ""),
         labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
         raw=obj,

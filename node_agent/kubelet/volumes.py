@@ -37,11 +37,31 @@ class Mount:
 
 
 def resolv_conf(pod: PodSpec, dns: DNSConfig) -> str:
-    if dns.nameserver is None:
-        # Nothing listens on 127.0.0.1:53 in the pod: a lookup fails at once, never hangs.
-        return "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
-    search = f"{pod.namespace}.svc.{dns.domain} svc.{dns.domain} {dns.domain}"
-    return f"nameserver {dns.nameserver}\nsearch {search}\noptions ndots:5\n"
+    """The pod's resolv.conf: cluster DNS (when there is one) merged with `spec.dnsConfig`."""
+    extra = pod.dns_config
+    servers: list[str] = []
+    searches: list[str] = []
+    options: dict[str, str | None] = {}
+    if pod.dns_policy != "None":
+        if dns.nameserver is None:
+            # Nothing listens on 127.0.0.1:53 in the pod: a lookup fails at once, never hangs.
+            servers, options = ["127.0.0.1"], {"timeout": "1", "attempts": "1"}
+        else:
+            servers = [dns.nameserver]
+            searches = [f"{pod.namespace}.svc.{dns.domain}", f"svc.{dns.domain}", dns.domain]
+            options = {"ndots": "5"}
+    if extra is not None:
+        servers += [s for s in extra.nameservers if s not in servers]
+        searches += [s for s in extra.searches if s not in searches]
+        options.update(dict(extra.options))
+    lines = [f"nameserver {s}" for s in servers[:3]]
+    if searches:
+        lines.append("search " + " ".join(searches[:6]))
+    if options:
+        lines.append(
+            "options " + " ".join(k if v is None else f"{k}:{v}" for k, v in options.items())
+        )
+    return "\n".join(lines) + "\n"
 
 
 def hosts_file(pod: PodSpec, ip: str) -> str:
@@ -53,6 +73,10 @@ def hosts_file(pod: PodSpec, ip: str) -> str:
     ]
     if ip:
         lines.append(f"{ip}\t{name}")
+    if pod.host_aliases:
+        lines.append("")
+        lines.append("# Entries added by HostAliases.")
+        lines += [f"{alias_ip}\t{' '.join(names)}" for alias_ip, names in pod.host_aliases]
     return "\n".join(lines) + "\n"
 
 

@@ -241,3 +241,40 @@ def test_sigterm_reaches_the_container_and_an_edited_manifest_replaces_the_pod(
     wait_until(lambda: "v2" in kubelet.logs("edit", "c"), 10)
     wait_until(lambda: not log_dir.exists(), 10)  # removed in parallel with the new start
     assert "grace period over" not in kubelet.log()
+
+
+def test_post_start_hook_host_aliases_and_dns_config(kubelet: KubeletHarness) -> None:
+    shared = f"/tmp/{kubelet.tag}-hook"
+    script = (
+        f"until [ -e {shared}/message ]; do sleep 0.1; done; cat {shared}/message; "
+        "cat /etc/hosts /etc/resolv.conf; echo END; sleep 3600"
+    )
+    container = busybox(
+        "c",
+        script,
+        volumeMounts=[{"name": "work", "mountPath": shared}],
+        lifecycle={
+            "postStart": {
+                "exec": {"command": ["sh", "-c", f"echo Hello from postStart > {shared}/message"]}
+            }
+        },
+    )
+    spec = pod(
+        "hooks",
+        container,
+        volumes=[{"name": "work", "emptyDir": {}}],
+        hostAliases=[{"ip": "10.9.9.9", "hostnames": ["db.local"]}],
+        dnsConfig={"searches": ["lab.example"], "options": [{"name": "ndots", "value": "2"}]},
+    )
+    kubelet.apply(spec)
+    kubelet.wait_phase("hooks", "Running")
+
+    def output() -> str:
+        text = kubelet.logs("hooks", "c")
+        return text if "END" in text else ""
+
+    out = wait_until(output, 15)
+    assert "Hello from postStart" in out
+    assert "10.9.9.9\tdb.local" in out
+    assert "search lab.example" in out
+    assert "ndots:2" in out

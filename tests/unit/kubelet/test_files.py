@@ -115,3 +115,25 @@ def test_static_source_reads_documents_skips_junk_and_serves_config(tmp_path: Pa
     cfg = source.get("ConfigMap", "default", "cfg")
     assert cfg is not None
     assert cfg["data"] == {"k": "v"}
+
+
+def test_dns_config_merges_and_policy_none_replaces() -> None:
+    cfg = {
+        "nameservers": ["1.2.3.4"],
+        "searches": ["my.ns"],
+        "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}],
+    }
+    merged = resolv_conf(pod(dnsConfig=cfg), DNSConfig("10.96.0.10"))
+    assert merged.splitlines() == [
+        "nameserver 10.96.0.10",
+        "nameserver 1.2.3.4",
+        "search default.svc.cluster.local svc.cluster.local cluster.local my.ns",
+        "options ndots:2 edns0",
+    ]
+    only = resolv_conf(pod(dnsPolicy="None", dnsConfig=cfg), DNSConfig("10.96.0.10"))
+    assert only.splitlines() == ["nameserver 1.2.3.4", "search my.ns", "options ndots:2 edns0"]
+
+
+def test_host_aliases_are_added_to_etc_hosts() -> None:
+    spec = pod(hostAliases=[{"ip": "10.1.2.3", "hostnames": ["foo.local", "bar.local"]}])
+    assert "10.1.2.3\tfoo.local bar.local\n" in hosts_file(spec, "10.244.1.5")

@@ -4,6 +4,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from node_agent.kubelet.backoff import BackOffPolicy
+from node_agent.kubelet.errors import ConfigError
 from node_agent.kubelet.kubelet import Kubelet, KubeletConfig
 from node_agent.kubelet.node import Capacity, NodeConfig
 from node_agent.kubelet.routes import PodRoute
@@ -236,3 +237,50 @@ def test_pods_beyond_capacity_are_rejected_out_of_pods() -> None:
     source.items = [pod_dict(name="a", uid="u1")]
     sync(kubelet)
     assert sink.removed == ["b"]
+
+
+class NoConfigRuntime(FakeRuntime):
+    def create_sandbox(self, pod: PodSpec) -> None:
+        raise ConfigError('configmap "cfg" not found')
+
+    def start_container(self, pod: PodSpec, name: str, attempt: int) -> None:
+        raise ConfigError('couldn\'t find key k in configmap "cfg"')
+
+
+def test_missing_config_leaves_containers_waiting_with_the_reason() -> None:
+    clock = FakeClock()
+    sink = FakeSink()
+    kubelet = Kubelet(
+        KubeletConfig(node=NODE), FakeSource(pod_dict()), sink, NoConfigRuntime(clock), clock=clock
+    )
+    sync(kubelet)
+    waiting = container(sink)["state"]["waiting"]
+    assert waiting == {"reason": "ContainerCreating", "message": 'configmap "cfg" not found'}
+
+
+def test_missing_env_key_is_create_container_config_error() -> None:
+    clock = FakeClock()
+    runtime = NoConfigRuntime(clock)
+    runtime.sandboxes["u1"] = "10.244.0.2"  # the sandbox exists; the container cannot start
+    sink = FakeSink()
+    kubelet = Kubelet(KubeletConfig(node=NODE), FakeSource(pod_dict()), sink, runtime, clock=clock)
+    sync(kubelet)
+    assert container(sink)["state"]["waiting"]["reason"] == "CreateContainerConfigError"
+    assert sink.statuses["p"]["phase"] == "Pending"
+
+
+def test_failing_post_start_hook_kills_the_container() -> None:
+    hook = {"postStart": {"exec": {"command": ["sh", "-c", "setup"]}}}
+    clock = FakeClock()
+    runtime = ScriptedRuntime(clock)
+    runtime.answers = {"setup": 3}
+    sink = FakeSink()
+    spec = pod_dict({"name": "c", "image": "busybox", "lifecycle": hook})
+    kubelet = Kubelet(KubeletConfig(node=NODE), FakeSource(spec), sink, runtime, clock=clock)
+    sync(kubelet)
+    assert runtime.calls[-2:] == [("start", "c", "0"), ("kill", "c")]
+    runtime.answers = {"setup": 0}
+    clock.now += 1
+    sync(kubelet)
+    assert runtime.calls[-1] == ("start", "c", "1")
+    assert container(sink)["state"].get("running") is not None

@@ -92,6 +92,9 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         },
         "volumeMounts",
     ),
+    ("host-network", {"spec": {"hostNetwork": True}}, "spec.hostNetwork"),
+    ("dns-none-without-config", {"spec": {"dnsPolicy": "None"}}, "spec.dnsConfig"),
+    ("bad-dns-policy", {"spec": {"dnsPolicy": "Cluster"}}, "spec.dnsPolicy"),
     (
         "dupe-names",
         {"spec": {"containers": [{"name": "c", "image": "x"}, {"name": "c", "image": "y"}]}},
