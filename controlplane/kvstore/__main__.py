@@ -55,6 +55,11 @@ def _run_parser() -> argparse.ArgumentParser:
         default=DEFAULT_SNAPSHOT_COUNT,
         help="Raft log entries after which a snapshot compacts the log",
     )
+    p.add_argument(
+        "--experimental-watch-progress-notify-interval",
+        default="10m",
+        help="how often watchers created with progress_notify get a progress notification",
+    )
     p.add_argument("--peer-secret-file", default=None, help="file holding the cluster secret")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
@@ -100,6 +105,7 @@ def _load_config(args: argparse.Namespace) -> Config:
         peer_secret=secret,
         max_request_bytes=args.max_request_bytes,
         snapshot_count=args.snapshot_count,
+        watch_progress_notify_interval=args.experimental_watch_progress_notify_interval,
     )
 
 

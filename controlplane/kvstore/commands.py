@@ -71,7 +71,11 @@ class PublishMember:
 
 @dataclass(frozen=True)
 class Barrier:
-    """A no-op through the log: once applied locally, every earlier write is visible here."""
+    """A no-op through the log: once applied locally, every earlier write is visible here.
+
+    The server's linearizable reads use a read index instead (no log entry); this remains the
+    simplest correct barrier for tools and tests.
+    """
 
     token: int = 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -80,6 +81,7 @@ class Config:
     peer_secret: bytes | None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     snapshot_count: int = DEFAULT_SNAPSHOT_COUNT
+    watch_progress_notify_interval: float = 600.0
 
     @property
     def self_member(self) -> Member:
@@ -88,6 +90,20 @@ class Config:
     @property
     def cluster_id(self) -> int:
         return cluster_id(self.members)
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: str, flag: str) -> float:
+    """A Go-style duration as etcd's flags take it ("10m", "1m30s", "500ms"), in seconds."""
+    matches = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
+    if not matches or "".join(n + u for n, u in matches) != value.strip() or value.strip() == "":
+        raise ConfigError(f"{flag}={value!r}: expected a duration like 10m, 30s or 500ms")
+    seconds = sum(float(n) * _UNITS[u] for n, u in matches)
+    if seconds <= 0:
+        raise ConfigError(f"{flag}={value!r}: must be more than zero")
+    return seconds
 
 
 def parse_url(url: str, flag: str) -> Endpoint:
@@ -151,6 +167,7 @@ def build_config(
     peer_secret: bytes | None,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     snapshot_count: int = DEFAULT_SNAPSHOT_COUNT,
+    watch_progress_notify_interval: str = "10m",
 ) -> Config:
     listen_client = tuple(
         parse_url(u, "--listen-client-urls")
@@ -199,4 +216,7 @@ def build_config(
         peer_secret=peer_secret,
         max_request_bytes=max_request_bytes,
         snapshot_count=snapshot_count,
+        watch_progress_notify_interval=parse_duration(
+            watch_progress_notify_interval, "--experimental-watch-progress-notify-interval"
+        ),
     )

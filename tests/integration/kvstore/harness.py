@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,8 +240,3 @@ class Cluster:
             if m.log_path.exists():
                 out.append(f"--- {m.name}\n" + m.log_path.read_text(errors="replace")[-3000:])
         return "\n".join(out)
-
-
-def wait_for(seconds: float) -> None:
-    """For benchmarks only (tests use wait_until)."""
-    time.sleep(seconds)

@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -91,45 +90,70 @@ def test_txn(cluster: Cluster) -> None:
     assert cluster.etcdctl("get", "tx", "--print-value-only").strip() == "3"
 
 
-def _watch(cluster: Cluster, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [ETCDCTL, f"--endpoints={cluster.endpoints[0]}", "watch", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, ETCDCTL_API="3"),
-    )
+class _EtcdctlWatch:
+    """`etcdctl watch ...` in the background; its output lines collected by a reader thread."""
 
+    def __init__(self, cluster: Cluster, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [ETCDCTL, f"--endpoints={cluster.endpoints[0]}", "watch", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, ETCDCTL_API="3"),
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-def _lines(proc: subprocess.Popen[str], count: int) -> list[str]:
-    assert proc.stdout is not None
-    out: list[str] = []
-    deadline = time.monotonic() + 20
-    while len(out) < count and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        out.append(line.rstrip("\n"))
-    return out
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.communicate()
+        self._reader.join(5)
 
 
 def test_watch_live_and_from_revision(cluster: Cluster) -> None:
     first = cluster.etcdctl("put", "w/k", "a", "-w", "json")
     rev = int(re.search(r'"revision":(\d+)', first).group(1))  # type: ignore[union-attr]
     cluster.etcdctl("put", "w/k", "b")
-    past = _watch(cluster, "w/k", f"--rev={rev}")
-    live = _watch(cluster, "w/", "--prefix")
+    past = _EtcdctlWatch(cluster, "w/k", f"--rev={rev}")
+    live = _EtcdctlWatch(cluster, "w/", "--prefix")
     try:
-        assert _lines(past, 6) == ["PUT", "w/k", "a", "PUT", "w/k", "b"]
-        # the live watch is registered once the server has answered its create request
-        time.sleep(1.0)
+        wait_until(lambda: past.lines[:6] == ["PUT", "w/k", "a", "PUT", "w/k", "b"], 20)
+
+        def registered() -> bool:
+            # etcdctl prints nothing on creation: put a marker until the live watch shows it
+            cluster.etcdctl("put", "w/marker", "m")
+            return "w/marker" in live.lines
+
+        wait_until(registered, 20, interval=0.2)
         cluster.etcdctl("put", "w/k2", "c")
         cluster.etcdctl("del", "w/k2")
-        assert _lines(live, 5) == ["PUT", "w/k2", "c", "DELETE", "w/k2"]
+
+        def events() -> list[tuple[str, ...]]:
+            out: list[tuple[str, ...]] = []
+            lines = list(live.lines)
+            i = 0
+            while i < len(lines):
+                if lines[i] == "PUT" and i + 2 < len(lines):
+                    out.append(("PUT", lines[i + 1], lines[i + 2]))
+                    i += 3
+                elif lines[i] == "DELETE" and i + 1 < len(lines):
+                    out.append(("DELETE", lines[i + 1]))
+                    i += 2
+                else:
+                    i += 1
+            return [e for e in out if e[1] != "w/marker"]
+
+        expected = [("PUT", "w/k2", "c"), ("DELETE", "w/k2")]
+        wait_until(lambda: events() == expected, 20, message="live watch saw the put and del")
     finally:
-        for proc in (past, live):
-            proc.kill()
-            proc.communicate()
+        past.close()
+        live.close()
 
 
 def test_lease_grant_put_keepalive_revoke(cluster: Cluster) -> None:
@@ -179,6 +203,21 @@ def test_member_list_endpoint_status_and_health(cluster: Cluster) -> None:
     )
     assert health.returncode == 0, health.stderr
     assert (health.stdout + health.stderr).count("is healthy") == 3
+
+
+def test_endpoint_hashkv_agrees_across_members(cluster: Cluster) -> None:
+    out = cluster.etcdctl("put", "hash/k", "v", "-w", "json")
+    rev = int(re.search(r'"revision":(\d+)', out).group(1))  # type: ignore[union-attr]
+
+    def hashes() -> set[str] | None:
+        lines = cluster.etcdctl("endpoint", "hashkv", f"--rev={rev}").strip().splitlines()
+        if len(lines) != 3:
+            return None
+        return {line.split(", ")[1] for line in lines}
+
+    agreed = wait_until(hashes, 20, message="every member hashed the revision")
+    assert agreed is not None
+    assert len(agreed) == 1
 
 
 def test_snapshot_save(cluster: Cluster, tmp_path: Path) -> None:

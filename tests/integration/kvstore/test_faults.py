@@ -96,6 +96,7 @@ def test_kill_leader_then_follower_loses_no_acknowledged_write(cluster: Cluster)
     assert len(acked) >= 55
     for i in range(3):
         wait_until(partial(all_present, cluster, i, acked), 30, message=f"member {i} has all")
+    assert_replicas_agree(cluster)
 
 
 def test_without_quorum_requests_fail_fast_with_etcd_errors_then_recover(
@@ -225,6 +226,33 @@ def test_history_of_reads_writes_and_cas_under_faults_is_linearizable(cluster: C
     assert len(completed) > 100, f"only {len(completed)} operations completed"
     verdict = check(history)
     assert verdict.ok, f"not linearizable on key {verdict.key}:\n{verdict.explanation}"
+    # and every replica holds the same MVCC history (etcd's HashKV corruption check)
+    assert_replicas_agree(cluster)
+
+
+def assert_replicas_agree(c: Cluster) -> None:
+    def revisions() -> list[int] | None:
+        try:
+            return [c.status(i).header.revision for i in c.alive()]
+        except grpc.RpcError:
+            return None  # a restarted replica is not serving yet
+
+    answered = wait_until(revisions, 30, message="every replica answers")
+    assert answered
+    top = max(answered)
+
+    def hashes() -> set[int] | None:
+        try:
+            return {
+                c.client(i).maintenance.HashKV(rpc_pb2.HashKVRequest(revision=top), timeout=5).hash
+                for i in c.alive()
+            }
+        except grpc.RpcError:
+            return None  # a replica has not applied `top` yet
+
+    agreed = wait_until(hashes, 30, message="every replica reached the revision")
+    assert agreed is not None
+    assert len(agreed) == 1, f"replicas disagree at revision {top}: {agreed}"
 
 
 def _cas(key: str, old: str | None, new: str) -> rpc_pb2.TxnRequest:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controlplane.kvstore.config import build_config, parse_initial_cluster
+from controlplane.kvstore.config import build_config, parse_duration, parse_initial_cluster
 from controlplane.kvstore.errors import ConfigError
 
 
@@ -69,3 +69,18 @@ def test_member_ids_are_stable_and_distinct() -> None:
     two = parse_initial_cluster("a=http://127.0.0.1:1,b=http://127.0.0.1:2")
     assert [m.member_id for m in one] == [m.member_id for m in two]
     assert one[0].member_id != one[1].member_id
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("10m", 600.0), ("1m30s", 90.0), ("500ms", 0.5), ("2h", 7200.0)],
+    ids=["minutes", "mixed", "millis", "hours"],
+)
+def test_durations_like_etcd_flags(text: str, seconds: float) -> None:
+    assert parse_duration(text, "--x") == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10", "ten minutes", "0s", "5d"])
+def test_bad_durations_name_the_flag(text: str) -> None:
+    with pytest.raises(ConfigError, match="--x="):
+        parse_duration(text, "--x")

@@ -319,6 +319,20 @@ def test_dump_load_round_trip_and_corruption_detected() -> None:
         MvccStore.load(blob.replace(b"revision", b"revisioN"))
 
 
+def test_hash_kv_at_a_revision_ignores_later_writes() -> None:
+    one, two = MvccStore(), MvccStore()
+    for store in (one, two):
+        ok(store, put(b"a", b"1"))
+        ok(store, put(b"b", b"2"))
+    ok(two, put(b"c", b"3"))
+    assert one.hash_kv(3) == two.hash_kv(3)
+    assert one.hash_kv() != two.hash_kv()
+    ok(one, put(b"a", b"x"))
+    assert one.hash_kv(4) != two.hash_kv(4)
+    with pytest.raises(errors.RevisionError, match="future"):
+        one.hash_kv(99)
+
+
 # ---------------------------------------------------------------- properties
 
 KEYS = st.sampled_from([b"a", b"b", b"c", b"d"])

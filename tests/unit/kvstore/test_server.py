@@ -95,6 +95,7 @@ def edge() -> Iterator[Edge]:
         election_ms=100,
         peer_secret=None,
         max_request_bytes=1024,
+        watch_progress_notify_interval="200ms",
     )
     hub = WatchHub()
     backend = FakeBackend(hub)
@@ -242,3 +243,24 @@ def test_lessor_expires_a_lease_only_on_the_leader_and_through_a_command(edge: E
         lessor.stop()
     got = edge.client.kv.Range(rpc_pb2.RangeRequest(key=b"l"), timeout=5)
     assert list(got.kvs) == []
+
+
+def test_watchers_with_progress_notify_get_periodic_progress(edge: Edge) -> None:
+    edge.client.kv.Put(rpc_pb2.PutRequest(key=b"p", value=b"1"), timeout=5)
+    create = rpc_pb2.WatchCreateRequest(key=b"p", progress_notify=True)
+    done = threading.Event()
+
+    def feed() -> Iterator[rpc_pb2.WatchRequest]:
+        yield rpc_pb2.WatchRequest(create_request=create)
+        done.wait(10)
+
+    responses = edge.client.watch.Watch(feed(), timeout=10)
+    try:
+        assert next(responses).created
+        progress = next(responses)  # nothing changes: a progress notification within ~200 ms
+        assert list(progress.events) == []
+        assert progress.header.revision == 2
+        assert not progress.canceled
+    finally:
+        done.set()
+        responses.cancel()
