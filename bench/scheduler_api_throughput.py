@@ -37,7 +37,7 @@ def in_memory(pods: int, nodes: int) -> float:
     scheduler = Scheduler(cluster, cluster, cluster)
     cluster.subscribe(scheduler)
     for i in range(nodes):
-        cluster.add_node(make_node(f"n{i}"))
+        cluster.add_node(make_node(f"n{i}", cpu="8"))
     for i in range(pods):
         cluster.create_pod(make_pod(f"p{i}", cpu="100m", memory="64Mi"))
     start = time.perf_counter()
@@ -70,7 +70,7 @@ def through_api(pods: int, nodes: int, work: Path) -> float:
         api = f"127.0.0.1:{server.grpc_port}"
         client = Client.from_cert_dir(work / "pki", [api])
         for i in range(nodes):
-            node = make_node(f"n{i}")
+            node = make_node(f"n{i}", cpu="8")
             node["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
             client.create(NODES, node)
         for i in range(pods):

@@ -18,6 +18,7 @@ made here.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -67,12 +68,25 @@ class ClientBinder:
 
 
 class ClientEvents:
-    def __init__(self, client: Client, component: str) -> None:
+    """Events are written by a background thread, as client-go's broadcaster does: the
+    scheduling loop never waits for them (they are best effort; a full queue drops, logged)."""
+
+    def __init__(self, client: Client, component: str, capacity: int = 10_000) -> None:
         self.recorder = EventRecorder(client, component=component)
+        self._queue: queue.Queue[tuple[Object, str, str, str]] = queue.Queue(capacity)
+        threading.Thread(target=self._drain, daemon=True, name="events").start()
 
     def event(self, pod: Object, type_: str, reason: str, action: str, message: str) -> None:
         # core/v1 Events carry no action; the reason says it (Scheduled / FailedScheduling).
-        self.recorder.event(pod, type_, reason, message)
+        try:
+            self._queue.put_nowait((pod, type_, reason, message))
+        except queue.Full:
+            log.warning("event dropped (queue full) reason=%s message=%r", reason, message)
+
+    def _drain(self) -> None:
+        while True:
+            pod, type_, reason, message = self._queue.get()
+            self.recorder.event(pod, type_, reason, message)
 
 
 def scheduled_condition(
