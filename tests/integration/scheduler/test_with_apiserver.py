@@ -68,40 +68,44 @@ def client(cluster: tuple[Apiserver, Path]) -> Iterator[Client]:
     c.close()
 
 
+def start_scheduler(
+    server: Apiserver, pki: Path, identity: str, log: Path
+) -> subprocess.Popen[bytes]:
+    argv = [
+        sys.executable, "-m", "controlplane.scheduler",
+        "--kubeconfig", str(pki / "admin.kubeconfig"),
+        "--apiserver", f"127.0.0.1:{server.grpc_port}",
+        "--identity", identity,
+        "--leader-elect-lease-duration=4s",
+        "--leader-elect-renew-deadline=3s",
+        "--leader-elect-retry-period=1s",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 @pytest.fixture(scope="module")
-def scheduler(
-    cluster: tuple[Apiserver, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[subprocess.Popen[bytes]]:
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("schedlog")
+
+
+@pytest.fixture(scope="module")
+def scheduler(cluster: tuple[Apiserver, Path], logs: Path) -> Iterator[subprocess.Popen[bytes]]:
     server, pki = cluster
-    log = (tmp_path_factory.mktemp("schedlog") / "scheduler.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "controlplane.scheduler",
-            "--kubeconfig",
-            str(pki / "admin.kubeconfig"),
-            "--apiserver",
-            f"127.0.0.1:{server.grpc_port}",
-            "--identity",
-            "sched-a",
-            "--leader-elect-lease-duration=4s",
-            "--leader-elect-renew-deadline=3s",
-            "--leader-elect-retry-period=1s",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = start_scheduler(server, pki, "sched-a", logs / "a.log")
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+        stop(proc)
 
 
 def node_of(client: Client, name: str) -> str:
@@ -157,3 +161,28 @@ def test_unschedulable_pod_is_retried_when_a_node_arrives(
     wait_until(lambda: events_for(client, "waits", "FailedScheduling"), 30)
     client.create(NODES, node("big", cpu="16"))
     assert wait_until(lambda: node_of(client, "waits"), 30, message="waits bound") == "big"
+
+
+def holder(client: Client) -> str:
+    lease = client.get(LEASES, "kube-scheduler", namespace="kube-system")
+    return str(lease["spec"].get("holderIdentity") or "")
+
+
+def test_standby_takes_over_when_the_leader_stops(
+    cluster: tuple[Apiserver, Path],
+    client: Client,
+    scheduler: subprocess.Popen[bytes],
+    logs: Path,
+) -> None:
+    server, pki = cluster
+    standby = start_scheduler(server, pki, "sched-b", logs / "b.log")
+    try:
+        wait_until(lambda: holder(client) == "sched-a", 10, message="sched-a leads")
+        stop(scheduler)  # a clean stop releases the Lease
+        assert scheduler.returncode == 0
+        wait_until(lambda: holder(client) == "sched-b", 20, message="sched-b takes over")
+        client.create(PODS, pod("after-failover"))
+        assert wait_until(lambda: node_of(client, "after-failover"), 30) in ("n1", "n2", "big")
+        assert standby.poll() is None
+    finally:
+        stop(standby)
