@@ -41,7 +41,7 @@ from node_agent.kubelet.runtime import ProcessRuntime
 from node_agent.kubelet.server import KubeletNodeView, KubeletServer
 from node_agent.kubelet.sinks import FileStatusSink
 from node_agent.kubelet.static import StaticPodSource
-from node_agent.kubelet.tlsconfig import self_signed, server_context
+from node_agent.kubelet.tlsconfig import ensure_self_signed, server_context
 from node_agent.kubelet.volumes import DNSConfig
 
 log = logging.getLogger("node_agent.kubelet")
@@ -70,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
     add("--cgroup-parent", default="", help="parent cgroup name (default kubelab-<node>)")
     add("--cluster-dns", default="", help="nameserver for pods; empty: lookups fail fast")
     add("--cluster-domain", default="cluster.local")
-    add("--sync-frequency", type=float, default=1.0, help="seconds between pod relists")
+    add("--sync-frequency", type=float, default=10.0, help="max seconds between syncs of a pod")
     add("--node-status-update-frequency", type=float, default=10.0)
     add("--node-lease-renew-interval", type=float, default=10.0)
     add("--crashloop-backoff-initial", type=float, default=10.0)
@@ -86,6 +86,7 @@ def parser() -> argparse.ArgumentParser:
     add("--authentication-token-file", default="", help="bearer token the server requires")
     add("--tls-cert-file", default="", help="server certificate (default: self-signed)")
     add("--tls-private-key-file", default="", help="its private key")
+    add("--container-log-max-size", default="10Mi", help="rotate a container log past this")
     add("--cleanup", action="store_true", help="remove every pod of this node and exit")
     add("--log-level", default="INFO")
     return p
@@ -108,6 +109,13 @@ class Assembly:
     cgroups: Cgroups
     runtime: ProcessRuntime
     api: ApiNode | None = None
+
+
+def _quantity(flag: str, text: str) -> int:
+    try:
+        return value(text)
+    except QuantityError as exc:
+        raise ManifestError(flag, text, f"a quantity such as 10Mi ({exc})") from exc
 
 
 def build(args: argparse.Namespace) -> Assembly:
@@ -144,6 +152,7 @@ def build(args: argparse.Namespace) -> Assembly:
         api or source or NoConfig(),
         host_ip=args.node_ip,
         dns=DNSConfig(args.cluster_dns or None, args.cluster_domain),
+        log_max_size=_quantity("--container-log-max-size", args.container_log_max_size),
     )
     config = KubeletConfig(
         node=NodeConfig(
@@ -154,7 +163,7 @@ def build(args: argparse.Namespace) -> Assembly:
             labels=parse_node_labels(args.node_labels),
             taints=parse_taints(args.register_with_taints),
         ),
-        sync_period=args.sync_frequency,
+        resync_period=args.sync_frequency,
         node_status_period=args.node_status_update_frequency,
         lease_renew_period=args.node_lease_renew_interval,
         backoff=BackOffPolicy(
@@ -164,8 +173,10 @@ def build(args: argparse.Namespace) -> Assembly:
     if api is not None:
         api.running_uids = runtime.pod_uids
         kubelet = Kubelet(config, api, api, runtime, nodes=api, routes=network)
+        runtime.on_exit = kubelet.container_exited
         return Assembly(kubelet, network, cgroups, runtime, api)
     kubelet = Kubelet(config, source or _NoPods(), FileStatusSink(root / "status"), runtime)
+    runtime.on_exit = kubelet.container_exited
     return Assembly(kubelet, network, cgroups, runtime)
 
 
@@ -224,10 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if not args.tls_cert_file:
                 ips = [args.node_ip, str(gateway(parse_cidr(args.pod_cidr)))]
-                self_signed(cert, key, args.node_name, ips)
+                ensure_self_signed(cert, key, args.node_name, ips)
             server = KubeletServer(view, args.address, args.port, token, server_context(cert, key))
-        except OSError as exc:
-            print(f"kubelet: --port {args.port}: {exc}", file=sys.stderr)
+        except (OSError, KubeletError) as exc:
+            print(f"kubelet: server on --port {args.port}: {exc}", file=sys.stderr)
             return 2
         server.start()
     signal.signal(signal.SIGTERM, stop)

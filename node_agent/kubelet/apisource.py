@@ -12,7 +12,8 @@
   `podCIDR`, then only its status is patched (upstream registers taints once, too); the Lease
   `kube-node-lease/<node>` is created or renewed;
 - other nodes: a Node informer for the routes to their pod CIDRs;
-- ConfigMaps and Secrets are read from the apiserver when a pod starts.
+- ConfigMaps and Secrets are read from the apiserver when a pod starts;
+- Events (Pulled, Started, Killing, BackOff, ...) are created, repeats patched (count).
 
 Flag parsing for `--node-labels` and `--register-with-taints` is pure and lives here too.
 Nothing here decides what runs: that is `kubelet.Kubelet` and `sync.py`.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import queue
 import re
 import threading
 from collections.abc import Callable
@@ -33,7 +35,7 @@ from typing import Any
 import yaml
 
 from kubelab.api.errors import AlreadyExists, ApiError, Conflict, NotFound
-from kubelab.client import LEASES, NAMESPACES, NODES, PODS, Client, Informer
+from kubelab.client import EVENTS, LEASES, NAMESPACES, NODES, PODS, Client, Informer
 from node_agent.kubelet.errors import KubeletError, ManifestError
 from node_agent.kubelet.node import LEASE_NAMESPACE
 
@@ -120,6 +122,7 @@ class ApiNode:
     _registered: bool = field(default=False, init=False)
     _finalizing: set[str] = field(default_factory=set, init=False)
     _unsent: dict[str, tuple[Object, Object]] = field(default_factory=dict, init=False)
+    _events: queue.Queue[Object] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.pod_informer = Informer(
@@ -228,6 +231,31 @@ class ApiNode:
             log.warning("cannot finish pod deletion pod=%s/%s err=%s", namespace, name, exc)
             with self._lock:
                 self._finalizing.discard(uid)
+
+    def event(self, event: Object) -> None:
+        """Queued, written by one background thread: pod syncs never wait for Events."""
+        if self._events is None:
+            self._events = queue.Queue(10_000)
+            threading.Thread(target=self._write_events, daemon=True, name="events").start()
+        try:
+            self._events.put_nowait(event)
+        except queue.Full:
+            log.warning("event dropped (queue full) reason=%s", event.get("reason"))
+
+    def _write_events(self) -> None:
+        assert self._events is not None
+        while True:
+            event = self._events.get()
+            meta = event.get("metadata") or {}
+            namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
+            try:
+                try:
+                    self.client.create(EVENTS, event, namespace=namespace)
+                except AlreadyExists:  # a repeat: the recorder bumped count and lastTimestamp
+                    patch = {k: event[k] for k in ("count", "lastTimestamp") if k in event}
+                    self.client.patch(EVENTS, name, patch, namespace=namespace)
+            except ApiError as exc:
+                log.warning("event not written event=%s/%s err=%s", namespace, name, exc)
 
     def node_status(self, node: Object) -> None:
         if not self._registered:

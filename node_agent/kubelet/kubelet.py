@@ -1,10 +1,12 @@
 """The kubelet loop: desired pods from a `PodSource`, the runtime carries out sync plans, status
 goes to a `StatusSink`.
 
-Structure (like the upstream kubelet, small): a main loop relists the source and the runtime
-every `sync_period` and hands each pod to a worker (one sync per pod at a time, several pods in
-parallel); a prober thread runs due probes and wakes the pod's sync when a verdict changes; the
-node status and the Lease are reported on their own periods. The decisions are the pure
+Structure (like the upstream kubelet, small): a main loop relists the source and hands pods to
+workers (one sync per pod at a time, several pods in parallel): pods still settling every
+relist period, quiet ones every resync period, and a pod at once when the runtime reports one
+of its containers ended (`container_exited`); a prober thread runs due probes and wakes the
+pod's sync when a verdict changes; the node status and the Lease are reported on their own
+periods. The decisions are the pure
 functions in `sync.py` and `status.py`; this module only sequences IO.
 """
 
@@ -26,6 +28,7 @@ from node_agent.kubelet.errors import (
     KubeletError,
     ManifestError,
 )
+from node_agent.kubelet.events import NORMAL, WARNING, EventRecorder
 from node_agent.kubelet.node import NodeConfig, lease_object, node_object
 from node_agent.kubelet.probemanager import ProbeManager
 from node_agent.kubelet.routes import PodRoute, node_routes
@@ -74,12 +77,14 @@ class StatusSink(Protocol):
     def pod_removed(self, namespace: str, name: str, uid: str) -> None: ...
     def node_status(self, node: Object) -> None: ...
     def renew_lease(self, lease: Object) -> None: ...
+    def event(self, event: Object) -> None: ...
 
 
 @dataclass(frozen=True)
 class KubeletConfig:
     node: NodeConfig
-    sync_period: float = 1.0
+    relist_period: float = 1.0  # pods still settling (starting, waiting, backing off)
+    resync_period: float = 10.0  # every pod, however quiet (`--sync-frequency`)
     probe_tick: float = 0.1
     node_status_period: float = 10.0
     lease_renew_period: float = 10.0
@@ -124,6 +129,7 @@ class Kubelet:
         self.last_plan: dict[str, Plan] = {}
         self.statuses: dict[str, Object] = {}
         self.observed: dict[str, ObservedPod] = {}
+        self._synced_at: dict[str, float] = {}
         self.bad_manifests: dict[str, str] = {}
         self.rejected: dict[str, PodSpec] = {}
         self._lock = threading.RLock()
@@ -132,7 +138,10 @@ class Kubelet:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="podsync")
-        self.probes = ProbeManager(runtime, clock, self._pool.submit, self._submit)
+        self.events = EventRecorder(config.node.name, clock, sink.event)
+        self.probes = ProbeManager(
+            runtime, clock, self._pool.submit, self._submit, on_failure=self._probe_failed
+        )
         self._adopted = False
 
     # -- desired state -------------------------------------------------------------------
@@ -250,6 +259,18 @@ class Kubelet:
             probes=self.probes.verdicts(uid),
             image_known=self.image_known,
         )
+        waiting = self._carry_out(pod, plan, now)
+        if plan.actions:
+            observed = self.runtime.observe(pod)
+        plan = Plan(plan.actions, waiting, plan.init_failed)
+        self._backoff_events(pod, plan)
+        self.last_plan[uid] = plan
+        self.observed[uid] = observed
+        self._synced_at[uid] = time.monotonic()
+        self._report(pod, observed, plan)
+
+    def _carry_out(self, pod: PodSpec, plan: Plan, now: float) -> dict[str, Waiting]:
+        """Execute the plan's actions in order; the waiting reasons to report."""
         waiting = dict(plan.waiting)
         for action in plan.actions:
             try:
@@ -267,39 +288,83 @@ class Kubelet:
                 log.warning("pod action failed pod=%s action=%s err=%s", pod.key, action, exc)
                 if isinstance(action, CreateSandbox):
                     break
-        if plan.actions:
-            observed = self.runtime.observe(pod)
         for name, wait in waiting.items():
             c = pod.container(name)
             if wait.reason == "ErrImagePull" and c is not None:
                 message = str(ImageNotFoundError(c.image, catalog.known_images()))
                 waiting[name] = Waiting(wait.reason, message)
-        plan = Plan(plan.actions, waiting, plan.init_failed)
-        self.last_plan[uid] = plan
-        self.observed[uid] = observed
-        self._report(pod, observed, plan)
+        return waiting
+
+    def _backoff_events(self, pod: PodSpec, plan: Plan) -> None:
+        """A BackOff event when a container starts waiting on a back-off (not every sync)."""
+        before = self.last_plan.get(pod.uid)
+        for name, wait in plan.waiting.items():
+            was = before.waiting.get(name) if before else None
+            if wait.reason not in ("CrashLoopBackOff", "ImagePullBackOff"):
+                continue
+            if was is not None and was.reason == wait.reason:
+                continue
+            text = (
+                f"Back-off restarting failed container {name} in pod {pod.name}"
+                if wait.reason == "CrashLoopBackOff"
+                else wait.message
+            )
+            self.events.record(pod, "BackOff", text, WARNING, name)
 
     def _execute(self, pod: PodSpec, action: object, now: float) -> None:
         if isinstance(action, CreateSandbox):
-            self.runtime.create_sandbox(pod)
+            try:
+                self.runtime.create_sandbox(pod)
+            except KubeletError as exc:
+                self.events.record(pod, "FailedCreatePodSandBox", str(exc), WARNING)
+                raise
         elif isinstance(action, StartContainer):
-            if action.attempt > 0:
-                self.backoff.next(backoff_key(pod.uid, action.name), now)
-            self.probes.forget(pod.uid, action.name)
-            self.runtime.start_container(pod, action.name, action.attempt)
-            self._post_start(pod, action.name)
+            self._start(pod, action, now)
         elif isinstance(action, KillContainer):
             log.info(
                 "killing container pod=%s container=%s reason=%s msg=%s",
-                pod.key,
-                action.name,
-                action.reason,
-                action.message,
+                pod.key, action.name, action.reason, action.message,
+            )  # fmt: skip
+            why = {
+                "Unhealthy": "failed liveness probe, will be restarted",
+                "StartupProbe": "failed startup probe, will be restarted",
+            }.get(action.reason, "is being stopped")
+            self.events.record(
+                pod, "Killing", f"Container {action.name} {why}", NORMAL, action.name
             )
             self.runtime.kill_container(pod, action.name, pod.grace_period)
             self.probes.forget(pod.uid, action.name)
         elif isinstance(action, PullFailed):
             self.backoff.next(pull_key(pod.uid, action.name), now)
+            c = pod.container(action.name)
+            image = c.image if c else "?"
+            msg = str(ImageNotFoundError(image, catalog.known_images()))
+            self.events.record(
+                pod, "Failed", f'Failed to pull image "{image}": {msg}', WARNING, action.name
+            )
+
+    def _start(self, pod: PodSpec, action: StartContainer, now: float) -> None:
+        if action.attempt > 0:
+            self.backoff.next(backoff_key(pod.uid, action.name), now)
+        self.probes.forget(pod.uid, action.name)
+        c = pod.container(action.name)
+        image = c.image if c else "?"
+        name = action.name
+        self.events.record(
+            pod, "Pulled", f'Container image "{image}" already present on machine', NORMAL, name
+        )
+        try:
+            self.runtime.start_container(pod, name, action.attempt)
+        except KubeletError as exc:
+            self.events.record(pod, "Failed", f"Error: {exc}", WARNING, name)
+            raise
+        self.events.record(pod, "Created", f"Created container {name}", NORMAL, name)
+        self.events.record(pod, "Started", f"Started container {name}", NORMAL, name)
+        self._post_start(pod, name)
+
+    def _probe_failed(self, pod: PodSpec, name: str, kind: str, message: str) -> None:
+        text = f"{kind.capitalize()} probe failed: {message}".strip()
+        self.events.record(pod, "Unhealthy", text, WARNING, name)
 
     def _post_start(self, pod: PodSpec, name: str) -> None:
         """Run the postStart hook; a failing hook kills the container (then restart policy)."""
@@ -311,6 +376,10 @@ class Kubelet:
             log.warning(
                 "postStart hook failed pod=%s container=%s exit=%d output=%s",
                 pod.key, name, result.exit_code, result.output.strip()[-200:],
+            )  # fmt: skip
+            self.events.record(
+                pod, "FailedPostStartHook", f"PostStartHook failed: {result.output.strip()}",
+                WARNING, name,
             )  # fmt: skip
             self.runtime.kill_container(pod, name, pod.grace_period)
 
@@ -337,8 +406,10 @@ class Kubelet:
         self.runtime.remove_pod(uid)
         self.probes.forget(uid, None)
         self.backoff.forget_prefix(f"{uid}/")
+        self.events.forget(uid)
         self.statuses.pop(uid, None)
         self.observed.pop(uid, None)
+        self._synced_at.pop(uid, None)
         self.last_plan.pop(uid, None)
         self.start_times.pop(uid, None)
         if pod is not None:
@@ -365,8 +436,20 @@ class Kubelet:
 
     # -- loop ----------------------------------------------------------------------------
     def sync_all(self) -> None:
+        """Relist: pods still settling every relist period, every pod every resync period.
+        Container exits (`container_exited`) and probe changes sync a pod at once."""
         self.refresh()
+        now = time.monotonic()
         for uid in list(self.pods):
+            plan = self.last_plan.get(uid)
+            settling = plan is None or bool(plan.actions or plan.waiting)
+            quiet_for = now - self._synced_at.get(uid, 0.0)
+            if settling or quiet_for >= self.config.resync_period:
+                self._submit(uid)
+
+    def container_exited(self, uid: str) -> None:
+        """The runtime saw a container of pod `uid` end: sync that pod now."""
+        if uid in self.pods:
             self._submit(uid)
 
     def run(self) -> None:
@@ -391,7 +474,7 @@ class Kubelet:
                 self.sync_all()
             except Exception:
                 log.exception("kubelet loop iteration failed")
-            self._wake.wait(self.config.sync_period)
+            self._wake.wait(min(self.config.relist_period, self.config.resync_period))
             self._wake.clear()
         prober.join(timeout=2)
 

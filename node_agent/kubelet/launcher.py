@@ -1,15 +1,16 @@
 """The container shim: the process the kubelet starts for each container run.
 
-Run as `python -I -S launcher.py SPEC.json` with stdout/stderr already pointing at the
-container's log file, or forked by the long-lived `launcher.py --zygote` that the kubelet keeps
-(one small process that forks a shim per container, far cheaper than an interpreter start).
+Run as `python -I -S launcher.py SPEC.json` with stdout pointing at the container's log file,
+or forked by the long-lived `launcher.py --zygote` that the kubelet keeps (one small process
+that forks a shim per container, far cheaper than an interpreter start).
 
 The shim joins the cgroups and the pod's network namespace, unshares mount, UTS and PID
 namespaces, sets the hostname, makes its mounts private and bind-mounts /etc files
 and volumes; then forks the container process (PID 1 of the new PID namespace), which mounts its
 own /proc, drops to runAsUser/runAsGroup and execs the command. The shim stays as the child's
-parent: it forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT, writes the child's pid to `pid_file`, and on
-exit writes `exit_file` (exit code, time, OOM kill) so even a restarted kubelet learns how the
+parent: it forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT, writes the child's pid to `pid_file`, copies
+the child's stdout and stderr (pipes) into the log file in the CRI format, and on exit writes
+`exit_file` (exit code, time, OOM kill) so even a restarted kubelet learns how the
 container ended. If the shim dies, the kernel kills the container (PDEATHSIG).
 
 Deliberately small: only the standard library, no kubelet imports, so it starts fast.
@@ -21,6 +22,7 @@ import contextlib
 import ctypes
 import json
 import os
+import select
 import signal
 import sys
 import time
@@ -84,6 +86,74 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _stamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+
+
+class LogWriter:
+    """Writes container output in the CRI log format, one entry per line:
+    `<RFC3339Nano time> <stdout|stderr> <F|P> <text>`. Output is written as it is read, so a
+    line still being written shows up as P (partial) entries, joined by the reader.
+
+    With `path` and `max_size`, a file that grows past `max_size` bytes is rotated to
+    `<path>.1` (replacing an older one) and a new file is started, as the kubelet's
+    containerLogMaxSize does."""
+
+    MAX_LINE = 16384
+
+    def __init__(self, fd: int, path: str = "", max_size: int = 0) -> None:
+        self.fd = fd
+        self.path = path
+        self.max_size = max_size
+        self.size = os.fstat(fd).st_size
+
+    def feed(self, stream: str, data: bytes) -> None:
+        *lines, rest = data.split(b"\n")
+        for line in lines:
+            self.write(stream, "F", line)
+        for i in range(0, len(rest), self.MAX_LINE):
+            self.write(stream, "P", rest[i : i + self.MAX_LINE])
+
+    def write(self, stream: str, tag: str, line: bytes) -> None:
+        entry = f"{_stamp()} {stream} {tag} ".encode() + line + b"\n"
+        os.write(self.fd, entry)
+        self.size += len(entry)
+        if self.path and self.max_size and self.size > self.max_size:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        try:
+            os.replace(self.path, self.path + ".1")
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        except OSError:
+            return  # keep writing where we are rather than lose output
+        os.dup2(fd, self.fd)
+        os.close(fd)
+        self.size = 0
+
+
+def _pump(pid: int, out_r: int, err_r: int, log: LogWriter) -> int:
+    """Copy the container's output into the log until both pipes close, then reap it; its
+    wait status. Blocks without polling (an idle container costs no wake-ups): the pipes close
+    when the container's PID namespace ends, as its init's exit kills every process in it."""
+    streams = {out_r: "stdout", err_r: "stderr"}
+    while streams:
+        ready, _, _ = select.select(list(streams), [], [])
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if data:
+                log.feed(streams[fd], data)
+            else:
+                del streams[fd]
+                os.close(fd)
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+
+
 def setup(spec: dict[str, Any]) -> None:
     """Everything before the fork: cgroups, namespaces, hostname, mounts."""
     for procs in spec.get("cgroup_procs", []):
@@ -103,9 +173,12 @@ def setup(spec: dict[str, Any]) -> None:
         bind(m["source"], m["target"], bool(m.get("read_only")))
 
 
-def child(spec: dict[str, Any]) -> None:
+def child(spec: dict[str, Any], out_w: int, err_w: int) -> None:
     """In the forked container process (PID 1 of its namespace); never returns."""
     try:
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        os.closerange(3, 1024)
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         os.setsid()
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -123,27 +196,38 @@ def child(spec: dict[str, Any]) -> None:
         env = spec["env"]
         os.execvpe(spec["argv"][0], spec["argv"], env)  # noqa: S606 - exec is the point
     except OSError as exc:
-        sys.stderr.write(f"kubelab: cannot start container: {exc}\n")
-        sys.stderr.flush()
+        os.write(2, f"kubelab: cannot start container: {exc}\n".encode())
         os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
 
 
 def shim(spec_path: str) -> int:
-    """Set up, fork the container, wait for it, write the exit file; the exit code."""
+    """Set up, fork the container, log its output, wait for it, write the exit file; the
+    exit code. stdout is the container's log file."""
     with open(spec_path) as f:
         spec = json.load(f)
+    # Who runs this container, written before anything else: a kubelet that died before
+    # recording the shim still finds it (and does not start a second one).
+    with open(f"/proc/{os.getpid()}/stat") as f:
+        start = f.read().rsplit(")", 1)[1].split()[19]
+    shim_file = os.path.join(os.path.dirname(spec["pid_file"]), "shim.json")
+    _write_json(shim_file, {"shimPid": os.getpid(), "shimStart": start, "startedAt": time.time()})
+    log = LogWriter(1, spec.get("log_file", ""), int(spec.get("log_max_size", 0)))
     try:
         setup(spec)
     except OSError as exc:
-        sys.stderr.write(f"kubelab: cannot create container sandbox: {exc}\n")
+        log.write("stderr", "F", f"kubelab: cannot create container sandbox: {exc}".encode())
         _write_json(
             spec["exit_file"], {"exitCode": 128, "finishedAt": time.time(), "error": str(exc)}
         )
         return 128
     ooms_before = _oom_kills(spec.get("memory_cgroup", ""))
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        child(spec)
+        child(spec, out_w, err_w)
+    os.close(out_w)
+    os.close(err_w)
     with open(spec["pid_file"] + ".tmp", "w") as f:
         f.write(str(pid))
     os.replace(spec["pid_file"] + ".tmp", spec["pid_file"])
@@ -154,13 +238,7 @@ def shim(spec_path: str) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, forward)
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-    code = os.waitstatus_to_exitcode(status)
+    code = os.waitstatus_to_exitcode(_pump(pid, out_r, err_r, log))
     if code < 0:
         code = 128 - code
     oom = _oom_kills(spec.get("memory_cgroup", "")) > ooms_before and code == 137
@@ -169,21 +247,34 @@ def shim(spec_path: str) -> int:
 
 
 def zygote() -> None:
-    """Fork one shim per request: stdin lines `SPEC_PATH LOG_PATH`, stdout lines `PID`.
+    """Fork one shim per request: stdin lines `SPEC_PATH LOG_PATH`, stdout lines `PID` (or
+    `-1 ERROR`); and whenever a shim ends, a line `exit PID`, so the kubelet learns of a
+    container's exit at once instead of at its next relist.
 
     Forking this small single-threaded process is much cheaper than starting an interpreter
     per container. Shims are session leaders of their own and outlive the zygote, which exits
-    when the kubelet closes the pipe (or dies).
+    when the kubelet closes the pipe (or dies). Lines are written with single os.write calls
+    (atomic on a pipe), so replies and exit notices never interleave.
     """
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # shims are reaped by the kernel
-    out = sys.stdout
+
+    def reap(signum: int, frame: object) -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if not pid:
+                return
+            with contextlib.suppress(OSError):
+                os.write(1, f"exit {pid}\n".encode())
+
+    signal.signal(signal.SIGCHLD, reap)
     for line in sys.stdin:
         spec_path, _, log_path = line.rstrip("\n").partition(" ")
         try:
             log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         except OSError as exc:
-            out.write(f"-1 {exc}\n")
-            out.flush()
+            os.write(1, f"-1 {exc}\n".encode())
             continue
         pid = os.fork()
         if pid == 0:
@@ -200,12 +291,11 @@ def zygote() -> None:
                 code = shim(spec_path)
             except BaseException as exc:
                 with contextlib.suppress(OSError):
-                    os.write(2, f"kubelab: shim failed: {exc!r}\n".encode())
+                    os.write(1, f"{_stamp()} stderr F kubelab: shim failed: {exc!r}\n".encode())
                 code = 128
             os._exit(code)
         os.close(log_fd)
-        out.write(f"{pid}\n")
-        out.flush()
+        os.write(1, f"{pid}\n".encode())
 
 
 def main() -> None:

@@ -40,11 +40,13 @@ class ProbeManager:
         clock: Callable[[], float],
         submit: Callable[[Callable[[], None]], object],
         changed: Callable[[str], None],
+        on_failure: Callable[[PodSpec, str, str, str], None] | None = None,
     ) -> None:
         self.runtime = runtime
         self.clock = clock
         self.submit = submit
         self.changed = changed
+        self.on_failure = on_failure
         self.states: dict[Key, ProbeState] = {}
         self.probing: set[Key] = set()
         self._lock = threading.Lock()
@@ -147,6 +149,8 @@ class ProbeManager:
                     return  # the container restarted meanwhile
                 new = self.states[key] = state.record(ok, self.clock(), message)
                 changed = new.result is not state.result or (new.failed and not state.failed)
+            if not ok and self.on_failure is not None:
+                self.on_failure(pod, name, kind.value, message)
             if not ok:
                 log.info(
                     "probe failed pod=%s container=%s probe=%s msg=%s",

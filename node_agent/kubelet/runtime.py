@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -26,7 +27,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,7 @@ class ProcessRuntime:
         *,
         host_ip: str = "",
         dns: DNSConfig | None = None,
+        log_max_size: int = 10 * 1024 * 1024,
     ) -> None:
         self.root = root
         self.pods_dir = root / "pods"
@@ -127,7 +129,11 @@ class ProcessRuntime:
         self.lookup = lookup
         self.host_ip = host_ip
         self.dns = dns or DNSConfig()
+        self.log_max_size = log_max_size
         self._zygote: subprocess.Popen[str] | None = None
+        self._replies: queue.Queue[str] = queue.Queue()
+        self._shims: dict[int, str] = {}  # shim pid -> pod uid, for exit notices
+        self.on_exit: Callable[[str], None] | None = None  # called with the uid of a pod
         self._lock = threading.Lock()
         with self._lock:
             self._ensure_zygote()  # started early: the first pod should not wait for it
@@ -190,7 +196,10 @@ class ProcessRuntime:
         d = self._run_dir(uid, name, attempt)
         info = _read_json(d / "run.json")
         if info is None:
-            return None
+            info = _read_json(d / "shim.json")  # started, but the kubelet died before recording
+            if info is None:
+                return None
+            info["id"] = f"{uid[:8]}{name}{attempt}"
         pid_text = (d / "pid").read_text().strip() if (d / "pid").exists() else ""
         child_pid = int(pid_text) if pid_text.isdigit() else None
         run = ContainerRun(
@@ -260,7 +269,7 @@ class ProcessRuntime:
         for old in rdir.parent.iterdir():  # keep the current and the previous run only
             if old.name.isdigit() and int(old.name) < attempt - 1:
                 shutil.rmtree(old, ignore_errors=True)
-        for stale in ("exit.json", "pid"):
+        for stale in ("exit.json", "pid", "shim.json", "run.json"):
             (rdir / stale).unlink(missing_ok=True)
         spec = {
             "netns": sandbox.netns_path,
@@ -277,14 +286,17 @@ class ProcessRuntime:
             "memory_cgroup": cg.memory_dir,
             "pid_file": str(rdir / "pid"),
             "exit_file": str(rdir / "exit.json"),
+            "log_file": str(self.log_path(pod, name, attempt)),
+            "log_max_size": self.log_max_size,
         }
         _write_json(rdir / "spec.json", spec)
         logfile = self.log_path(pod, name, attempt)
         logfile.parent.mkdir(parents=True, exist_ok=True)
-        for old in logfile.parent.glob("*.log"):
-            if old.stem.isdigit() and int(old.stem) < attempt - 1:
+        for old in logfile.parent.glob("*.log*"):
+            run_number = old.name.split(".", 1)[0]
+            if run_number.isdigit() and int(run_number) < attempt - 1:
                 old.unlink(missing_ok=True)
-        shim_pid = self._spawn(rdir / "spec.json", logfile)
+        shim_pid = self._spawn(rdir / "spec.json", logfile, pod.uid)
         info = {
             "id": uuid.uuid4().hex,
             "startedAt": time.time(),
@@ -301,21 +313,21 @@ class ProcessRuntime:
             argv,
         )
 
-    def _spawn(self, spec: Path, logfile: Path) -> int:
+    def _spawn(self, spec: Path, logfile: Path, uid: str) -> int:
         """Have the zygote fork a shim for `spec`, logging to `logfile`; the shim's pid."""
         with self._lock:
             for _ in range(2):
                 z = self._ensure_zygote()
                 assert z.stdin is not None
-                assert z.stdout is not None
                 try:
                     z.stdin.write(f"{spec} {logfile}\n")
                     z.stdin.flush()
-                    reply = z.stdout.readline().strip()
-                except (BrokenPipeError, OSError):
+                    reply = self._replies.get(timeout=30)
+                except (BrokenPipeError, OSError, queue.Empty):
                     self._zygote = None
                     continue
                 if reply.lstrip("-").isdigit() and int(reply) > 0:
+                    self._shims[int(reply)] = uid
                     return int(reply)
                 raise ContainerRuntimeError(f"cannot start shim for {spec}: {reply or 'no reply'}")
         raise ContainerRuntimeError(f"cannot start shim for {spec}: the zygote keeps dying")
@@ -332,7 +344,23 @@ class ProcessRuntime:
                 text=True,
                 bufsize=1,
             )
+            self._replies = queue.Queue()
+            threading.Thread(
+                target=self._read_zygote, args=(z, self._replies), name="zygote", daemon=True
+            ).start()
         return z
+
+    def _read_zygote(self, z: subprocess.Popen[str], replies: queue.Queue[str]) -> None:
+        """Replies go to `_spawn`; `exit PID` lines tell the exit listener which pod to sync."""
+        assert z.stdout is not None
+        for line in z.stdout:
+            text = line.strip()
+            if text.startswith("exit "):
+                uid = self._shims.pop(int(text[5:]), None)
+                if uid is not None and self.on_exit is not None:
+                    self.on_exit(uid)
+            else:
+                replies.put(text)
 
     def close(self) -> None:
         """Stop the zygote (running shims and containers are not affected)."""
@@ -359,7 +387,7 @@ class ProcessRuntime:
         if not attempts:
             return None
         rdir = cdir / str(attempts[-1])
-        info = _read_json(rdir / "run.json")
+        info = _read_json(rdir / "run.json") or _read_json(rdir / "shim.json")
         return (info, rdir) if info else None
 
     def kill_container(self, pod: PodSpec, name: str, grace: float) -> None:

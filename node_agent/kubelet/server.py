@@ -5,7 +5,8 @@ Paths follow the upstream kubelet's:
     GET  /healthz
     GET  /pods                                          PodList of the pods this node runs
     GET  /containerLogs/{namespace}/{pod}/{container}   ?follow=true&tailLines=N&previous=true
-                                                        &limitBytes=N
+                                                        &limitBytes=N&timestamps=true
+                                                        &sinceSeconds=N&sinceTime=RFC3339
     POST /exec/{namespace}/{pod}/{container}?command=ls&command=-l    body: stdin
 
 Exec is non-interactive (no TTY, no streaming stdin): the reply body is the command's output,
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
+from node_agent.kubelet import logs
 from node_agent.kubelet.kubelet import Kubelet
 from node_agent.kubelet.runtime import ExecResult, ProcessRuntime
 from node_agent.kubelet.spec import PodSpec
@@ -47,13 +49,6 @@ class NodeView(Protocol):
     def exec(
         self, pod: PodSpec, name: str, argv: list[str], timeout: float, stdin: bytes = b""
     ) -> ExecResult: ...
-
-
-def tail_lines(data: bytes, n: int) -> bytes:
-    if n < 0:
-        return data
-    lines = data.splitlines(keepends=True)
-    return b"".join(lines[-n:]) if n else b""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -148,12 +143,17 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             tail = int(query.get("tailLines", ["-1"])[0])
             limit = int(query.get("limitBytes", ["-1"])[0])
+            since_s = query.get("sinceSeconds", [""])[0]
+            since = time.time() - float(since_s) if since_s else None
+            if "sinceTime" in query:
+                since = logs.to_epoch(query["sinceTime"][0])
         except ValueError:
-            self._reply(400, "tailLines and limitBytes must be integers")
+            self._reply(400, "tailLines, limitBytes and sinceSeconds must be numbers")
             return
-        data = tail_lines(path.read_bytes(), tail)
-        if limit >= 0:
-            data = data[:limit]
+        stamps = query.get("timestamps", ["false"])[0] == "true"
+        raw = path.read_bytes()
+        complete = raw[: raw.rfind(b"\n") + 1]
+        data = logs.render(complete, tail=tail, since=since, timestamps=stamps, limit=limit)
         follow = query.get("follow", ["false"])[0] == "true" and not previous
         if not follow:
             self._reply(200, data)
@@ -164,26 +164,31 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         self.wfile.flush()
-        self._follow(pod, name, run.attempt, path, path.stat().st_size)
+        self._follow(pod, name, run.attempt, path, offset=len(complete), stamps=stamps)
 
-    def _follow(self, pod: PodSpec, name: str, attempt: int, path: Path, offset: int) -> None:
+    def _follow(
+        self, pod: PodSpec, name: str, attempt: int, path: Path, *, offset: int, stamps: bool
+    ) -> None:
         """Stream what the container writes until it exits (or the client goes away)."""
+        pending = b""
         with path.open("rb") as f:
             f.seek(offset)
             while True:
-                chunk = f.read(65536)
-                if chunk:
+                pending += f.read(65536)
+                cut = pending.rfind(b"\n") + 1
+                if cut:
                     try:
-                        self.wfile.write(chunk)
+                        self.wfile.write(logs.render(pending[:cut], timestamps=stamps))
                         self.wfile.flush()
                     except OSError:
                         return
+                    pending = pending[cut:]
                     continue
                 run = self.view.observe(pod).runs.get(name)
                 if run is None or run.attempt != attempt or not run.running:
-                    rest = f.read()
+                    rest = pending + f.read()
                     if rest:
-                        self.wfile.write(rest)
+                        self.wfile.write(logs.render(rest, timestamps=stamps))
                     return
                 time.sleep(0.2)
 

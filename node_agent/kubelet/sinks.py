@@ -1,9 +1,9 @@
-"""Status sinks: where pod status, node status and Lease renewals go.
+"""Status sinks: where pod status, node status, Lease renewals and Events go.
 
 `FileStatusSink` is standalone mode's: one JSON file per object under `<root>/status/`
 (`pods/<namespace>_<name>.json` holds the whole pod with its status, plus `node.json` and
-`lease.json`), replaced atomically, so tools and tests can read them at any time. The API
-client's sink plugs in with the same four methods.
+`lease.json`), replaced atomically, and `events.jsonl` (one Event a line, appended), so tools
+and tests can read them at any time. The API client's sink plugs in with the same methods.
 """
 
 from __future__ import annotations
@@ -55,3 +55,8 @@ class FileStatusSink:
 
     def renew_lease(self, lease: Object) -> None:
         self._write(self.dir / "lease.json", lease)
+
+    def event(self, event: Object) -> None:
+        """Events are appended, one JSON object a line, to `events.jsonl`."""
+        with self._lock, (self.dir / "events.jsonl").open("a") as f:
+            f.write(json.dumps(event, sort_keys=True) + "\n")

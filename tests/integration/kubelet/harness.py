@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from node_agent.kubelet import logs
 from node_agent.kubelet.network import entered
 from tests.support import wait_until
 
@@ -56,7 +57,7 @@ class KubeletHarness:
             "--pod-manifest-path", str(self.manifests),
             "--netns-prefix", self.netns_prefix,
             "--file-check-frequency", "0.2",
-            "--sync-frequency", "0.2",
+            "--sync-frequency", "5",  # exits and probes must wake pods by themselves
             "--crashloop-backoff-initial", "1",
             "--crashloop-backoff-max", "4",
             "--node-status-update-frequency", "1",
@@ -142,6 +143,15 @@ class KubeletHarness:
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; status={self.status(name)}\n{self.log()[-3000:]}") from None
 
+    def events(self, name: str) -> list[Object]:
+        """Events recorded for the pod `name`, oldest first."""
+        path = self.root / "status" / "events.jsonl"
+        if not path.exists():
+            return []
+        full = f"{name}-{self.tag}"
+        events = [json.loads(line) for line in path.read_text().splitlines() if line]
+        return [e for e in events if e["involvedObject"]["name"] == full]
+
     def uid(self, name: str) -> str:
         pod = self.pod(name)
         assert pod is not None, f"pod {name} has no status"
@@ -184,7 +194,7 @@ class KubeletHarness:
     def logs(self, pod: str, container: str, attempt: int = 0) -> str:
         uid = self.uid(pod)
         path = self.root / "logs" / f"default_{pod}-{self.tag}_{uid}" / container / f"{attempt}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return logs.render(path.read_bytes()).decode(errors="replace") if path.exists() else ""
 
     def leftovers(self) -> list[str]:
         """Kernel objects of this node still present (namespaces, cgroups)."""

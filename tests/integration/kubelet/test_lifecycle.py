@@ -58,6 +58,11 @@ def test_liveness_failure_restarts_the_container(kubelet: KubeletHarness) -> Non
     # The new process is healthy again and stays up.
     wait_until(lambda: node_get(kubelet, st["podIP"], "/healthz") == "ok", 10)
     assert "Liveness probe failed" in kubelet.log()
+    reasons = [e["reason"] for e in kubelet.events("live")]
+    assert "Unhealthy" in reasons
+    assert "Killing" in reasons
+    killing = next(e for e in kubelet.events("live") if e["reason"] == "Killing")
+    assert killing["message"] == "Container web failed liveness probe, will be restarted"
 
 
 def test_readiness_flips_the_ready_condition(kubelet: KubeletHarness) -> None:
@@ -147,6 +152,12 @@ def _pids(kubelet: KubeletHarness, name: str) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def _both_pids(kubelet: KubeletHarness, name: str) -> list[int]:
+    """The pod's processes once there are at least two (a shim and its container)."""
+    pids = _pids(kubelet, name)
+    return pids if len(pids) >= 2 else []
+
+
 def test_deletion_runs_pre_stop_and_leaves_nothing_behind(kubelet: KubeletHarness) -> None:
     marker = kubelet.root.parent / "prestop"
     spec = pod(
@@ -162,9 +173,7 @@ def test_deletion_runs_pre_stop_and_leaves_nothing_behind(kubelet: KubeletHarnes
     st = kubelet.wait_phase("gone", "Running")
     uid = kubelet.uid("gone")
     netns = kubelet.pod_netns("gone")
-    pids = wait_until(
-        lambda: _pids(kubelet, "gone") if len(_pids(kubelet, "gone")) >= 2 else [], 10
-    )
+    pids = wait_until(lambda: _both_pids(kubelet, "gone"), 10)
     cgroup = Path("/sys/fs/cgroup/memory") / f"kubelab-{kubelet.tag}" / f"pod{uid}"
     assert (cgroup / "web" / "memory.limit_in_bytes").read_text().strip() == str(128 * 2**20)
     links_before = kubelet.in_node("ip", "-o", "link").stdout
@@ -186,7 +195,8 @@ def test_deletion_runs_pre_stop_and_leaves_nothing_behind(kubelet: KubeletHarnes
 def test_restarted_kubelet_adopts_running_pods(kubelet: KubeletHarness) -> None:
     kubelet.apply(pod("keep", agnhost()))
     before = kubelet.wait_phase("keep", "Running")
-    pids = wait_until(lambda: _pids(kubelet, "keep"), 10)
+    # the shim and the container process, both inside the pod's network namespace
+    pids = wait_until(lambda: _both_pids(kubelet, "keep"), 10)
     container_id = kubelet.container("keep", "web")["containerID"]
     kubelet.stop()
     assert all(os.path.exists(f"/proc/{p}") for p in pids)  # pods outlive the kubelet

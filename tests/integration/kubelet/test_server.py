@@ -22,6 +22,11 @@ def test_logs_and_exec(kubelet: KubeletHarness) -> None:
     wait_until(lambda: b"line 5" in kubelet.api("GET", base)[2], 10)
     code, _, body = kubelet.api("GET", base + "?tailLines=2")
     assert (code, body) == (200, b"line 4\nline 5\n")
+    stamped = kubelet.api("GET", base + "?tailLines=1&timestamps=true")[2]
+    assert stamped.startswith(b"20")
+    assert stamped.endswith(b"Z line 5\n")
+    assert kubelet.api("GET", base + "?sinceSeconds=3600")[2].count(b"line") == 5
+    assert kubelet.api("GET", base + "?sinceTime=2999-01-01T00:00:00Z")[2] == b""
     assert kubelet.api("GET", base + "?previous=true")[0] == 400  # it never restarted
     assert kubelet.api("GET", "/containerLogs/default/nope/c")[0] == 404
 

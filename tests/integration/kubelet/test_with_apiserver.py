@@ -22,7 +22,7 @@ import pytest
 
 from controlplane.apiserver.server import Apiserver, ApiserverConfig
 from kubelab.api.errors import NotFound
-from kubelab.client import LEASES, NODES, PODS, Client
+from kubelab.client import EVENTS, LEASES, NODES, PODS, Client
 from tests.integration.apiserver.cluster import run_store
 from tests.integration.kubelet.harness import agnhost, pod
 from tests.support import wait_until
@@ -157,6 +157,14 @@ def test_pod_from_the_api_runs_and_is_removed(node: Node) -> None:
         message="the pod answers on its IP",
     )
     assert answer.strip() == "b'web'"
+
+    def started() -> list[dict[str, Any]]:
+        items = n.client.list(EVENTS, namespace="default").items
+        return [
+            e for e in items if e["involvedObject"]["name"] == "web" and e["reason"] == "Started"
+        ]
+
+    assert wait_until(started, 20, message="Started event")[0]["source"]["host"] == n.name
 
     # Another node's pod CIDR becomes a route via its InternalIP.
     other = {

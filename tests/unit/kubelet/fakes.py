@@ -91,6 +91,7 @@ class FakeSink:
         self.removed: list[str] = []
         self.nodes: list[Object] = []
         self.leases: list[Object] = []
+        self.events: list[Object] = []
 
     def pod_status(self, pod: Object, status: Object) -> None:
         self.statuses[pod["metadata"]["name"]] = status
@@ -104,3 +105,6 @@ class FakeSink:
 
     def renew_lease(self, lease: Object) -> None:
         self.leases.append(lease)
+
+    def event(self, event: Object) -> None:
+        self.events.append(event)

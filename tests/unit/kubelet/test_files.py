@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 import pytest
 
+from node_agent.kubelet import logs
 from node_agent.kubelet.errors import ConfigError
-from node_agent.kubelet.server import tail_lines
+from node_agent.kubelet.launcher import LogWriter
 from node_agent.kubelet.static import StaticPodSource
 from node_agent.kubelet.volumes import (
     DNSConfig,
@@ -94,11 +96,36 @@ def test_created_mount_points_are_recorded_and_removed(tmp_path: Path) -> None:
     assert not (tmp_path / "a").exists()
 
 
-def test_tail_lines() -> None:
-    data = b"1\n2\n3\n"
-    assert tail_lines(data, 2) == b"2\n3\n"
-    assert tail_lines(data, 0) == b""
-    assert tail_lines(data, -1) == data
+LOG = (
+    b"2026-01-01T10:00:00.000000001Z stdout F one\n"
+    b"2026-01-01T10:00:01.500000000Z stderr P tw\n"
+    b"2026-01-01T10:00:02.000000000Z stdout F three\n"
+    b"2026-01-01T10:00:03.000000000Z stderr F o\n"
+    b"2026-01-01T10:00:04.000000000Z stdout P no-newline\n"
+    b"2026-01-01T10:00:05.000000000Z stdout F torn"
+)
+
+
+def test_log_rendering_joins_partials_and_filters() -> None:
+    assert logs.render(LOG) == b"one\nthree\ntwo\nno-newline"
+    assert logs.render(LOG, tail=2) == b"two\nno-newline"
+    assert logs.render(LOG, tail=0) == b""
+    since = logs.to_epoch("2026-01-01T10:00:02Z")
+    assert logs.render(LOG, since=since) == b"three\nno-newline"
+    stamped = logs.render(LOG, timestamps=True, tail=1)
+    assert stamped == b"2026-01-01T10:00:04.000000000Z no-newline"
+    assert logs.render(LOG, limit=5) == b"one\nt"
+
+
+def test_log_writer_splits_lines_and_marks_partials(tmp_path: Path) -> None:
+    path = tmp_path / "0.log"
+    with path.open("wb") as f:
+        w = LogWriter(f.fileno())
+        w.feed("stdout", b"hello\nwor")
+        w.feed("stdout", b"ld\n")
+        w.feed("stderr", b"oops")
+    assert logs.render(path.read_bytes()) == b"hello\nworld\noops"
+    assert b" stderr P oops\n" in path.read_bytes()
 
 
 def test_static_source_reads_documents_skips_junk_and_serves_config(tmp_path: Path) -> None:
@@ -137,3 +164,19 @@ def test_dns_config_merges_and_policy_none_replaces() -> None:
 def test_host_aliases_are_added_to_etc_hosts() -> None:
     spec = pod(hostAliases=[{"ip": "10.1.2.3", "hostnames": ["foo.local", "bar.local"]}])
     assert "10.1.2.3\tfoo.local bar.local\n" in hosts_file(spec, "10.244.1.5")
+
+
+def test_log_writer_rotates_past_the_maximum_size(tmp_path: Path) -> None:
+    path = tmp_path / "0.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    try:
+        w = LogWriter(fd, str(path), max_size=200)
+        for i in range(10):
+            w.feed("stdout", f"line {i}\n".encode())
+    finally:
+        os.close(fd)
+    rotated = Path(f"{path}.1")
+    assert rotated.exists()
+    assert path.stat().st_size <= 200
+    everything = logs.render(rotated.read_bytes() + path.read_bytes())
+    assert everything.endswith(b"line 9\n")

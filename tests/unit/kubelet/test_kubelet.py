@@ -284,3 +284,22 @@ def test_failing_post_start_hook_kills_the_container() -> None:
     sync(kubelet)
     assert runtime.calls[-1] == ("start", "c", "1")
     assert container(sink)["state"].get("running") is not None
+
+
+def test_events_tell_the_story_of_a_crash_loop() -> None:
+    kubelet, runtime, sink, _, clock = make(pod_dict())
+    sync(kubelet)
+    for _ in range(2):
+        clock.now += 1
+        runtime.finish("u1", "c", 1)
+        sync(kubelet)
+    reasons = [e["reason"] for e in sink.events]
+    assert reasons[:3] == ["Pulled", "Created", "Started"]
+    assert "BackOff" in reasons
+    started = [e for e in sink.events if e["reason"] == "Started"]
+    assert [e["count"] for e in started] == [1, 2]  # repeats aggregate into one series
+    backoff = next(e for e in sink.events if e["reason"] == "BackOff")
+    assert backoff["type"] == "Warning"
+    assert backoff["involvedObject"]["name"] == "p"
+    assert backoff["involvedObject"]["fieldPath"] == "spec.containers{c}"
+    assert backoff["source"] == {"component": "kubelet", "host": "n1"}
