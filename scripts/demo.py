@@ -2,7 +2,8 @@
 
     python scripts/demo.py [--name kubelab]
 
-Creates the pods of `examples/demo/*.yaml` through kubelab.client with the lab's admin
+(`kubectl logs`/`exec` are not listed: the apiserver cannot authenticate to the kubelets'
+:10250 yet.) Creates the pods of `examples/demo/*.yaml` through kubelab.client with the lab's admin
 kubeconfig (`$KUBELAB_ROOT/<name>/kubeconfig`, default root /var/lib/kubelab), waits (bounded)
 until they run, and prints their nodes and IPs and the kubectl commands to try. Pods that
 already exist are left as they are, so running it twice is harmless.
@@ -93,11 +94,11 @@ def main() -> int:
 try (kubectl's current context is {context}):
   kubectl get nodes -o wide
   kubectl get pods -o wide
-  kubectl describe pod hello-1
-  kubectl logs hello-2
+  kubectl describe pod hello-1      # Scheduled by default-scheduler, Started by the kubelet
+  kubectl get events
   kubectl run client --image=python --restart=Never -- python3 -c \\
-      "import urllib.request as u; print(u.urlopen('http://{ip}:8080/hostname').read())"
-  kubectl logs client               # the answer, pod to pod by IP across the lab's LAN
+      "import urllib.request as u; u.urlopen('http://{ip}:8080/hostname', timeout=5)"
+  kubectl get pod client            # Completed: pod to pod by IP across the lab's LAN
   kubelab status{"" if args.name == "kubelab" else f" --name {args.name}"}
   make down                         # remove everything"""
     )
