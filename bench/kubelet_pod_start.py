@@ -111,7 +111,6 @@ def run(counts: list[int], image: str) -> None:
                 "node_agent.kubelet", "--node-name", tag, "--root-dir", str(root),
                 "--pod-cidr", "10.244.0.0/24", "--pod-manifest-path", str(manifests),
                 "--netns-prefix", f"{tag}-p-", "--file-check-frequency", "0.1",
-                "--sync-frequency", "0.5",
             ]  # fmt: skip
             log_path = work / f"kubelet{n}.log"
             with log_path.open("wb") as log:

@@ -246,10 +246,10 @@ def shim(spec_path: str) -> int:
     return code if code < 256 else 255
 
 
-def zygote() -> None:
+def zygote(events_fd: int) -> None:
     """Fork one shim per request: stdin lines `SPEC_PATH LOG_PATH`, stdout lines `PID` (or
-    `-1 ERROR`); and whenever a shim ends, a line `exit PID`, so the kubelet learns of a
-    container's exit at once instead of at its next relist.
+    `-1 ERROR`); and whenever a shim ends, a line `exit PID` on `events_fd`, so the kubelet
+    learns of a container's exit at once instead of at its next relist.
 
     Forking this small single-threaded process is much cheaper than starting an interpreter
     per container. Shims are session leaders of their own and outlive the zygote, which exits
@@ -266,7 +266,7 @@ def zygote() -> None:
             if not pid:
                 return
             with contextlib.suppress(OSError):
-                os.write(1, f"exit {pid}\n".encode())
+                os.write(events_fd, f"exit {pid}\n".encode())
 
     signal.signal(signal.SIGCHLD, reap)
     for line in sys.stdin:
@@ -285,7 +285,7 @@ def zygote() -> None:
                 os.dup2(null, 0)
                 os.dup2(log_fd, 1)
                 os.dup2(log_fd, 2)
-                os.closerange(3, 1024)
+                os.closerange(3, 1024)  # also the events pipe: only the zygote writes it
                 sys.stdout = os.fdopen(1, "w")
                 sys.stderr = os.fdopen(2, "w")
                 code = shim(spec_path)
@@ -299,8 +299,8 @@ def zygote() -> None:
 
 
 def main() -> None:
-    if sys.argv[1:] == ["--zygote"]:
-        zygote()
+    if sys.argv[1] == "--zygote":
+        zygote(int(sys.argv[2]))
         return
     sys.exit(shim(sys.argv[1]))
 

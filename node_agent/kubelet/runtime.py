@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import shutil
 import signal
 import subprocess
@@ -131,7 +130,6 @@ class ProcessRuntime:
         self.dns = dns or DNSConfig()
         self.log_max_size = log_max_size
         self._zygote: subprocess.Popen[str] | None = None
-        self._replies: queue.Queue[str] = queue.Queue()
         self._shims: dict[int, str] = {}  # shim pid -> pod uid, for exit notices
         self.on_exit: Callable[[str], None] | None = None  # called with the uid of a pod
         self._lock = threading.Lock()
@@ -319,48 +317,53 @@ class ProcessRuntime:
             for _ in range(2):
                 z = self._ensure_zygote()
                 assert z.stdin is not None
+                assert z.stdout is not None
                 try:
                     z.stdin.write(f"{spec} {logfile}\n")
                     z.stdin.flush()
-                    reply = self._replies.get(timeout=30)
-                except (BrokenPipeError, OSError, queue.Empty):
+                    reply = z.stdout.readline().strip()
+                except (BrokenPipeError, OSError):
                     self._zygote = None
                     continue
                 if reply.lstrip("-").isdigit() and int(reply) > 0:
                     self._shims[int(reply)] = uid
                     return int(reply)
-                raise ContainerRuntimeError(f"cannot start shim for {spec}: {reply or 'no reply'}")
+                if not reply:  # the zygote died
+                    self._zygote = None
+                    continue
+                raise ContainerRuntimeError(f"cannot start shim for {spec}: {reply}")
         raise ContainerRuntimeError(f"cannot start shim for {spec}: the zygote keeps dying")
 
     def _ensure_zygote(self) -> subprocess.Popen[str]:
         z = self._zygote
         if z is None or z.poll() is not None:
+            events_r, events_w = os.pipe()
             z = self._zygote = subprocess.Popen(
-                [sys.executable, "-I", "-S", launcher.__file__, "--zygote"],
+                [sys.executable, "-I", "-S", launcher.__file__, "--zygote", str(events_w)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=None,
                 start_new_session=True,
                 text=True,
                 bufsize=1,
+                pass_fds=(events_w,),
             )
-            self._replies = queue.Queue()
+            os.close(events_w)
             threading.Thread(
-                target=self._read_zygote, args=(z, self._replies), name="zygote", daemon=True
+                target=self._read_exits, args=(events_r,), name="zygote-events", daemon=True
             ).start()
         return z
 
-    def _read_zygote(self, z: subprocess.Popen[str], replies: queue.Queue[str]) -> None:
-        """Replies go to `_spawn`; `exit PID` lines tell the exit listener which pod to sync."""
-        assert z.stdout is not None
-        for line in z.stdout:
-            text = line.strip()
-            if text.startswith("exit "):
+    def _read_exits(self, fd: int) -> None:
+        """`exit PID` lines from the zygote: tell the exit listener which pod to sync."""
+        with os.fdopen(fd) as events:
+            for line in events:
+                text = line.strip()
+                if not text.startswith("exit "):
+                    continue
                 uid = self._shims.pop(int(text[5:]), None)
                 if uid is not None and self.on_exit is not None:
                     self.on_exit(uid)
-            else:
-                replies.put(text)
 
     def close(self) -> None:
         """Stop the zygote (running shims and containers are not affected)."""
