@@ -11,11 +11,11 @@ This is the only module that imports pysyncobj. It offers `ReplicatedStore`:
 - `read(fn)` runs `fn(store)` under the apply lock.
 
 Batching: pysyncobj either sends appends on a timer (~one heartbeat per lone write) or one
-message per command; here every proposal wakes the Raft thread, and each loop iteration sends
-one append holding every command that queued up meanwhile (and the new commit index), so lone
-writes leave at once and floods batch themselves. Peer traffic is
-encrypted and authenticated with the cluster secret (pysyncobj's `password`, Fernet), because
-pysyncobj unpickles whatever reaches its port.
+message per command; here every proposal wakes the Raft thread, new entries leave at once when
+nothing sent earlier still waits for its quorum, and otherwise queue behind the in-flight
+append (about one append per round trip under load). Peer traffic is encrypted and
+authenticated with the cluster secret (pysyncobj's `password`, Fernet), because pysyncobj
+unpickles whatever reaches its port.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
+from pysyncobj.transport import TCPTransport
 
 from controlplane.kvstore import errors
 from controlplane.kvstore.backend import RaftStatus
@@ -85,6 +87,15 @@ class _DivergenceAlarm(logging.Handler):
             self.raised = True
 
 
+class _CountingTransport(TCPTransport):  # type: ignore[misc]
+    """pysyncobj's TCP transport, counting the appends sent to each peer (for read index)."""
+
+    def send(self, node: Any, message: Any) -> Any:
+        if isinstance(message, dict) and message.get("type") == "append_entries":
+            self._syncObj._appends_sent[node] += 1
+        return super().send(node, message)
+
+
 class _RaftNode(SyncObj):  # type: ignore[misc]
     """pysyncobj's node with one Raft rule restored on the follower side.
 
@@ -100,29 +111,22 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._notifier = PipeNotifier(self._poller)
+        # Set before pysyncobj's init (which starts the Raft thread), so the overridden hooks
+        # never see them missing; pysyncobj leaves attributes that exist then out of snapshots.
+        self._appends_sent: Counter[Any] = Counter()  # counted by _CountingTransport
+        self._tracker = ReadIndexTracker(sent=self._appends_sent)
         self._wake_pending = False
         self._sent_upto = (0, 0)
         # read index: requests from other threads, then bookkeeping on the Raft thread only
         self._reads_lock = threading.Lock()
         self._reads_inbox: list[Future[None]] = []
-        self._tracker = ReadIndexTracker()
         self._remote_reads: dict[int, tuple[Any, Future[None]]] = {}
         self._remote_seq = 0
         self._apply_waiters: list[tuple[int, Future[None]]] = []
-        transport = self._SyncObj__transport
-        send = transport.send
-
-        def counting_send(node: Any, message: Any) -> Any:
-            if isinstance(message, dict) and message.get("type") == "append_entries":
-                self._tracker.on_append_sent(node)
-            return send(node, message)
-
-        transport.send = counting_send
+        super().__init__(*args, transportClass=_CountingTransport, **kwargs)
+        self._notifier = PipeNotifier(self._poller)
         self.addOnTickCallback(self._flush_appends)
         self.addOnTickCallback(self._serve_reads)
-        # pysyncobj snapshots every attribute added after its own init: none of these
         properties: set[str] = getattr(self, "_SyncObj__properies")  # noqa: B009
         properties.update(self.__dict__)
 

@@ -30,8 +30,9 @@ class _Read:
 
 
 class ReadIndexTracker:
-    def __init__(self) -> None:
-        self.sent: Counter[Hashable] = Counter()
+    def __init__(self, sent: Counter[Hashable] | None = None) -> None:
+        # `sent` may be shared with the transport, which counts appends as it sends them
+        self.sent: Counter[Hashable] = sent if sent is not None else Counter()
         self.acked: Counter[Hashable] = Counter()
         self._new: list[_Read] = []
         self._waiting: list[_Read] = []
