@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 up: deps
 	$(BIN)/kubelab up
+	$(BIN)/python scripts/demo.py
 
 down: deps
 	$(BIN)/kubelab down

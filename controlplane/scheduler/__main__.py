@@ -1,13 +1,9 @@
 """`python -m controlplane.scheduler`: the kube-scheduler process.
 
-It parses kube-scheduler's flags, configures logging, and then needs an API client to list and
-watch nodes and pods, post bindings and events, and hold the Lease. kubelab's gRPC client
-(`kubelab.client`) does not exist yet, so the process stops there with a clear message and exit
-status 1 instead of pretending to schedule. The scheduling core it would run (`Scheduler`,
-`LeaderElector`, and `app.serve`, the process body) is complete and tested against the in-memory
-cluster; wiring it is `connect()` returning a `ClusterAccess`: `Binder`, `EventRecorder`,
-`PodConditionWriter` and `LeaseStore` over the client, and informers feeding
-`Scheduler.on_node_event` / `on_pod_event`.
+It parses kube-scheduler's flags, configures logging and runs `client_access.serve`: informers
+for nodes and pods over `kubelab.client`, bindings through the `binding` subresource, Events and
+the PodScheduled condition, behind Lease-based leader election unless `--leader-elect=false`.
+The gRPC API needs client certificates, which come from `--kubeconfig`.
 """
 
 from __future__ import annotations
@@ -18,23 +14,11 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from controlplane.scheduler.app import ClusterAccess, serve
+from controlplane.scheduler.client_access import serve
 from controlplane.scheduler.errors import ClientUnavailableError, FlagError
-from controlplane.scheduler.options import Options, parse_args
+from controlplane.scheduler.options import parse_args
 
 log = logging.getLogger("controlplane.scheduler")
-
-CLIENT_MISSING = (
-    "kube-scheduler: cannot start: kubelab's API client (kubelab.client) is not built yet, so "
-    "there is no way to reach the apiserver at {where}. The scheduling core is built and tested "
-    "(see docs/scheduler.md); this process will run once the client exists."
-)
-
-
-def connect(options: Options) -> ClusterAccess:
-    """Build the adapters over `kubelab.client`; raises ClientUnavailableError until it exists."""
-    where = options.master or ",".join(options.apiservers)
-    raise ClientUnavailableError(CLIENT_MISSING.format(where=where))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,15 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         options.lease_name,
         options.identity,
     )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     try:
-        access = connect(options)
+        return serve(options, stop)
     except ClientUnavailableError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    stop = threading.Event()  # pragma: no cover - reached once the client exists
-    for signum in (signal.SIGTERM, signal.SIGINT):  # pragma: no cover
-        signal.signal(signum, lambda *_: stop.set())
-    return serve(options, access, stop)  # pragma: no cover
 
 
 if __name__ == "__main__":

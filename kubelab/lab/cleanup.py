@@ -306,6 +306,19 @@ def remove_machine(
     return report
 
 
+def kill_netns_processes(prefix: str) -> int:
+    """SIGKILL every process inside a namespace named `<prefix>*` (pods, their helpers), so
+    none outlives its namespace when the namespaces are deleted; returns how many."""
+    out = _run(["ip", "-o", "netns", "list"]).stdout
+    count = 0
+    for ns in (line.split()[0] for line in out.splitlines() if line.strip()):
+        if ns.startswith(prefix):
+            pids = _run(["ip", "netns", "pids", ns]).stdout.split()
+            _kill_pids(pids)
+            count += len(pids)
+    return count
+
+
 def clean(prefix: str, lab_dir: Path) -> tuple[CleanupPlan, CleanupReport]:
     """Observe, select and remove every kernel object of the lab; see the module docstring."""
     plan = select(prefix, lab_dir, observe(prefix))

@@ -222,6 +222,8 @@ def down(root: Path, name: str, kubeconfig_path: Path) -> DownReport:
         log.warning("unreadable lab record lab=%s error=%s", name, exc)
     if paths.supervisor.exists():
         report.processes = stop_recorded(paths.supervisor, paths.logs)
+    # The kubelets leave their pods running when stopped (as upstream): end them first.
+    cleanup.kill_netns_processes(kernel_prefix(name))
     _netlab_down(name, report)
     report.kernel, cleaned = cleanup.clean(kernel_prefix(name), paths.lab)
     report.failed += cleaned.failed

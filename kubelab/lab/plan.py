@@ -401,6 +401,7 @@ def _scheduler_argv(machine: Machine, ctx: _Ctx) -> tuple[str, ...]:
     timing = ctx.timing
     return (
         ctx.tools.python, "-m", "controlplane.scheduler",
+        "--kubeconfig", str(ctx.paths.kubeconfig(machine.name)),
         "--apiserver", machine.api_grpc,
         "--leader-elect=true",
         f"--leader-elect-lease-duration={timing.lease_duration_s}s",
@@ -418,6 +419,7 @@ def _kubelet_argv(machine: Machine, ctx: _Ctx) -> tuple[str, ...]:
         "--node-ip", str(machine.ip),
         "--pod-cidr", str(machine.pod_cidr),
         "--kubeconfig", str(paths.kubeconfig(machine.name)),
+        "--apiserver", machine.api_grpc,
         "--root-dir", str(paths.machine(machine.name) / "kubelet"),
         # The lab's prefix on the pods' namespaces and cgroups: `kubelab down` finds them.
         "--netns-prefix", f"{own}-",

@@ -7,7 +7,8 @@ so a stale record can never kill somebody else's process.
 
 Spawned processes get their own session (`start_new_session`), so they outlive whoever
 started them and can be stopped as a group. A process that should live in a network namespace
-is started through `ip netns exec NS`, which execs in place: the PID is the process's own.
+is started through `nsenter --net=/run/netns/NS`, which execs in place: the PID is the
+process's own.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ def netns_argv(argv: Sequence[str], netns: str | None) -> list[str]:
     """`argv` run inside network namespace `netns` (None: where we are)."""
     if netns is None:
         return list(argv)
-    return ["ip", "netns", "exec", netns, *argv]
+    # nsenter rather than `ip netns exec`: the latter gives the process a private mount
+    # namespace, which would hide the pod namespaces a kubelet mounts under /run/netns from
+    # the host (and from `kubelab down`).
+    return ["nsenter", f"--net=/run/netns/{netns}", "--", *argv]
 
 
 def spawn(

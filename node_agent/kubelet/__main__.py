@@ -2,6 +2,9 @@
 
 Standalone mode (no apiserver yet): `--pod-manifest-path DIR` runs every Pod manifest in DIR as
 real processes in network namespaces and reports status to files under `<root-dir>/status/`.
+With `--kubeconfig` it runs the pods the apiserver binds to this node instead
+(`apisource.ApiNode`): it registers the Node (`--node-labels`, `--register-with-taints`),
+renews its Lease, reports pod status and keeps routes to the other nodes' pod CIDRs.
 `--cleanup` removes everything this node runs (pods, namespaces, veths, cgroups, the bridge)
 and exits. SIGTERM/SIGINT stop the kubelet and leave the pods running, as upstream; a kubelet
 started again with the same `--root-dir` adopts them.
@@ -20,6 +23,12 @@ from pathlib import Path
 from types import FrameType
 
 from kubelab.api.quantity import QuantityError, milli_value, value
+from node_agent.kubelet.apisource import (
+    ApiNode,
+    client_from_kubeconfig,
+    parse_node_labels,
+    parse_taints,
+)
 from node_agent.kubelet.backoff import BackOffPolicy
 from node_agent.kubelet.cgroups import Cgroups
 from node_agent.kubelet.env import NoConfig
@@ -46,6 +55,11 @@ def parser() -> argparse.ArgumentParser:
     add("--pod-cidr", required=True, help="this node's pod network, e.g. 10.244.1.0/24")
     add("--node-ip", default="", help="the node's InternalIP")
     add("--pod-manifest-path", default="", help="directory of static pod manifests")
+    add("--kubeconfig", default="", help="run the pods the apiserver binds to this node")
+    add("--apiserver", default="", help="apiserver gRPC host:port[,...] (default: kubeconfig's)")
+    add("--node-labels", default="", help="labels to register the Node with: k=v,k2=v2")
+    add("--register-with-taints", default="", help="taints to register with: key=val:Effect,...")
+    add("--api-sync-timeout", type=float, default=120.0, help="seconds to wait for the first list")
     add("--file-check-frequency", type=float, default=20.0, help="seconds between manifest reads")
     add("--max-pods", type=int, default=110)
     add("--cpu", default="", help="CPU capacity to report (quantity), default: the machine's")
@@ -94,6 +108,7 @@ class Assembly:
     network: BridgeNetwork
     cgroups: Cgroups
     runtime: ProcessRuntime
+    api: ApiNode | None = None
 
 
 def _quantity(flag: str, text: str) -> int:
@@ -120,18 +135,34 @@ def build(args: argparse.Namespace) -> Assembly:
         if args.pod_manifest_path
         else None
     )
+    if source is not None and args.kubeconfig:
+        raise ManifestError(
+            "--pod-manifest-path", args.pod_manifest_path, "not supported with --kubeconfig yet"
+        )
+    api = (
+        ApiNode(client_from_kubeconfig(args.kubeconfig, args.apiserver), node)
+        if args.kubeconfig
+        else None
+    )
     cgroups = Cgroups(args.cgroup_parent or f"kubelab-{node}")
     runtime = ProcessRuntime(
         root,
         network,
         cgroups,
-        source if source is not None else NoConfig(),
+        api or source or NoConfig(),
         host_ip=args.node_ip,
         dns=DNSConfig(args.cluster_dns or None, args.cluster_domain),
         log_max_size=_quantity("--container-log-max-size", args.container_log_max_size),
     )
     config = KubeletConfig(
-        node=NodeConfig(node, args.node_ip, str(cidr), _capacity(args)),
+        node=NodeConfig(
+            node,
+            args.node_ip,
+            str(cidr),
+            _capacity(args),
+            labels=parse_node_labels(args.node_labels),
+            taints=parse_taints(args.register_with_taints),
+        ),
         resync_period=args.sync_frequency,
         node_status_period=args.node_status_update_frequency,
         lease_renew_period=args.node_lease_renew_interval,
@@ -139,6 +170,11 @@ def build(args: argparse.Namespace) -> Assembly:
             args.crashloop_backoff_initial, args.crashloop_backoff_max, args.crashloop_backoff_reset
         ),
     )
+    if api is not None:
+        api.running_uids = runtime.pod_uids
+        kubelet = Kubelet(config, api, api, runtime, nodes=api, routes=network)
+        runtime.on_exit = kubelet.container_exited
+        return Assembly(kubelet, network, cgroups, runtime, api)
     kubelet = Kubelet(config, source or _NoPods(), FileStatusSink(root / "status"), runtime)
     runtime.on_exit = kubelet.container_exited
     return Assembly(kubelet, network, cgroups, runtime)
@@ -167,6 +203,15 @@ def main(argv: list[str] | None = None) -> int:
             log.info("cleanup done node=%s", args.node_name)
             return 0
         parts.network.ensure_node()
+        if parts.api is not None:
+            parts.api.start()
+            if not parts.api.wait_for_sync(args.api_sync_timeout):
+                raise ManifestError(
+                    "--kubeconfig",
+                    args.kubeconfig,
+                    f"no answer from the apiserver at {','.join(parts.api.client.endpoints)} "
+                    f"within {args.api_sync_timeout:.0f}s",
+                )
     except KubeletError as exc:
         print(f"kubelet: {exc}", file=sys.stderr)
         return 2
@@ -208,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     if server is not None:
         server.stop()
     parts.runtime.close()
+    if parts.api is not None:
+        parts.api.stop()
     return 0
 
 

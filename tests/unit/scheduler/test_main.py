@@ -87,11 +87,14 @@ def test_bad_flags(argv: list[str], match: str) -> None:
         parse_args(argv)
 
 
-def test_main_says_the_client_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_asks_for_credentials(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--leader-elect=false"]) == 1
-    err = capsys.readouterr().err
-    assert "kubelab.client" in err
-    assert "not built yet" in err
+    assert "pass --kubeconfig FILE" in capsys.readouterr().err
+
+
+def test_main_names_an_unreadable_kubeconfig(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--leader-elect=false", "--kubeconfig", "/nonexistent/kubeconfig"]) == 1
+    assert "--kubeconfig /nonexistent/kubeconfig: cannot use it" in capsys.readouterr().err
 
 
 def test_main_reports_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,292 @@
+"""The kubelet's way into a real cluster: `PodSource`, `StatusSink`, `NodeSource` and
+`ConfigLookup` over `kubelab.client`.
+
+- pods: an informer on pods with `spec.nodeName=<node>`; `pods()` hands the kubelet those not
+  being deleted, and wakes it on every change (`watch`);
+- graceful deletion: a pod with `deletionTimestamp` leaves `pods()`, so the kubelet stops its
+  containers (with the pod's grace period) and removes the sandbox; once nothing of it runs on
+  the node (`running_uids()` no longer has it) the adapter deletes it with grace 0 and a uid
+  precondition, which removes the object, as upstream's status manager does;
+- status: `pods/status` merge patches; a failed write is retried on the next relist;
+- the Node: created at the first report with `--node-labels`, `--register-with-taints` and
+  `podCIDR`, then only its status is patched (upstream registers taints once, too); the Lease
+  `kube-node-lease/<node>` is created or renewed;
+- other nodes: a Node informer for the routes to their pod CIDRs;
+- ConfigMaps and Secrets are read from the apiserver when a pod starts;
+- Events (Pulled, Started, Killing, BackOff, ...) are created, repeats patched (count).
+
+Flag parsing for `--node-labels` and `--register-with-taints` is pure and lives here too.
+Nothing here decides what runs: that is `kubelet.Kubelet` and `sync.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import queue
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubelab.api.errors import AlreadyExists, ApiError, Conflict, NotFound
+from kubelab.client import EVENTS, LEASES, NAMESPACES, NODES, PODS, Client, Informer
+from node_agent.kubelet.errors import KubeletError, ManifestError
+from node_agent.kubelet.node import LEASE_NAMESPACE
+
+log = logging.getLogger(__name__)
+
+Object = dict[str, Any]
+
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+
+class NotSyncedError(KubeletError):
+    """The pod informer has not listed yet: running nothing would remove every pod."""
+
+
+# -- flags (pure) ------------------------------------------------------------------------------
+def parse_node_labels(text: str) -> tuple[tuple[str, str], ...]:
+    """`--node-labels k=v,k2=` -> (("k", "v"), ("k2", ""))."""
+    out: list[tuple[str, str]] = []
+    for item in (i.strip() for i in text.split(",")):
+        if not item:
+            continue
+        key, sep, val = item.partition("=")
+        if not sep or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(val) or len(val) > 63:
+            raise ManifestError("--node-labels", item, "expected key=value with label syntax")
+        out.append((key, val))
+    return tuple(out)
+
+
+def parse_taints(text: str) -> tuple[Object, ...]:
+    """`--register-with-taints key=value:Effect,key:Effect` -> taint objects."""
+    out: list[Object] = []
+    for item in (i.strip() for i in text.split(",")):
+        if not item:
+            continue
+        head, sep, effect = item.rpartition(":")
+        key, _, val = head.partition("=")
+        if not sep or effect not in TAINT_EFFECTS or not key or not _LABEL_KEY.match(key):
+            raise ManifestError(
+                "--register-with-taints",
+                item,
+                f"expected key[=value]:effect with effect one of {', '.join(TAINT_EFFECTS)}",
+            )
+        taint: Object = {"key": key, "effect": effect}
+        if val:
+            taint["value"] = val
+        out.append(taint)
+    return tuple(out)
+
+
+def client_from_kubeconfig(kubeconfig: str, apiservers: str = "") -> Client:
+    """A client with the kubeconfig's credentials, to `apiservers` (host:port,...) when given,
+    else to the kubeconfig server's host on the gRPC port."""
+    endpoints = [a.strip() for a in apiservers.split(",") if a.strip()]
+    try:
+        return Client.from_kubeconfig(Path(kubeconfig), endpoints=endpoints)
+    except (OSError, ValueError, KeyError, StopIteration, yaml.YAMLError) as exc:
+        raise ManifestError("--kubeconfig", kubeconfig, f"cannot use it: {exc}") from exc
+
+
+def is_deleting(pod: Object) -> bool:
+    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def _meta(pod: Object) -> tuple[str, str, str]:
+    meta = pod.get("metadata") or {}
+    return str(meta.get("namespace") or "default"), str(meta.get("name", "")), str(meta.get("uid"))
+
+
+# -- the adapter ---------------------------------------------------------------------------------
+@dataclass
+class ApiNode:
+    """Everything the kubelet needs from the apiserver, over one client."""
+
+    client: Client
+    node_name: str
+    running_uids: Callable[[], set[str]] = field(default=set)
+    pod_informer: Informer = field(init=False)
+    node_informer: Informer = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _registered: bool = field(default=False, init=False)
+    _finalizing: set[str] = field(default_factory=set, init=False)
+    _unsent: dict[str, tuple[Object, Object]] = field(default_factory=dict, init=False)
+    _events: queue.Queue[Object] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.pod_informer = Informer(
+            self.client, PODS, field_selector=f"spec.nodeName={self.node_name}"
+        )
+        self.node_informer = Informer(self.client, NODES)
+
+    def start(self) -> None:
+        self.pod_informer.start()
+        self.node_informer.start()
+
+    def wait_for_sync(self, timeout: float) -> bool:
+        return self.pod_informer.wait_for_sync(timeout) and self.node_informer.wait_for_sync(
+            timeout
+        )
+
+    def stop(self) -> None:
+        self.pod_informer.stop()
+        self.node_informer.stop()
+        self.client.close()
+
+    # PodSource ----------------------------------------------------------------------------
+    def pods(self) -> list[Object]:
+        if not self.pod_informer.has_synced():
+            raise NotSyncedError(f"pods of node {self.node_name} not listed from the apiserver yet")
+        self._resend()
+        pods = self.pod_informer.list()
+        deleting = [p for p in pods if is_deleting(p)]
+        if deleting:
+            running = self.running_uids()
+            for pod in deleting:
+                if _meta(pod)[2] not in running:
+                    self._finalize(pod)
+        return [copy.deepcopy(p) for p in pods if not is_deleting(p)]
+
+    def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
+        self.pod_informer.add_handler(
+            on_add=lambda _p: changed(),
+            on_update=lambda _o, _n: changed(),
+            on_delete=lambda _p: changed(),
+        )
+        stop.wait()
+
+    # NodeSource ----------------------------------------------------------------------------
+    def nodes(self) -> list[Object]:
+        return self.node_informer.list()
+
+    # ConfigLookup --------------------------------------------------------------------------
+    def get(self, kind: str, namespace: str, name: str) -> Object | None:
+        resource = {"ConfigMap": "configmaps", "Secret": "secrets"}.get(kind)
+        if resource is None:
+            return None
+        try:
+            return self.client.get(resource, name, namespace=namespace)
+        except NotFound:
+            return None
+
+    # StatusSink ----------------------------------------------------------------------------
+    def pod_status(self, pod: Object, status: Object) -> None:
+        namespace, name, uid = _meta(pod)
+        current = self.pod_informer.get(f"{namespace}/{name}")
+        if current is not None and _meta(current)[2] != uid:
+            return  # a newer pod of the same name: not ours to report on
+        try:
+            self.client.patch(
+                PODS, name, {"status": status}, namespace=namespace, subresource="status"
+            )
+        except NotFound:
+            pass
+        except ApiError as exc:
+            log.warning("pod status not written pod=%s/%s err=%s", namespace, name, exc)
+            with self._lock:
+                self._unsent[uid] = (pod, status)
+            return
+        with self._lock:
+            self._unsent.pop(uid, None)
+
+    def _resend(self) -> None:
+        with self._lock:
+            unsent, self._unsent = self._unsent, {}
+        for pod, status in unsent.values():
+            self.pod_status(pod, status)
+
+    def pod_removed(self, namespace: str, name: str, uid: str) -> None:
+        with self._lock:
+            self._unsent.pop(uid, None)
+        current = self.pod_informer.get(f"{namespace}/{name}")
+        if current is not None and _meta(current)[2] == uid and is_deleting(current):
+            self._finalize(current)
+
+    def _finalize(self, pod: Object) -> None:
+        """Containers stopped and sandbox gone: remove the object (grace 0, this uid only)."""
+        namespace, name, uid = _meta(pod)
+        with self._lock:
+            if uid in self._finalizing:
+                return
+            self._finalizing.add(uid)
+        try:
+            self.client.delete(
+                PODS, name, namespace=namespace, grace_period_seconds=0, precondition_uid=uid
+            )
+            log.info("pod deleted after termination pod=%s/%s uid=%s", namespace, name, uid)
+        except (NotFound, Conflict):
+            pass
+        except ApiError as exc:
+            log.warning("cannot finish pod deletion pod=%s/%s err=%s", namespace, name, exc)
+            with self._lock:
+                self._finalizing.discard(uid)
+
+    def event(self, event: Object) -> None:
+        """Queued, written by one background thread: pod syncs never wait for Events."""
+        if self._events is None:
+            self._events = queue.Queue(10_000)
+            threading.Thread(target=self._write_events, daemon=True, name="events").start()
+        try:
+            self._events.put_nowait(event)
+        except queue.Full:
+            log.warning("event dropped (queue full) reason=%s", event.get("reason"))
+
+    def _write_events(self) -> None:
+        assert self._events is not None
+        while True:
+            event = self._events.get()
+            meta = event.get("metadata") or {}
+            namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
+            try:
+                try:
+                    self.client.create(EVENTS, event, namespace=namespace)
+                except AlreadyExists:  # a repeat: the recorder bumped count and lastTimestamp
+                    patch = {k: event[k] for k in ("count", "lastTimestamp") if k in event}
+                    self.client.patch(EVENTS, name, patch, namespace=namespace)
+            except ApiError as exc:
+                log.warning("event not written event=%s/%s err=%s", namespace, name, exc)
+
+    def node_status(self, node: Object) -> None:
+        if not self._registered:
+            try:
+                self.client.create(NODES, node)
+                log.info("node registered node=%s", self.node_name)
+                self._registered = True
+                return
+            except AlreadyExists:
+                log.info("node already registered node=%s", self.node_name)
+                self._registered = True
+        self.client.patch(NODES, self.node_name, {"status": node["status"]}, subresource="status")
+
+    def renew_lease(self, lease: Object) -> None:
+        try:
+            current = self.client.get(LEASES, self.node_name, namespace=LEASE_NAMESPACE)
+        except NotFound:
+            self._ensure_namespace()
+            with contextlib.suppress(AlreadyExists):
+                self.client.create(LEASES, lease, namespace=LEASE_NAMESPACE)
+            return
+        current["spec"] = {**(current.get("spec") or {}), **lease["spec"]}
+        try:
+            self.client.update(LEASES, current)
+        except Conflict:
+            log.info("node lease changed meanwhile node=%s; next renewal wins", self.node_name)
+
+    def _ensure_namespace(self) -> None:
+        try:
+            self.client.create(NAMESPACES, {"metadata": {"name": LEASE_NAMESPACE}})
+        except AlreadyExists:
+            pass
+        except ApiError as exc:
+            log.info("cannot create namespace=%s err=%s", LEASE_NAMESPACE, exc)
