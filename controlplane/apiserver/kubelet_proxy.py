@@ -21,6 +21,7 @@ from kubelab.api import errors
 from kubelab.api.types import Object
 
 DEFAULT_KUBELET_PORT = 10250
+EXEC_TIMEOUT = 300.0  # seconds a command run through pods/exec may take
 LOG_PARAMS = ("follow", "tailLines", "timestamps", "previous", "sinceSeconds", "limitBytes")
 
 
@@ -77,3 +78,40 @@ class KubeletProxy:
         if conn.sock is not None:
             conn.sock.settimeout(None)  # `follow` streams stay open as long as the client reads
         return conn, resp
+
+    def exec(
+        self,
+        endpoint: tuple[str, int],
+        target: tuple[str, str, str],
+        command: list[str],
+        stdin: bytes,
+    ) -> tuple[int, bytes]:
+        """Run a command in (namespace, pod, container) through the kubelet's `POST /exec/...`:
+        (exit code, output)."""
+        host, port = endpoint
+        namespace, pod, container = target
+        params = urlencode([("command", c) for c in command] + [("timeout", str(EXEC_TIMEOUT))])
+        path = f"/exec/{quote(namespace)}/{quote(pod)}/{quote(container)}?{params}"
+        conn = http.client.HTTPSConnection(
+            host, port, context=self.ctx, timeout=EXEC_TIMEOUT + self.timeout
+        )
+        try:
+            conn.request("POST", path, body=stdin)
+            resp = conn.getresponse()
+            body = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise errors.ServiceUnavailable(
+                f"the kubelet at {host}:{port} is not answering ({exc}); is the node agent up?"
+            ) from exc
+        finally:
+            conn.close()
+        if resp.status != 200:
+            err = errors.ApiError(f"kubelet: {body.decode(errors='replace').strip()}")
+            err.code = resp.status if resp.status >= 400 else 502
+            raise err
+        try:
+            return int(resp.getheader("X-Exit-Code") or "-1"), body
+        except ValueError as exc:
+            raise errors.ApiError(
+                f"kubelet: bad X-Exit-Code {resp.getheader('X-Exit-Code')}"
+            ) from exc

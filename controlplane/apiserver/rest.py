@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from controlplane.apiserver import discovery, kubelet_proxy, protobuf_body
+from controlplane.apiserver import discovery, kubelet_proxy, protobuf_body, wsstream
 from controlplane.apiserver.certs import UserInfo, user_from_der
 from controlplane.apiserver.handlers import DeleteOptions, Handlers, ListOptions, WatchEvent
 from kubelab.api import errors
@@ -344,10 +344,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         if sub == "log" and info.kind == "Pod" and method == "GET":
             self._pod_log(ns, name, q)
             return
+        if sub == "exec" and info.kind == "Pod" and method in ("GET", "POST"):
+            self._pod_exec(ns, name, q)
+            return
         if sub in ("log", "exec", "attach", "portforward", "proxy"):
             raise errors.NotImplementedYet(
                 f"{info.resource}/{sub} needs a streaming connection to the kubelet, which this "
-                "apiserver does not proxy yet (pods/log is proxied)"
+                "apiserver does not proxy yet (pods/log and pods/exec are proxied)"
             )
         if sub and sub not in info.subresources:
             raise errors.NotFound(
@@ -520,7 +523,11 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     # --- pods/log --------------------------------------------------------------------------------
 
-    def _pod_log(self, ns: str, name: str, q: dict[str, str]) -> None:
+    def _kubelet_target(
+        self, ns: str, name: str, q: dict[str, str]
+    ) -> tuple[kubelet_proxy.KubeletProxy, tuple[str, int], str]:
+        """The kubelet client, the kubelet's (host, port) and the container a pod's request
+        goes to."""
         h = self.server.handlers
         pods, nodes = h.registry.by_resource("pods"), h.registry.by_resource("nodes")
         assert pods is not None
@@ -536,6 +543,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         endpoint = kubelet_proxy.kubelet_endpoint(h.get(nodes, "", node_name))
         if endpoint is None:
             raise errors.ServiceUnavailable(f"node {node_name} has no address for its kubelet")
+        return proxy, endpoint, container
+
+    def _pod_log(self, ns: str, name: str, q: dict[str, str]) -> None:
+        proxy, endpoint, container = self._kubelet_target(ns, name, q)
         conn, resp = proxy.open(*endpoint, kubelet_proxy.log_path(ns, name, container, q))
         try:
             if resp.status != 200:
@@ -557,6 +568,68 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         finally:
             conn.close()
+
+    # --- pods/exec -------------------------------------------------------------------------------
+
+    def _pod_exec(self, ns: str, name: str, q: dict[str, str]) -> None:
+        """kubectl exec over the WebSocket channel protocol (v5/v4.channel.k8s.io).
+
+        The command runs through the kubelet's exec endpoint: stdin (when asked for) is read
+        until the client closes it, then the command runs; its output comes back on stdout and
+        its exit code as the error channel's Status."""
+        commands = parse_qs(urlsplit(self.path).query).get("command", [])
+        if not commands:
+            raise errors.BadRequest("command: at least one ?command= is required")
+        if _flag(q.get("tty")):
+            raise errors.NotImplementedYet(
+                "pods/exec with a TTY (kubectl exec -t) is not supported by this apiserver yet; "
+                "run the command without -t"
+            )
+        upgrade = self.headers.get("Upgrade", "").lower()
+        protocol = wsstream.pick_protocol(self.headers.get("Sec-WebSocket-Protocol", ""))
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        if upgrade != "websocket" or not key:
+            raise errors.BadRequest(
+                "pods/exec: only the WebSocket remote-command protocol is served "
+                "(Upgrade: websocket, v5.channel.k8s.io or v4.channel.k8s.io), not SPDY"
+            )
+        if protocol is None:
+            raise errors.BadRequest(
+                "pods/exec: Sec-WebSocket-Protocol must offer v5.channel.k8s.io or "
+                "v4.channel.k8s.io"
+            )
+        proxy, endpoint, container = self._kubelet_target(ns, name, q)
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", wsstream.accept_key(key))
+        self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.settimeout(None)
+        ch = wsstream.Channels(self.rfile, self.wfile, protocol)  # type: ignore[arg-type]
+        stdin = b""
+        if _flag(q.get("stdin")):
+            while True:
+                msg = ch.receive()
+                if msg is None:
+                    return  # the client went away before its stdin ended
+                channel, data = msg
+                if channel == wsstream.STDIN:
+                    stdin += data
+                elif channel == wsstream.CLOSE and data[:1] == bytes([wsstream.STDIN]):
+                    break
+        try:
+            code, output = proxy.exec(endpoint, (ns, name, container), commands, stdin)
+        except errors.ApiError as err:
+            ch.send(wsstream.ERROR, wsstream.error_status(str(err)))
+            ch.close()
+            return
+        if output and _flag(q.get("stdout", "true")):
+            ch.send(wsstream.STDOUT, output)
+        ch.send(wsstream.ERROR, wsstream.exit_status(code))
+        ch.close()
 
     # --- watch -----------------------------------------------------------------------------------
 

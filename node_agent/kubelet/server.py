@@ -10,8 +10,10 @@ Paths follow the upstream kubelet's:
     POST /exec/{namespace}/{pod}/{container}?command=ls&command=-l    body: stdin
 
 Exec is non-interactive (no TTY, no streaming stdin): the reply body is the command's output,
-the `X-Exit-Code` header its exit code. Every request but /healthz needs
-`Authorization: Bearer <token>` with the token from `--authentication-token-file`. It serves
+the `X-Exit-Code` header its exit code. Every request but /healthz must be authenticated, as
+upstream's: a client certificate signed by the CA of `--client-ca-file` (the apiserver's
+kubelet client certificate), or `Authorization: Bearer <token>` with the token from
+`--authentication-token-file`; anything else is 401. It serves
 HTTPS (`--tls-cert-file`/`--tls-private-key-file`, or a self-signed pair made once under
 `<root-dir>/pki/`, as upstream). It reads state through `NodeView` and never decides
 anything about pods.
@@ -68,6 +70,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _authorized(self) -> bool:
+        """A client certificate the TLS layer verified against `--client-ca-file`, or the bearer
+        token of `--authentication-token-file`; anyone else is anonymous (401)."""
+        conn = self.connection
+        if isinstance(conn, ssl.SSLSocket) and conn.getpeercert():
+            return True  # only a certificate that passed verification is returned
         got = self.headers.get("Authorization", "")
         return bool(self.token) and hmac.compare_digest(got, f"Bearer {self.token}")
 
