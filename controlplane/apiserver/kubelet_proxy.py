@@ -11,8 +11,11 @@ not answer gives 503; a pod without a node 400, as Kubernetes answers.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
 import ssl
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -21,7 +24,6 @@ from kubelab.api import errors
 from kubelab.api.types import Object
 
 DEFAULT_KUBELET_PORT = 10250
-EXEC_TIMEOUT = 300.0  # seconds a command run through pods/exec may take
 LOG_PARAMS = ("follow", "tailLines", "timestamps", "previous", "sinceSeconds", "limitBytes")
 
 
@@ -79,39 +81,62 @@ class KubeletProxy:
             conn.sock.settimeout(None)  # `follow` streams stay open as long as the client reads
         return conn, resp
 
-    def exec(
-        self,
-        endpoint: tuple[str, int],
-        target: tuple[str, str, str],
-        command: list[str],
-        stdin: bytes,
-    ) -> tuple[int, bytes]:
-        """Run a command in (namespace, pod, container) through the kubelet's `POST /exec/...`:
-        (exit code, output)."""
+    def upgrade(
+        self, endpoint: tuple[str, int], path: str, headers: dict[str, str]
+    ) -> tuple[ssl.SSLSocket, int, dict[str, str], bytes]:
+        """Send an upgrade request (GET `path` with `headers`) to the kubelet; return the socket,
+        the answer's status and headers, and any bytes read past them."""
         host, port = endpoint
-        namespace, pod, container = target
-        params = urlencode([("command", c) for c in command] + [("timeout", str(EXEC_TIMEOUT))])
-        path = f"/exec/{quote(namespace)}/{quote(pod)}/{quote(container)}?{params}"
-        conn = http.client.HTTPSConnection(
-            host, port, context=self.ctx, timeout=EXEC_TIMEOUT + self.timeout
-        )
         try:
-            conn.request("POST", path, body=stdin)
-            resp = conn.getresponse()
-            body = resp.read()
-        except (OSError, http.client.HTTPException) as exc:
+            raw = socket.create_connection((host, port), timeout=self.timeout)
+            sock = self.ctx.wrap_socket(raw)
+            lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}"]
+            lines += [f"{k}: {v}" for k, v in headers.items()]
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise OSError("the kubelet closed the connection")
+                data += chunk
+                if len(data) > 1 << 20:
+                    raise OSError("the kubelet's answer has no end of headers")
+        except OSError as exc:
             raise errors.ServiceUnavailable(
                 f"the kubelet at {host}:{port} is not answering ({exc}); is the node agent up?"
             ) from exc
-        finally:
-            conn.close()
-        if resp.status != 200:
-            err = errors.ApiError(f"kubelet: {body.decode(errors='replace').strip()}")
-            err.code = resp.status if resp.status >= 400 else 502
-            raise err
+        head, rest = data.split(b"\r\n\r\n", 1)
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        parts = status_line.split(" ", 2)
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 502
+        got = {}
+        for line in header_lines:
+            k, _, v = line.partition(":")
+            got[k.strip().lower()] = v.strip()
+        sock.settimeout(None)
+        return sock, status, got, rest
+
+
+def splice(client: socket.socket, client_buffered: bytes, kubelet: socket.socket) -> None:
+    """Copy bytes both ways between an upgraded client connection and the kubelet's until
+    either side closes."""
+
+    def copy(src: socket.socket, dst: socket.socket) -> None:
         try:
-            return int(resp.getheader("X-Exit-Code") or "-1"), body
-        except ValueError as exc:
-            raise errors.ApiError(
-                f"kubelet: bad X-Exit-Code {resp.getheader('X-Exit-Code')}"
-            ) from exc
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    if client_buffered:
+        kubelet.sendall(client_buffered)
+    up = threading.Thread(target=copy, args=(client, kubelet), daemon=True, name="exec-up")
+    up.start()
+    copy(kubelet, client)
+    up.join(timeout=5)

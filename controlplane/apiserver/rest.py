@@ -23,14 +23,15 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 
 import yaml
 
-from controlplane.apiserver import discovery, kubelet_proxy, protobuf_body, wsstream
+from controlplane.apiserver import discovery, kubelet_proxy, protobuf_body
 from controlplane.apiserver.certs import UserInfo, user_from_der
 from controlplane.apiserver.handlers import DeleteOptions, Handlers, ListOptions, WatchEvent
 from kubelab.api import errors
+from kubelab.api import remotecommand as wsstream
 from kubelab.api.kind import KindInfo
 from kubelab.api.patch import APPLY_PATCH
 from kubelab.api.tables import table
@@ -574,17 +575,11 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _pod_exec(self, ns: str, name: str, q: dict[str, str]) -> None:
         """kubectl exec over the WebSocket channel protocol (v5/v4.channel.k8s.io).
 
-        The command runs through the kubelet's exec endpoint: stdin (when asked for) is read
-        until the client closes it, then the command runs; its output comes back on stdout and
-        its exit code as the error channel's Status."""
+        As kube-apiserver does, the upgrade is forwarded to the kubelet of the pod's node (which
+        runs the command and speaks the protocol) and the two connections are spliced."""
         commands = parse_qs(urlsplit(self.path).query).get("command", [])
         if not commands:
             raise errors.BadRequest("command: at least one ?command= is required")
-        if _flag(q.get("tty")):
-            raise errors.NotImplementedYet(
-                "pods/exec with a TTY (kubectl exec -t) is not supported by this apiserver yet; "
-                "run the command without -t"
-            )
         upgrade = self.headers.get("Upgrade", "").lower()
         protocol = wsstream.pick_protocol(self.headers.get("Sec-WebSocket-Protocol", ""))
         key = self.headers.get("Sec-WebSocket-Key", "")
@@ -599,37 +594,41 @@ class RequestHandler(BaseHTTPRequestHandler):
                 "v4.channel.k8s.io"
             )
         proxy, endpoint, container = self._kubelet_target(ns, name, q)
-        self.send_response(101)
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", wsstream.accept_key(key))
-        self.send_header("Sec-WebSocket-Protocol", protocol)
-        self.end_headers()
-        self.wfile.flush()
-        self.close_connection = True
-        self.connection.settimeout(None)
-        ch = wsstream.Channels(self.rfile, self.wfile, protocol)  # type: ignore[arg-type]
-        stdin = b""
-        if _flag(q.get("stdin")):
-            while True:
-                msg = ch.receive()
-                if msg is None:
-                    return  # the client went away before its stdin ended
-                channel, data = msg
-                if channel == wsstream.STDIN:
-                    stdin += data
-                elif channel == wsstream.CLOSE and data[:1] == bytes([wsstream.STDIN]):
-                    break
+        params = [
+            (k, v)
+            for k, v in parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
+            if k in ("command", "stdin", "stdout", "stderr", "tty")
+        ]
+        path = f"/exec/{quote(ns)}/{quote(name)}/{quote(container)}?{urlencode(params)}"
+        headers = {
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": key,
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Protocol": protocol,
+        }
+        sock, status, got, rest = proxy.upgrade(endpoint, path, headers)
         try:
-            code, output = proxy.exec(endpoint, (ns, name, container), commands, stdin)
-        except errors.ApiError as err:
-            ch.send(wsstream.ERROR, wsstream.error_status(str(err)))
-            ch.close()
-            return
-        if output and _flag(q.get("stdout", "true")):
-            ch.send(wsstream.STDOUT, output)
-        ch.send(wsstream.ERROR, wsstream.exit_status(code))
-        ch.close()
+            if status != 101:
+                text = rest.decode(errors="replace").strip()
+                err = errors.ApiError(f"kubelet: {text or status}")
+                err.code = status if status >= 400 else 502
+                raise err
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", wsstream.accept_key(key))
+            self.send_header("Sec-WebSocket-Protocol", got.get("sec-websocket-protocol", protocol))
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+            if rest:
+                self.connection.sendall(rest)
+            self.connection.settimeout(None)
+            # The client sends nothing before it has the 101, so no bytes wait in rfile.
+            kubelet_proxy.splice(self.connection, b"", sock)
+        finally:
+            sock.close()
 
     # --- watch -----------------------------------------------------------------------------------
 

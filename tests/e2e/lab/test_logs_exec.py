@@ -52,7 +52,9 @@ def busybox(name: str, script: str) -> dict[str, Any]:
     return {"name": name, "image": "busybox", "command": ["sh", "-c", script]}
 
 
-def test_logs_tail_and_container(lab: Lab) -> None:
+@pytest.fixture(scope="module")
+def pods(lab: Lab) -> Lab:
+    """Two long-running pods on node-1: `two` (one container), `pair` (containers a and b)."""
     script = "for i in 1 2 3 4 5; do echo a-$i; done; exec sleep 600"
     lab.apply(pinned("two", "node-1", busybox("a", script)))
     pod = pinned("pair", "node-1", busybox("a", "echo from-a; exec sleep 600"))
@@ -60,6 +62,11 @@ def test_logs_tail_and_container(lab: Lab) -> None:
     lab.apply(pod)
     lab.wait_phase("two", "Running")
     lab.wait_phase("pair", "Running")
+    return lab
+
+
+def test_logs_tail_and_container(pods: Lab) -> None:
+    lab = pods
 
     def logged(*args: str) -> str:
         done = lab.kubectl("logs", *args, check=False)
@@ -85,7 +92,8 @@ def test_logs_follow_until_the_container_exits(lab: Lab) -> None:
     assert done.stdout.splitlines() == [f"tick-{i}" for i in range(1, 13)], done.stderr
 
 
-def test_logs_previous_after_a_restart(lab: Lab) -> None:
+def test_logs_previous_after_a_restart(pods: Lab) -> None:
+    lab = pods
     script = "echo run-$(date +%s%N); echo done; exit 1"
     lab.apply(pinned("crash", "node-1", busybox("c", script)))
 
@@ -116,8 +124,8 @@ def test_kubelet_refuses_anonymous_clients(lab: Lab) -> None:
     assert done.stdout == "401", done.stderr
 
 
-def test_exec_runs_commands_and_propagates_exit_codes(lab: Lab) -> None:
-    lab.wait_phase("two", "Running")
+def test_exec_runs_commands_and_propagates_exit_codes(pods: Lab) -> None:
+    lab = pods
     assert lab.kubectl("exec", "two", "--", "echo", "hello", "world").stdout == "hello world\n"
     assert lab.kubectl("exec", "pair", "-c", "b", "--", "sh", "-c", "echo $((6*7))").stdout == (
         "42\n"
@@ -128,9 +136,37 @@ def test_exec_runs_commands_and_propagates_exit_codes(lab: Lab) -> None:
     assert missing.returncode != 0
 
 
-def test_exec_with_piped_stdin(lab: Lab) -> None:
+def test_exec_with_piped_stdin(pods: Lab) -> None:
+    lab = pods
     done = lab.kubectl(
         "exec", "-i", "two", "--", "sh", "-c", "tr a-z A-Z; exit 5", stdin="abc\n", check=False
     )
     assert done.returncode == 5, done.stderr
     assert done.stdout == "ABC\n"
+
+
+def test_exec_streams_output_before_the_command_ends(pods: Lab) -> None:
+    lab = pods
+    script = "echo first; sleep 1; echo second >&2; sleep 1; echo third"
+    done = lab.kubectl("exec", "two", "--", "sh", "-c", script)
+    assert done.stdout == "first\nthird\n"
+    assert "second" in done.stderr
+
+
+def test_exec_interactive_tty(pods: Lab) -> None:
+    lab = pods
+    """`kubectl exec -it POD -- sh` under `script`, which gives kubectl a terminal."""
+    if shutil.which("script") is None:
+        pytest.skip("needs script (util-linux)")
+    kubectl = f"kubectl --kubeconfig {lab.kubeconfig} exec -it two -- sh"
+    typed = "test -t 0 && echo is-a-$((6*7))-tty\nexit 4\n"
+    done = subprocess.run(
+        ["script", "-qec", kubectl, "/dev/null"],
+        input=typed,
+        capture_output=True,
+        text=True,
+        env=lab.env(),
+        timeout=60,
+    )
+    assert "is-a-42-tty" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 4, done.stdout + done.stderr

@@ -7,7 +7,7 @@ masked, the server's are not. Kubernetes' channel protocols (`v4.channel.k8s.io`
 1 stdout, 2 stderr, 3 error (a metav1.Status in JSON, the command's outcome), 4 resize;
 v5 adds 255, "close this stream" (`[255, 0]`: the client's stdin ended).
 
-Pure but for the file objects it reads and writes; no threads.
+Pure but for the file objects it reads and writes (a lock serialises writers).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import struct
+import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -93,15 +94,18 @@ class Channels:
         self.rfile = rfile
         self.wfile = wfile
         self.protocol = protocol
+        self.lock = threading.Lock()  # several threads send (stdout, stderr, status)
 
     def send(self, channel: int, data: bytes) -> None:
-        self.wfile.write(encode_frame(OP_BINARY, bytes([channel]) + data))
-        self.wfile.flush()
+        with self.lock:
+            self.wfile.write(encode_frame(OP_BINARY, bytes([channel]) + data))
+            self.wfile.flush()
 
     def close(self, code: int = 1000) -> None:
         try:
-            self.wfile.write(encode_frame(OP_CLOSE, struct.pack("!H", code)))
-            self.wfile.flush()
+            with self.lock:
+                self.wfile.write(encode_frame(OP_CLOSE, struct.pack("!H", code)))
+                self.wfile.flush()
         except OSError:
             pass
 
@@ -114,8 +118,9 @@ class Channels:
             except EOFError:
                 return None
             if frame.opcode == OP_PING:
-                self.wfile.write(encode_frame(OP_PONG, frame.payload))
-                self.wfile.flush()
+                with self.lock:
+                    self.wfile.write(encode_frame(OP_PONG, frame.payload))
+                    self.wfile.flush()
                 continue
             if frame.opcode == OP_PONG:
                 continue
