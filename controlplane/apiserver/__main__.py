@@ -63,11 +63,19 @@ def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
         default=2048,
         help="gRPC worker threads; every open Watch holds one",
     )
+    p.add_argument(
+        "--kubelet-client-certificate",
+        default="",
+        help="client certificate presented to kubelets (default: <cert-dir>'s own)",
+    )
+    p.add_argument("--kubelet-client-key", default="", help="its private key")
     p.add_argument("-v", "--v", type=int, default=1, help="log verbosity (0-4)")
     args = p.parse_args(argv)
     servers = tuple(s.strip() for s in args.etcd_servers.split(",") if s.strip())
     if not servers:
         p.error("--etcd-servers: give at least one host:port")
+    if bool(args.kubelet_client_certificate) != bool(args.kubelet_client_key):
+        p.error("--kubelet-client-certificate and --kubelet-client-key go together")
     level = logging.DEBUG if args.v >= 4 else logging.INFO if args.v >= 1 else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return ApiserverConfig(
@@ -83,6 +91,10 @@ def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
         watch_cache_size=args.watch_cache_size,
         grpc_max_workers=args.grpc_max_workers,
         event_ttl=args.event_ttl,
+        kubelet_client_certificate=(
+            Path(args.kubelet_client_certificate) if args.kubelet_client_certificate else None
+        ),
+        kubelet_client_key=Path(args.kubelet_client_key) if args.kubelet_client_key else None,
     )
 
 

@@ -11,8 +11,11 @@ not answer gives 503; a pod without a node 400, as Kubernetes answers.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
 import ssl
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -77,3 +80,63 @@ class KubeletProxy:
         if conn.sock is not None:
             conn.sock.settimeout(None)  # `follow` streams stay open as long as the client reads
         return conn, resp
+
+    def upgrade(
+        self, endpoint: tuple[str, int], path: str, headers: dict[str, str]
+    ) -> tuple[ssl.SSLSocket, int, dict[str, str], bytes]:
+        """Send an upgrade request (GET `path` with `headers`) to the kubelet; return the socket,
+        the answer's status and headers, and any bytes read past them."""
+        host, port = endpoint
+        try:
+            raw = socket.create_connection((host, port), timeout=self.timeout)
+            sock = self.ctx.wrap_socket(raw)
+            lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}"]
+            lines += [f"{k}: {v}" for k, v in headers.items()]
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise OSError("the kubelet closed the connection")
+                data += chunk
+                if len(data) > 1 << 20:
+                    raise OSError("the kubelet's answer has no end of headers")
+        except OSError as exc:
+            raise errors.ServiceUnavailable(
+                f"the kubelet at {host}:{port} is not answering ({exc}); is the node agent up?"
+            ) from exc
+        head, rest = data.split(b"\r\n\r\n", 1)
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        parts = status_line.split(" ", 2)
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 502
+        got = {}
+        for line in header_lines:
+            k, _, v = line.partition(":")
+            got[k.strip().lower()] = v.strip()
+        sock.settimeout(None)
+        return sock, status, got, rest
+
+
+def splice(client: socket.socket, client_buffered: bytes, kubelet: socket.socket) -> None:
+    """Copy bytes both ways between an upgraded client connection and the kubelet's until
+    either side closes."""
+
+    def copy(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    if client_buffered:
+        kubelet.sendall(client_buffered)
+    up = threading.Thread(target=copy, args=(client, kubelet), daemon=True, name="exec-up")
+    up.start()
+    copy(kubelet, client)
+    up.join(timeout=5)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 
 import yaml
 
@@ -31,6 +31,7 @@ from controlplane.apiserver import discovery, kubelet_proxy, protobuf_body
 from controlplane.apiserver.certs import UserInfo, user_from_der
 from controlplane.apiserver.handlers import DeleteOptions, Handlers, ListOptions, WatchEvent
 from kubelab.api import errors
+from kubelab.api import remotecommand as wsstream
 from kubelab.api.kind import KindInfo
 from kubelab.api.patch import APPLY_PATCH
 from kubelab.api.tables import table
@@ -344,10 +345,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         if sub == "log" and info.kind == "Pod" and method == "GET":
             self._pod_log(ns, name, q)
             return
+        if sub == "exec" and info.kind == "Pod" and method in ("GET", "POST"):
+            self._pod_exec(ns, name, q)
+            return
         if sub in ("log", "exec", "attach", "portforward", "proxy"):
             raise errors.NotImplementedYet(
                 f"{info.resource}/{sub} needs a streaming connection to the kubelet, which this "
-                "apiserver does not proxy yet (pods/log is proxied)"
+                "apiserver does not proxy yet (pods/log and pods/exec are proxied)"
             )
         if sub and sub not in info.subresources:
             raise errors.NotFound(
@@ -520,7 +524,11 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     # --- pods/log --------------------------------------------------------------------------------
 
-    def _pod_log(self, ns: str, name: str, q: dict[str, str]) -> None:
+    def _kubelet_target(
+        self, ns: str, name: str, q: dict[str, str]
+    ) -> tuple[kubelet_proxy.KubeletProxy, tuple[str, int], str]:
+        """The kubelet client, the kubelet's (host, port) and the container a pod's request
+        goes to."""
         h = self.server.handlers
         pods, nodes = h.registry.by_resource("pods"), h.registry.by_resource("nodes")
         assert pods is not None
@@ -536,6 +544,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         endpoint = kubelet_proxy.kubelet_endpoint(h.get(nodes, "", node_name))
         if endpoint is None:
             raise errors.ServiceUnavailable(f"node {node_name} has no address for its kubelet")
+        return proxy, endpoint, container
+
+    def _pod_log(self, ns: str, name: str, q: dict[str, str]) -> None:
+        proxy, endpoint, container = self._kubelet_target(ns, name, q)
         conn, resp = proxy.open(*endpoint, kubelet_proxy.log_path(ns, name, container, q))
         try:
             if resp.status != 200:
@@ -557,6 +569,66 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         finally:
             conn.close()
+
+    # --- pods/exec -------------------------------------------------------------------------------
+
+    def _pod_exec(self, ns: str, name: str, q: dict[str, str]) -> None:
+        """kubectl exec over the WebSocket channel protocol (v5/v4.channel.k8s.io).
+
+        As kube-apiserver does, the upgrade is forwarded to the kubelet of the pod's node (which
+        runs the command and speaks the protocol) and the two connections are spliced."""
+        commands = parse_qs(urlsplit(self.path).query).get("command", [])
+        if not commands:
+            raise errors.BadRequest("command: at least one ?command= is required")
+        upgrade = self.headers.get("Upgrade", "").lower()
+        protocol = wsstream.pick_protocol(self.headers.get("Sec-WebSocket-Protocol", ""))
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        if upgrade != "websocket" or not key:
+            raise errors.BadRequest(
+                "pods/exec: only the WebSocket remote-command protocol is served "
+                "(Upgrade: websocket, v5.channel.k8s.io or v4.channel.k8s.io), not SPDY"
+            )
+        if protocol is None:
+            raise errors.BadRequest(
+                "pods/exec: Sec-WebSocket-Protocol must offer v5.channel.k8s.io or "
+                "v4.channel.k8s.io"
+            )
+        proxy, endpoint, container = self._kubelet_target(ns, name, q)
+        params = [
+            (k, v)
+            for k, v in parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
+            if k in ("command", "stdin", "stdout", "stderr", "tty")
+        ]
+        path = f"/exec/{quote(ns)}/{quote(name)}/{quote(container)}?{urlencode(params)}"
+        headers = {
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": key,
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Protocol": protocol,
+        }
+        sock, status, got, rest = proxy.upgrade(endpoint, path, headers)
+        try:
+            if status != 101:
+                text = rest.decode(errors="replace").strip()
+                err = errors.ApiError(f"kubelet: {text or status}")
+                err.code = status if status >= 400 else 502
+                raise err
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", wsstream.accept_key(key))
+            self.send_header("Sec-WebSocket-Protocol", got.get("sec-websocket-protocol", protocol))
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+            if rest:
+                self.connection.sendall(rest)
+            self.connection.settimeout(None)
+            # The client sends nothing before it has the 101, so no bytes wait in rfile.
+            kubelet_proxy.splice(self.connection, b"", sock)
+        finally:
+            sock.close()
 
     # --- watch -----------------------------------------------------------------------------------
 

@@ -38,6 +38,9 @@ class ApiserverConfig:
     grpc_max_workers: int = 2048
     store_wait_seconds: float = 60.0
     event_ttl: int = 3600
+    # The client certificate presented to kubelets (default: the cert dir's own pair).
+    kubelet_client_certificate: Path | None = None
+    kubelet_client_key: Path | None = None
 
 
 class Apiserver:
@@ -81,7 +84,8 @@ class Apiserver:
         )
         self._wait_for_store()
         self.rest.kubelet_proxy = KubeletProxy(
-            self.pki.kubelet_client_cert, self.pki.kubelet_client_key
+            cfg.kubelet_client_certificate or self.pki.kubelet_client_cert,
+            cfg.kubelet_client_key or self.pki.kubelet_client_key,
         )
         self.rest.ssl_context = server_ssl_context(
             self.pki.serving_cert, self.pki.serving_key, self.pki.ca_cert

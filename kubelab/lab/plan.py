@@ -394,6 +394,9 @@ def _apiserver_argv(machine: Machine, ctx: _Ctx) -> tuple[str, ...]:
         # certificate, valid for every control plane's address and the VIP.
         "--cert-dir", str(ctx.paths.pki),
         *(arg for ip in sans for arg in ("--tls-san", str(ip))),
+        # The identity it presents to kubelets for logs and exec (signed by the cluster CA).
+        "--kubelet-client-certificate", str(ctx.paths.pki / "apiserver-kubelet-client.crt"),
+        "--kubelet-client-key", str(ctx.paths.pki / "apiserver-kubelet-client.key"),
     )  # fmt: skip
 
 
@@ -421,6 +424,8 @@ def _kubelet_argv(machine: Machine, ctx: _Ctx) -> tuple[str, ...]:
         "--kubeconfig", str(paths.kubeconfig(machine.name)),
         "--apiserver", machine.api_grpc,
         "--root-dir", str(paths.machine(machine.name) / "kubelet"),
+        # Clients with a certificate of the cluster CA (the apiservers) may use :10250.
+        "--client-ca-file", str(paths.pki / "ca.crt"),
         # The lab's prefix on the pods' namespaces and cgroups: `kubelab down` finds them.
         "--netns-prefix", f"{own}-",
         "--cgroup-parent", own,

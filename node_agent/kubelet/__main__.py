@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     add("--port", type=int, default=10250, help="logs/exec server port; 0 turns it off")
     add("--address", default="0.0.0.0", help="logs/exec server address")  # noqa: S104
     add("--authentication-token-file", default="", help="bearer token the server requires")
+    add("--client-ca-file", default="", help="CA whose client certificates the server accepts")
     add("--tls-cert-file", default="", help="server certificate (default: self-signed)")
     add("--tls-private-key-file", default="", help="its private key")
     add("--container-log-max-size", default="10Mi", help="rotate a container log past this")
@@ -185,6 +187,11 @@ class _NoPods:
         return []
 
 
+def _tls(args: argparse.Namespace, cert: Path, key: Path) -> ssl.SSLContext:
+    client_ca = Path(args.client_ca_file) if args.client_ca_file else None
+    return server_context(cert, key, client_ca)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(
@@ -236,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.tls_cert_file:
                 ips = [args.node_ip, str(gateway(parse_cidr(args.pod_cidr)))]
                 ensure_self_signed(cert, key, args.node_name, ips)
-            server = KubeletServer(view, args.address, args.port, token, server_context(cert, key))
+            server = KubeletServer(view, args.address, args.port, token, _tls(args, cert, key))
         except (OSError, KubeletError) as exc:
             print(f"kubelet: server on --port {args.port}: {exc}", file=sys.stderr)
             return 2

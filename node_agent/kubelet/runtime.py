@@ -434,6 +434,23 @@ class ProcessRuntime:
         self, pod: PodSpec, name: str, argv: Sequence[str], timeout: float, stdin: bytes = b""
     ) -> ExecResult:
         """Run `argv` inside a running container's namespaces (exec probes, preStop, exec)."""
+        prepared = self.exec_command(pod, name, argv)
+        if isinstance(prepared, ExecResult):
+            return prepared
+        cmd, env = prepared
+        try:
+            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, input=stdin)
+        except subprocess.TimeoutExpired:
+            return ExecResult(124, f"command timed out after {timeout:g}s")
+        out = (proc.stdout + proc.stderr).decode(errors="replace")
+        return ExecResult(proc.returncode, out)
+
+    def exec_command(
+        self, pod: PodSpec, name: str, argv: Sequence[str]
+    ) -> tuple[list[str], dict[str, str]] | ExecResult:
+        """The command line (and environment) that runs `argv` inside a running container's
+        namespaces, for a caller that streams its input and output; an ExecResult (126) when
+        the container is not running."""
         found = self._shim_info(pod.uid, name)
         rdir = found[1] if found else None
         if found and not (found[1] / "pid").exists() and self._alive(found[0]):
@@ -450,12 +467,7 @@ class ProcessRuntime:
         if c is not None and c.run_as_user is not None:
             cmd += ["--setuid", str(c.run_as_user), "--setgid", str(c.run_as_group or 0)]
         cmd += ["--", *_resolve(argv, env.get("PATH", catalog.HOST_PATH))]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, input=stdin)
-        except subprocess.TimeoutExpired:
-            return ExecResult(124, f"command timed out after {timeout:g}s")
-        out = (proc.stdout + proc.stderr).decode(errors="replace")
-        return ExecResult(proc.returncode, out)
+        return cmd, dict(env)
 
     # -- removal -------------------------------------------------------------------------
     def remove_pod(self, uid: str, grace: float | None = None) -> None:

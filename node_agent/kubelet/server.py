@@ -10,8 +10,10 @@ Paths follow the upstream kubelet's:
     POST /exec/{namespace}/{pod}/{container}?command=ls&command=-l    body: stdin
 
 Exec is non-interactive (no TTY, no streaming stdin): the reply body is the command's output,
-the `X-Exit-Code` header its exit code. Every request but /healthz needs
-`Authorization: Bearer <token>` with the token from `--authentication-token-file`. It serves
+the `X-Exit-Code` header its exit code. Every request but /healthz must be authenticated, as
+upstream's: a client certificate signed by the CA of `--client-ca-file` (the apiserver's
+kubelet client certificate), or `Authorization: Bearer <token>` with the token from
+`--authentication-token-file`; anything else is 401. It serves
 HTTPS (`--tls-cert-file`/`--tls-private-key-file`, or a self-signed pair made once under
 `<root-dir>/pki/`, as upstream). It reads state through `NodeView` and never decides
 anything about pods.
@@ -30,7 +32,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
-from node_agent.kubelet import logs
+from kubelab.api import remotecommand as rc
+from node_agent.kubelet import logs, streaming
 from node_agent.kubelet.kubelet import Kubelet
 from node_agent.kubelet.runtime import ExecResult, ProcessRuntime
 from node_agent.kubelet.spec import PodSpec
@@ -49,6 +52,9 @@ class NodeView(Protocol):
     def exec(
         self, pod: PodSpec, name: str, argv: list[str], timeout: float, stdin: bytes = b""
     ) -> ExecResult: ...
+    def exec_command(
+        self, pod: PodSpec, name: str, argv: list[str]
+    ) -> tuple[list[str], dict[str, str]] | ExecResult: ...
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -68,6 +74,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _authorized(self) -> bool:
+        """A client certificate the TLS layer verified against `--client-ca-file`, or the bearer
+        token of `--authentication-token-file`; anyone else is anonymous (401)."""
+        conn = self.connection
+        if isinstance(conn, ssl.SSLSocket) and conn.getpeercert():
+            return True  # only a certificate that passed verification is returned
         got = self.headers.get("Authorization", "")
         return bool(self.token) and hmac.compare_digest(got, f"Bearer {self.token}")
 
@@ -93,6 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/pods":
             body = {"kind": "PodList", "apiVersion": "v1", "items": self.view.pod_list()}
             self._reply(200, json.dumps(body), "application/json")
+        elif parts[0] == "exec":
+            self._exec_stream(parts)
         elif parts[0] == "containerLogs":
             target = self._target(parts)
             if target is not None:
@@ -108,6 +121,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if parts[0] != "exec":
             self._reply(404, "not found")
+            return
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self._exec_stream(parts)
             return
         target = self._target(parts)
         if target is None:
@@ -127,6 +143,54 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _exec_stream(self, parts: list[str]) -> None:
+        """Exec over the WebSocket remote-command protocol (what the apiserver forwards from
+        kubectl exec): stdin, stdout, stderr streamed, a pty for tty=true."""
+        target = self._target(parts)
+        if target is None:
+            return
+        query = parse_qs(urlparse(self.path).query)
+        argv = query.get("command", [])
+        protocol = rc.pick_protocol(self.headers.get("Sec-WebSocket-Protocol", ""))
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        if not argv:
+            self._reply(400, "command: at least one ?command= is required")
+            return
+        if self.headers.get("Upgrade", "").lower() != "websocket" or not key or not protocol:
+            self._reply(
+                400,
+                "exec streams over a WebSocket (Upgrade: websocket) speaking "
+                f"{' or '.join(rc.PROTOCOLS)}",
+            )
+            return
+        prepared = self.view.exec_command(target[0], target[1], argv)
+        if isinstance(prepared, ExecResult):
+            self._reply(400, prepared.output)
+            return
+
+        def flag(name: str, default: str) -> bool:
+            return query.get(name, [default])[0] in ("1", "true", "True")
+
+        streams = streaming.Streams(
+            stdin=flag("stdin", "false"),
+            stdout=flag("stdout", "true"),
+            stderr=flag("stderr", "true"),
+            tty=flag("tty", "false"),
+        )
+        self.protocol_version = "HTTP/1.1"
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", rc.accept_key(key))
+        self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.settimeout(None)
+        ch = rc.Channels(self.rfile, self.wfile, protocol)  # type: ignore[arg-type]
+        code = streaming.run_exec(ch, *prepared, streams)
+        log.info("exec done pod=%s/%s container=%s code=%d", parts[1], parts[2], parts[3], code)
 
     def _logs(self, pod: PodSpec, name: str, query: dict[str, list[str]]) -> None:
         observed = self.view.observe(pod)
@@ -254,3 +318,8 @@ class KubeletNodeView:
         self, pod: PodSpec, name: str, argv: list[str], timeout: float, stdin: bytes = b""
     ) -> ExecResult:
         return self.runtime.exec(pod, name, argv, timeout, stdin)
+
+    def exec_command(
+        self, pod: PodSpec, name: str, argv: list[str]
+    ) -> tuple[list[str], dict[str, str]] | ExecResult:
+        return self.runtime.exec_command(pod, name, argv)

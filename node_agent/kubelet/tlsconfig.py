@@ -25,8 +25,13 @@ def ensure_self_signed(cert: Path, key: Path, node_name: str, ips: list[str]) ->
         raise CommandError(argv, proc.returncode, proc.stderr)
 
 
-def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+def server_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:
+    """The server's TLS; with `client_ca` (`--client-ca-file`), a client certificate signed by
+    that CA is asked for and verified (optional: bearer-token clients present none)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert, key)
+    if client_ca is not None:
+        ctx.load_verify_locations(cafile=str(client_ca))
+        ctx.verify_mode = ssl.CERT_OPTIONAL
     return ctx
