@@ -2,8 +2,7 @@
 
     python scripts/demo.py [--name kubelab]
 
-(`kubectl logs`/`exec` are not listed: the apiserver cannot authenticate to the kubelets'
-:10250 yet.) Creates the pods of `examples/demo/*.yaml` through kubelab.client with the lab's admin
+Creates the pods of `examples/demo/*.yaml` through kubelab.client with the lab's admin
 kubeconfig (`$KUBELAB_ROOT/<name>/kubeconfig`, default root /var/lib/kubelab), waits (bounded)
 until they run, and prints their nodes and IPs and the kubectl commands to try. Pods that
 already exist are left as they are, so running it twice is harmless.
@@ -99,6 +98,8 @@ try (kubectl's current context is {context}):
   kubectl run client --image=python --restart=Never -- python3 -c \\
       "import urllib.request as u; u.urlopen('http://{ip}:8080/hostname', timeout=5)"
   kubectl get pod client            # Completed: pod to pod by IP across the lab's LAN
+  kubectl logs hello-1              # through the apiserver to the node's kubelet
+  kubectl exec -it hello-1 -- sh    # a shell inside the pod
   kubelab status{"" if args.name == "kubelab" else f" --name {args.name}"}
   make down                         # remove everything"""
     )
