@@ -452,11 +452,9 @@ class Watch:
                     yield WatchEvent(msg.type, obj)
                 return  # the server ended the watch (timeout)
             except grpc.RpcError as exc:
-                if self._stopped:
+                if self._stopped or self._closed(exc, seen):
                     return
                 if exc.code() == grpc.StatusCode.CANCELLED:
-                    if not self.client._stale(seen):
-                        return  # the client was closed
                     # Another thread failed over and closed the channel under this stream.
                     log.info("watch moved resource=%s rv=%s", self.gvr, self.resource_version)
                     continue
@@ -469,6 +467,10 @@ class Watch:
                     raise err from exc
                 log.info("watch broke resource=%s rv=%s; resuming", self.gvr, self.resource_version)
                 threading.Event().wait(min(0.1 * failures, 1.0))
+
+    def _closed(self, exc: grpc.RpcError, seen: int) -> bool:
+        """CANCELLED by a close of the client, not by another thread's failover."""
+        return exc.code() == grpc.StatusCode.CANCELLED and not self.client._stale(seen)
 
     def stop(self) -> None:
         self._stopped = True

@@ -46,7 +46,7 @@ def test_a_closed_channel_without_a_failover_is_still_an_error() -> None:
         stub.Get(api_pb2.GetRequest(), timeout=1)
         return "unreachable"
 
-    with pytest.raises(ValueError, match="(?i)closed channel|channel closed"):
+    with pytest.raises(ValueError, match=r"(?i)closed channel|channel closed"):
         client._call(call)
 
 
