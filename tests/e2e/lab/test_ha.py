@@ -25,7 +25,7 @@ import secrets
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +89,15 @@ class HaLab:
         done = self.lab.kubelab("status", "--name", self.lab.name, timeout=60)
         assert done.returncode == 0, done.stderr
         return parse_status(done.stdout)
+
+    def status_when(self, ok: Callable[[Status], bool], timeout: float, message: str) -> Status:
+        def probe() -> Status | None:
+            st = self.status()
+            return st if ok(st) else None
+
+        got = wait_until(probe, timeout, interval=0.5, message=message)
+        assert got is not None
+        return got
 
     def records(self) -> list[ProcessRecord]:
         return read_processes(self.lab.root / self.lab.name / "supervisor")
@@ -173,9 +182,7 @@ def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HaLab]:
 
 def test_writes_survive_killing_the_store_leaders_machine(ha: HaLab) -> None:
     lab = ha.lab
-    before = wait_until(
-        lambda: (s := ha.status()).leader in CONTROL_PLANES and s, 20, message="a store leader"
-    )
+    before = ha.status_when(lambda s: s.leader in CONTROL_PLANES, 20, "a store leader")
     old = before.leader
     assert old is not None
     assert set(before.nodes.values()) == {"Ready"}, before.text
@@ -208,18 +215,17 @@ def test_writes_survive_killing_the_store_leaders_machine(ha: HaLab) -> None:
     assert got == during
 
     # `kubelab status`: a new leader among the survivors, the killed processes restarted.
-    def recovered() -> Status | None:
-        st = ha.status()
+    def recovered(st: Status) -> bool:
         rows = [st.processes[key] for key in killed]
         back = all(
             r["STATE"] == "running" and r["PID"] != str(killed[key]) and r["LAST EXIT"] == "-9"
             for key, r in zip(killed, rows, strict=True)
         )
         members_up = all(f"{m} up" in st.text for m in CONTROL_PLANES)
-        return st if back and members_up and st.leader not in (None, old) else None
+        return back and members_up and st.leader not in (None, old)
 
     try:
-        after = wait_until(recovered, 60, interval=1, message="new leader, processes back")
+        after = ha.status_when(recovered, 60, "a new leader, the killed processes back")
     except TimeoutError:
         raise AssertionError(f"{ha.status().text}{lab.logs()}") from None
     for key in killed:
@@ -243,9 +249,7 @@ def test_writes_survive_killing_the_store_leaders_machine(ha: HaLab) -> None:
 
 def test_another_scheduler_takes_over_the_lease(ha: HaLab) -> None:
     lab = ha.lab
-    st = wait_until(
-        lambda: (s := ha.status()).scheduler_holder and s, 30, interval=1, message="lease holder"
-    )
+    st = ha.status_when(lambda s: s.scheduler_holder is not None, 30, "a lease holder")
     holder = st.scheduler_holder
     assert holder is not None
     lease = lab.kubectl(
