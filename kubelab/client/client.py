@@ -195,12 +195,21 @@ class Client:
             self._channel, self._stub = None, None
             self._current = (self._current + 1) % len(self.endpoints)
 
+    def _stale(self, seen: int) -> bool:
+        """Whether another thread failed over from endpoint `seen` (and closed its channel)."""
+        with self._lock:
+            return seen != self._current
+
     def _call(self, fn: Callable[[api_pb2_grpc.ApiStub], T]) -> T:
         last: grpc.RpcError | None = None
         for _ in range(max(2, 2 * len(self.endpoints))):
             stub, seen = self._connect()
             try:
                 return fn(stub)
+            except ValueError:
+                if not self._stale(seen):
+                    raise
+                continue  # another thread failed over and closed this channel: use the new one
             except grpc.RpcError as exc:
                 if exc.code() not in FAILOVER_CODES:
                     raise _error(exc) from exc
@@ -374,8 +383,14 @@ class Client:
         )
 
     def _open_watch(self, req: api_pb2.WatchRequest) -> tuple[Any, int]:
-        stub, seen = self._connect()
-        return stub.Watch(req), seen
+        while True:
+            stub, seen = self._connect()
+            try:
+                return stub.Watch(req), seen
+            except ValueError:
+                # "Channel closed": another thread failed over meanwhile; use the new channel.
+                if not self._stale(seen):
+                    raise
 
 
 class Watch:
@@ -437,8 +452,12 @@ class Watch:
                     yield WatchEvent(msg.type, obj)
                 return  # the server ended the watch (timeout)
             except grpc.RpcError as exc:
-                if self._stopped or exc.code() == grpc.StatusCode.CANCELLED:
+                if self._stopped or self._closed(exc, seen):
                     return
+                if exc.code() == grpc.StatusCode.CANCELLED:
+                    # Another thread failed over and closed the channel under this stream.
+                    log.info("watch moved resource=%s rv=%s", self.gvr, self.resource_version)
+                    continue
                 err = _error(exc)
                 if not err.retryable:
                     raise err from exc
@@ -448,6 +467,10 @@ class Watch:
                     raise err from exc
                 log.info("watch broke resource=%s rv=%s; resuming", self.gvr, self.resource_version)
                 threading.Event().wait(min(0.1 * failures, 1.0))
+
+    def _closed(self, exc: grpc.RpcError, seen: int) -> bool:
+        """CANCELLED by a close of the client, not by another thread's failover."""
+        return exc.code() == grpc.StatusCode.CANCELLED and not self.client._stale(seen)
 
     def stop(self) -> None:
         self._stopped = True

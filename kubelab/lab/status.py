@@ -39,6 +39,8 @@ class ClusterView:
     leases: dict[str, str] | None = None
     nodes: tuple[tuple[str, ...], ...] | None = None
     api_error: str | None = None
+    # lease name -> the machine whose process holds it (found in the process logs)
+    holder_machines: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,36 @@ def cluster_view(lab: Plan) -> ClusterView:
         nodes = tuple(tuple(r) for r in health.node_rows(health.api_get(config, "/api/v1/nodes")))
     except (OSError, ValueError, LabError) as exc:
         return ClusterView(store=tuple(store), api_error=f"{lab.api_endpoint}: {exc}")
-    return ClusterView(store=tuple(store), leases=leases, nodes=nodes)
+    where = {}
+    for lease, holder in leases.items():
+        taker = LEASE_TAKERS.get(lease)
+        if holder and taker:
+            logs = {m.name: _read_text(lab.paths.log(m.name, taker)) for m in lab.control_planes}
+            machine = holder_machine(holder, logs)
+            if machine is not None:
+                where[lease] = machine
+    return ClusterView(store=tuple(store), leases=leases, nodes=nodes, holder_machines=where)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def holder_machine(holder: str, logs: dict[str, str]) -> str | None:
+    """The machine whose component logged `identity=<holder>` when it started.
+
+    Components name themselves hostname_<random>, and the lab's machines share the host's
+    hostname (network namespaces only), so the identity alone does not say which machine."""
+    needle = f"identity={holder}"
+    for machine, text in logs.items():
+        for line in text.splitlines():
+            words = line.split()
+            if "starting" in words and needle in words:
+                return machine
+    return None
 
 
 def status(
@@ -168,11 +199,26 @@ def render_status(st: LabStatus) -> str:
         )
     lines += _table(rows)
     lines.append("")
-    lines += _render_cluster(st.cluster)
+    components = {proc.name for proc in p.processes()}
+    lines += _render_cluster(st.cluster, components)
     return "\n".join(lines)
 
 
-def _render_cluster(view: ClusterView | None) -> list[str]:
+# Which process of the plan takes each control-plane lease.
+LEASE_TAKERS = {"kube-scheduler": "scheduler", "kube-controller-manager": "controller-manager"}
+
+
+def lease_text(lease: str, holder: str, components: set[str], machine: str | None = None) -> str:
+    """`kube-scheduler held by cp-2 (host_ab12)`; a lease no process of the lab takes says so."""
+    if holder:
+        return f"{lease} held by {machine} ({holder})" if machine else f"{lease} held by {holder}"
+    taker = LEASE_TAKERS.get(lease)
+    if taker is not None and taker not in components:
+        return f"{lease} held by none (no {taker} yet)"
+    return f"{lease} held by nobody"
+
+
+def _render_cluster(view: ClusterView | None, components: set[str]) -> list[str]:
     if view is None:
         return ["cluster: not asked (the lab is not up)"]
     lines = [health.render_store(view.store)]
@@ -180,7 +226,8 @@ def _render_cluster(view: ClusterView | None) -> list[str]:
         return [*lines, f"apiserver: not reachable at {view.api_error}"]
     assert view.leases is not None
     assert view.nodes is not None
-    held = ", ".join(f"{k} held by {v or 'nobody'}" for k, v in view.leases.items())
+    where = view.holder_machines or {}
+    held = ", ".join(lease_text(k, v, components, where.get(k)) for k, v in view.leases.items())
     lines.append(f"leases: {held}")
     if view.nodes:
         lines += ["", *_table([["NODE", "STATUS", "ROLES", "INTERNAL-IP"], *map(list, view.nodes)])]

@@ -11,7 +11,9 @@ from kubelab.lab.status import (
     ClusterView,
     LabStatus,
     ProcessStatus,
+    holder_machine,
     human_duration,
+    lease_text,
     render_status,
 )
 
@@ -60,10 +62,52 @@ def test_render_what_the_cluster_says() -> None:
     st = LabStatus(lab, 1, (), frozenset(), cluster=view)
     text = render_status(st)
     assert "store: leader cp-1 (term 2); members: cp-1 up" in text
-    assert "leases: kube-scheduler held by cp-1_x, kube-controller-manager held by nobody" in text
+    assert (
+        "leases: kube-scheduler held by cp-1_x, "
+        "kube-controller-manager held by none (no controller-manager yet)"
+    ) in text
     assert text.splitlines()[-1].split() == ["cp-1", "Ready", "control-plane", "10.250.0.10"]
     down = LabStatus(lab, 1, (), frozenset(), cluster=ClusterView(api_error="https://x: refused"))
     assert render_status(down).endswith("apiserver: not reachable at https://x: refused")
     assert render_status(LabStatus(lab, None, (), frozenset())).endswith(
         "cluster: not asked (the lab is not up)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("lease", "holder", "components", "text"),
+    [
+        ("kube-scheduler", "cp-2_ab", {"scheduler"}, "kube-scheduler held by cp-2_ab"),
+        ("kube-scheduler", "", {"scheduler"}, "kube-scheduler held by nobody"),
+        ("kube-scheduler", "", set(), "kube-scheduler held by none (no scheduler yet)"),
+        (
+            "kube-controller-manager",
+            "",
+            {"scheduler"},
+            "kube-controller-manager held by none (no controller-manager yet)",
+        ),
+        (
+            "kube-controller-manager",
+            "",
+            {"controller-manager"},
+            "kube-controller-manager held by nobody",
+        ),
+        ("other", "", set(), "other held by nobody"),
+    ],
+)
+def test_lease_text(lease: str, holder: str, components: set[str], text: str) -> None:
+    assert lease_text(lease, holder, components) == text
+
+
+def test_holder_machine_from_the_components_start_lines() -> None:
+    logs = {
+        "cp-2": "--- kubelab-supervisor\nI starting identity=h_bbbb\nI leader is identity=h_aaaa",
+        "cp-1": "I starting scheduler_name=x leader_elect=True identity=h_aaaa\nI leader is",
+        "cp-3": "",
+    }
+    assert holder_machine("h_bbbb", logs) == "cp-2"
+    assert holder_machine("h_aaaa", logs) == "cp-1"  # not cp-2, which only saw it lead
+    assert holder_machine("h_cccc", logs) is None
+    assert lease_text("kube-scheduler", "h_bbbb", {"scheduler"}, "cp-2") == (
+        "kube-scheduler held by cp-2 (h_bbbb)"
     )
