@@ -67,19 +67,34 @@ def _key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+def _write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Write `data` to a temporary file beside `path`, then rename it over `path`.
+
+    Other processes poll for these files (`kubelab up` waits for admin.kubeconfig, a second
+    apiserver reuses the CA): they must see either no file or a whole one, never a partial one.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     data = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+    _write_atomically(path, data, 0o600)
 
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_atomically(path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def _load(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -340,9 +355,7 @@ def write_kubeconfig(
         "current-context": cluster_name,
         "preferences": {},
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        yaml.safe_dump(config, fh, sort_keys=False)
+    _write_atomically(path, yaml.safe_dump(config, sort_keys=False).encode(), 0o600)
 
 
 @dataclass(frozen=True)

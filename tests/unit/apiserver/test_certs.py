@@ -66,3 +66,13 @@ def test_a_shared_directory_serves_every_apiservers_addresses(tmp_path: Path) ->
     before = (tmp_path / "apiserver.crt").read_bytes()
     ensure_pki(tmp_path, addresses=("10.250.0.10",))  # covered: not reissued
     assert (tmp_path / "apiserver.crt").read_bytes() == before
+
+
+def test_files_appear_whole_with_private_modes(tmp_path: Path) -> None:
+    """Other processes poll for these files, so each is renamed into place complete."""
+    pki = ensure_pki(tmp_path, addresses=("127.0.0.1",))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert pki.admin_kubeconfig.stat().st_mode & 0o777 == 0o600
+    keys = list(tmp_path.glob("*.key"))
+    assert keys
+    assert all(k.stat().st_mode & 0o777 == 0o600 for k in keys)
