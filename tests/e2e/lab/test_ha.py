@@ -1,7 +1,7 @@
 """`kubelab up --control-planes 3 --nodes 1` survives losing its store leader's machine.
 
 One lab (kvstore, fast profile) with a unique short name, its own state root, its own
-kubeconfig and a LAN no address of the host is in (the helpers of test_up.py). The tests run
+kubeconfig and a LAN no address of the host is in (tests/e2e/lab/support.py). The tests run
 in order on the same lab:
 
 1. find the store leader with `kubelab status`, `kill -9` every process the lab's supervisor
@@ -21,7 +21,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -29,12 +28,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
 import pytest
 
 from kubelab.lab import procs
 from kubelab.lab.records import ProcessRecord, read_processes
-from tests.e2e.lab.test_up import Lab, free_lan
+from tests.e2e.lab.support import Lab, running_lab
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -155,29 +153,11 @@ def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HaLab]:
     for tool in ("kubectl", "haproxy", "etcdctl"):
         if shutil.which(tool) is None:
             pytest.skip(f"needs {tool}")
-    base = tmp_path_factory.mktemp("ha")
-    (base / "home").mkdir()
-    lan = free_lan()
-    lab = Lab(
-        name=f"h{secrets.token_hex(3)[:5]}",
-        root=base / "root",
-        kubeconfig=base / "kubeconfig",
-        lan_prefix=lan.rsplit(".", 1)[0] + ".",
-        home=base / "home",
-    )
-    up = lab.kubelab(
-        "up", "--name", lab.name, "--control-planes", "3", "--nodes", "1",
-        "--store", "kvstore", "--fast", "--lan", lan, "--kubeconfig", str(lab.kubeconfig),
-        "--wait", "90",
-    )  # fmt: skip
-    try:
-        assert up.returncode == 0, f"kubelab up failed:\n{up.stdout}\n{up.stderr}{lab.logs()}"
+    with running_lab(tmp_path_factory, tag="h", control_planes=3, nodes=1, store="kvstore") as (
+        lab,
+        lan,
+    ):
         yield HaLab(lab, lan)
-    finally:
-        lab.kubelab("down", "--name", lab.name, "--kubeconfig", str(lab.kubeconfig))
-        for proc in lab.pod_pids:  # only if a test failed before checking down
-            if proc.is_running():
-                proc.kill()
 
 
 def test_writes_survive_killing_the_store_leaders_machine(ha: HaLab) -> None:
@@ -289,22 +269,4 @@ def test_another_scheduler_takes_over_the_lease(ha: HaLab) -> None:
 
 
 def test_down_leaves_nothing(ha: HaLab) -> None:
-    lab = ha.lab
-    assert lab.netns(), "the lab should be up before down"
-    for ns in lab.netns():
-        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-        for pid in pids.stdout.split():
-            try:
-                lab.pod_pids.append(psutil.Process(int(pid)))
-            except psutil.NoSuchProcess:
-                continue
-    assert lab.pod_pids
-    down = lab.kubelab("down", "--name", lab.name, "--kubeconfig", str(lab.kubeconfig))
-    assert down.returncode == 0, down.stderr
-    assert lab.netns() == []
-    assert lab.links() == []
-    survivors = [p for p in lab.pod_pids if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert survivors == []
-    assert not (lab.root / lab.name).exists()
-    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
-    assert lab.name not in rules
+    ha.lab.down_and_check()

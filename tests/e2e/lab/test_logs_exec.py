@@ -2,12 +2,11 @@
 
 The apiserver proxies them to the kubelet of the pod's node over HTTPS, presenting its kubelet
 client certificate, which the kubelet verifies against the cluster CA (`--client-ca-file`).
-One lab (kvstore) for the whole module; the fixtures are test_up.py's.
+One lab (kvstore) for the whole module, from tests/e2e/lab/support.py.
 """
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.lab.test_up import KUBELAB, Lab, free_lan, pinned
+from tests.e2e.lab.support import Lab, pinned, running_lab
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -25,27 +24,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.slow, pytest.mark.
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     if shutil.which("kubectl") is None:
         pytest.skip("needs kubectl")
-    base = tmp_path_factory.mktemp("lab")
-    (base / "home").mkdir()
-    lan = free_lan()
-    lab = Lab(
-        name=f"e{secrets.token_hex(3)[:5]}",
-        root=base / "root",
-        kubeconfig=base / "kubeconfig",
-        lan_prefix=lan.rsplit(".", 1)[0] + ".",
-        home=base / "home",
-    )
-    up = lab.kubelab(
-        "up", "--name", lab.name, "--control-planes", "1", "--nodes", "1",
-        "--store", "kvstore", "--fast", "--lan", lan, "--kubeconfig", str(lab.kubeconfig),
-        "--wait", "90",
-    )  # fmt: skip
-    try:
-        assert up.returncode == 0, f"kubelab up failed:\n{up.stdout}\n{up.stderr}{lab.logs()}"
+    with running_lab(tmp_path_factory, tag="e", control_planes=1, nodes=1, store="kvstore") as (
+        lab,
+        _lan,
+    ):
         yield lab
-    finally:
-        done = lab.kubelab("down", "--name", lab.name, "--kubeconfig", str(lab.kubeconfig))
-        assert done.returncode == 0, f"{KUBELAB} down: {done.stderr}"
 
 
 def busybox(name: str, script: str) -> dict[str, Any]:

@@ -11,120 +11,16 @@ FailedScheduling event; `kubelab down` leaves no namespace, link, process, file 
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
-import yaml
 
+from tests.e2e.lab.support import AGNHOST, Lab, pinned, running_lab
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(420)]
-
-KUBELAB = [str(Path(sys.executable).parent / "kubelab")]
-AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.39"
-
-
-def free_lan() -> str:
-    used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
-    for _ in range(50):
-        third = 16 + secrets.randbelow(230)
-        if f" 10.252.{third}." not in used:
-            return f"10.252.{third}.0/24"
-    raise RuntimeError("no free 10.252.x.0/24 LAN on this host")
-
-
-@dataclass
-class Lab:
-    name: str
-    root: Path
-    kubeconfig: Path
-    lan_prefix: str
-    home: Path
-    pod_pids: list[psutil.Process] = field(default_factory=list)
-
-    def env(self) -> dict[str, str]:
-        return {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(self.home),
-            "KUBELAB_ROOT": str(self.root),
-            "KUBECONFIG": str(self.kubeconfig),
-        }
-
-    def kubelab(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*KUBELAB, *args], capture_output=True, text=True, env=self.env(), timeout=timeout
-        )
-
-    def kubectl(
-        self, *args: str, stdin: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            ["kubectl", "--kubeconfig", str(self.kubeconfig), "--request-timeout=20s", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=self.env(),
-            timeout=40,
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
-        return done
-
-    def apply(self, *objects: dict[str, Any]) -> None:
-        self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(objects))
-
-    def pod(self, name: str) -> dict[str, Any]:
-        got: dict[str, Any] = json.loads(self.kubectl("get", "pod", name, "-o", "json").stdout)
-        return got
-
-    def wait_phase(self, name: str, phase: str, timeout: float = 60) -> dict[str, Any]:
-        def reached() -> dict[str, Any]:
-            pod = self.pod(name)
-            return pod if pod.get("status", {}).get("phase") == phase else {}
-
-        try:
-            return wait_until(reached, timeout, interval=0.5, message=f"pod {name} {phase}")
-        except TimeoutError as exc:
-            raise AssertionError(f"{exc}: {self.pod(name).get('status')}") from None
-
-    def logs(self, tail: int = 1500) -> str:
-        """The end of every process log of the lab (for failure messages)."""
-        out = []
-        for path in sorted((self.root / self.name / "logs").glob("*/*.log")):
-            out.append(f"\n--- {path.parent.name}/{path.name}\n{path.read_text()[-tail:]}")
-        return "".join(out)
-
-    def netns(self) -> list[str]:
-        out = subprocess.run(["ip", "-o", "netns", "list"], capture_output=True, text=True).stdout
-        return [ln.split()[0] for ln in out.splitlines() if ln.startswith(f"{self.name}-")]
-
-    def links(self) -> list[str]:
-        out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
-        names = [ln.split(":", 2)[1].strip().split("@")[0] for ln in out.splitlines()]
-        return [n for n in names if n.startswith(self.name)]
-
-
-def pinned(name: str, node: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {
-            "nodeSelector": {"kubernetes.io/hostname": node},
-            "terminationGracePeriodSeconds": 2,
-            "containers": [container],
-            **spec,
-        },
-    }
 
 
 @pytest.fixture(scope="module", params=["etcd", "kvstore"])
@@ -134,29 +30,11 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         pytest.skip("needs kubectl")
     if store == "etcd" and shutil.which("etcd") is None:
         pytest.skip("needs etcd (Debian etcd-server)")
-    base = tmp_path_factory.mktemp("lab")
-    (base / "home").mkdir()
-    lan = free_lan()
-    lab = Lab(
-        name=f"e{secrets.token_hex(3)[:5]}",
-        root=base / "root",
-        kubeconfig=base / "kubeconfig",
-        lan_prefix=lan.rsplit(".", 1)[0] + ".",
-        home=base / "home",
-    )
-    up = lab.kubelab(
-        "up", "--name", lab.name, "--control-planes", "1", "--nodes", "2",
-        "--store", store, "--fast", "--lan", lan, "--kubeconfig", str(lab.kubeconfig),
-        "--wait", "90",
-    )  # fmt: skip
-    try:
-        assert up.returncode == 0, f"kubelab up failed:\n{up.stdout}\n{up.stderr}{lab.logs()}"
+    with running_lab(tmp_path_factory, tag="e", control_planes=1, nodes=2, store=store) as (
+        lab,
+        _lan,
+    ):
         yield lab
-    finally:
-        lab.kubelab("down", "--name", lab.name, "--kubeconfig", str(lab.kubeconfig))
-        for proc in lab.pod_pids:  # only if a test failed before checking down
-            if proc.is_running():
-                proc.kill()
 
 
 def test_nodes_ready_with_roles_and_internal_ips(lab: Lab) -> None:
@@ -255,23 +133,4 @@ def test_only_tolerating_pods_land_on_the_tainted_control_plane(lab: Lab) -> Non
 
 
 def test_down_leaves_nothing(lab: Lab) -> None:
-    assert lab.netns(), "the lab should be up before down"
-    for ns in lab.netns():
-        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-        for pid in pids.stdout.split():
-            try:
-                lab.pod_pids.append(psutil.Process(int(pid)))
-            except psutil.NoSuchProcess:
-                continue
-    assert lab.pod_pids
-    down = lab.kubelab("down", "--name", lab.name, "--kubeconfig", str(lab.kubeconfig))
-    assert down.returncode == 0, down.stderr
-    assert lab.netns() == []
-    assert lab.links() == []
-    survivors = [p for p in lab.pod_pids if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert survivors == []
-    assert not (lab.root / lab.name).exists()
-    config = yaml.safe_load(lab.kubeconfig.read_text())
-    assert f"kubelab-{lab.name}" not in json.dumps(config)
-    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
-    assert lab.name not in rules
+    lab.down_and_check()
