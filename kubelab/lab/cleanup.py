@@ -175,10 +175,14 @@ def _unescape_mount(path: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
 
 
+def _netns_names() -> list[str]:
+    out = _run(["ip", "-o", "netns", "list"]).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
 def observe(prefix: str) -> Observed:
     """Scan the host for candidates (the lab's, and others' that `select` will leave alone)."""
     check_prefix(prefix)
-    netns = _run(["ip", "-o", "netns", "list"]).stdout
     links = _run(["ip", "-o", "link", "show"]).stdout
     link_names = [
         line.split(":", 2)[1].strip().split("@", 1)[0] for line in links.splitlines() if ":" in line
@@ -199,7 +203,7 @@ def observe(prefix: str) -> Observed:
                     str(d) for d in controller.iterdir() if d.is_dir() and d.name.startswith(prefix)
                 ]
     return Observed(
-        netns=tuple(line.split()[0] for line in netns.splitlines() if line.strip()),
+        netns=tuple(_netns_names()),
         links=tuple(link_names),
         iptables=tuple(tables),
         mounts=tuple(mounts),
@@ -211,6 +215,13 @@ def _kill_pids(pids: Sequence[str]) -> None:
     for pid in pids:
         with suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
+
+
+def _kill_netns_pids(ns: str) -> int:
+    """SIGKILL the processes inside `ns` (the lab's by construction); returns how many."""
+    pids = _run(["ip", "netns", "pids", ns]).stdout.split()
+    _kill_pids(pids)
+    return len(pids)
 
 
 def _step(report: CleanupReport, what: str, argv: Sequence[str], ok_errors: Sequence[str]) -> None:
@@ -251,8 +262,7 @@ def remove(plan: CleanupPlan) -> CleanupReport:
     report = CleanupReport()
     gone = ("No such file", "Cannot find device", "does not exist", "No chain/target/match")
     for ns in plan.netns:
-        # Processes left inside the namespace are the lab's by construction.
-        _kill_pids(_run(["ip", "netns", "pids", ns]).stdout.split())
+        _kill_netns_pids(ns)
         _step(report, f"netns {ns}", ["ip", "netns", "del", ns], gone)
     for link in plan.links:
         # Deleting a namespace takes its veth ends and their peers with it.
@@ -294,7 +304,7 @@ def remove_machine(
     report = CleanupReport()
     gone = ("No such file", "Cannot find device", "does not exist")
     for ns in [n for n in all_netns if n == netns or n.startswith(f"{netns}-")]:
-        _kill_pids(_run(["ip", "netns", "pids", ns]).stdout.split())
+        _kill_netns_pids(ns)
         _step(report, f"netns {ns}", ["ip", "netns", "del", ns], gone)
     for other, cidr in others:
         _step(report, f"route {cidr} in {other}", ["ip", "-n", other, "route", "del", cidr],
@@ -309,14 +319,7 @@ def remove_machine(
 def kill_netns_processes(prefix: str) -> int:
     """SIGKILL every process inside a namespace named `<prefix>*` (pods, their helpers), so
     none outlives its namespace when the namespaces are deleted; returns how many."""
-    out = _run(["ip", "-o", "netns", "list"]).stdout
-    count = 0
-    for ns in (line.split()[0] for line in out.splitlines() if line.strip()):
-        if ns.startswith(prefix):
-            pids = _run(["ip", "netns", "pids", ns]).stdout.split()
-            _kill_pids(pids)
-            count += len(pids)
-    return count
+    return sum(_kill_netns_pids(ns) for ns in _netns_names() if ns.startswith(prefix))
 
 
 def clean(prefix: str, lab_dir: Path) -> tuple[CleanupPlan, CleanupReport]:
