@@ -4,8 +4,9 @@
 not trust records alone: it scans the kernel for objects carrying the lab's prefix
 (`<name>-`, see kubelab.lab.spec.kernel_prefix; netlab's naming) and removes them:
 
-- network namespaces `<name>-*`: machines and pods (first killing processes still inside);
-- links in the host namespace (the LAN bridge, host-side veth ends, any vxlan);
+- network namespaces `<name>-*` (machines and pods, first killing the processes inside) and the
+  host's links `<name>-*` (the LAN bridge, host-side veth ends, any vxlan): netlab's
+  `clean_prefix`, which scans for them whether or not netlab has a record of the lab;
 - iptables chains `<name>-*` in every table, after deleting the rules that jump to them, and
   rules elsewhere that match the lab's interfaces (`-i/-o <name>-*`) or carry its comment
   (`netlab:<name>`, or one starting with the prefix);
@@ -13,9 +14,8 @@ not trust records alone: it scans the kernel for objects carrying the lab's pref
 - cgroups `/sys/fs/cgroup/<controller>/<name>-*` (the kubelets' `--cgroup-parent`; processes
   killed, deepest first).
 
-`select()` is pure: what to remove, given what was observed. `observe()` and `remove()` are the
-edge (ip, iptables, /proc, /sys). The namespace/link scan duplicates what netlab's `clean` will
-offer; when netlab lands, `observe`/`remove` of those two kinds move behind it (see docs/lab.md).
+`select()` is pure: what else to remove, given what was observed. `observe()` and `remove()` are
+the edge (iptables, /proc, /sys).
 
 Never widen the prefix: `select` refuses anything but a whole lab prefix, so no call can match
 another lab's objects (names have no hyphen: `ab-` is not a prefix of `abc-...`, and no lab
@@ -34,8 +34,14 @@ import subprocess
 import time
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from pyroute2.netlink.exceptions import NetlinkError
+
+from netlab import lifecycle as netlab
+from netlab import nsfs
+from netlab.errors import NetlabError
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +58,6 @@ _NAME_OPTIONS = frozenset(
 class Observed:
     """What the system has now (possibly far more than the lab's objects)."""
 
-    netns: tuple[str, ...] = ()
-    links: tuple[str, ...] = ()
     iptables: tuple[tuple[str, str], ...] = ()  # (table, iptables-save output)
     mounts: tuple[str, ...] = ()
     cgroups: tuple[str, ...] = ()
@@ -71,7 +75,7 @@ class RuleDelete:
 
 @dataclass(frozen=True)
 class CleanupPlan:
-    netns: tuple[str, ...] = ()
+    netns: tuple[str, ...] = ()  # removed by netlab (see clean), for the report
     links: tuple[str, ...] = ()
     rules: tuple[RuleDelete, ...] = ()
     chains: tuple[tuple[str, str], ...] = ()  # (table, chain)
@@ -155,8 +159,6 @@ def select(prefix: str, lab_dir: Path, observed: Observed) -> CleanupPlan:
         key=lambda c: (-c.count("/"), c),
     )
     return CleanupPlan(
-        netns=tuple(sorted(n for n in observed.netns if n.startswith(prefix))),
-        links=tuple(sorted(n for n in observed.links if n.startswith(prefix))),
         rules=tuple(rules),
         chains=tuple(chains),
         mounts=tuple(mounts),
@@ -175,18 +177,9 @@ def _unescape_mount(path: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
 
 
-def _netns_names() -> list[str]:
-    out = _run(["ip", "-o", "netns", "list"]).stdout
-    return [line.split()[0] for line in out.splitlines() if line.strip()]
-
-
 def observe(prefix: str) -> Observed:
     """Scan the host for candidates (the lab's, and others' that `select` will leave alone)."""
     check_prefix(prefix)
-    links = _run(["ip", "-o", "link", "show"]).stdout
-    link_names = [
-        line.split(":", 2)[1].strip().split("@", 1)[0] for line in links.splitlines() if ":" in line
-    ]
     tables = []
     for table in IPTABLES_TABLES:
         saved = _run(["iptables-save", "-t", table])
@@ -203,8 +196,6 @@ def observe(prefix: str) -> Observed:
                     str(d) for d in controller.iterdir() if d.is_dir() and d.name.startswith(prefix)
                 ]
     return Observed(
-        netns=tuple(_netns_names()),
-        links=tuple(link_names),
         iptables=tuple(tables),
         mounts=tuple(mounts),
         cgroups=tuple(cgroups),
@@ -215,13 +206,6 @@ def _kill_pids(pids: Sequence[str]) -> None:
     for pid in pids:
         with suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
-
-
-def _kill_netns_pids(ns: str) -> int:
-    """SIGKILL the processes inside `ns` (the lab's by construction); returns how many."""
-    pids = _run(["ip", "netns", "pids", ns]).stdout.split()
-    _kill_pids(pids)
-    return len(pids)
 
 
 def _step(report: CleanupReport, what: str, argv: Sequence[str], ok_errors: Sequence[str]) -> None:
@@ -258,18 +242,10 @@ def _remove_cgroup_tree(root: str, report: CleanupReport, timeout: float = 5.0) 
 
 
 def remove(plan: CleanupPlan) -> CleanupReport:
-    """Carry out `plan`; keeps going past failures and reports them all."""
+    """Carry out `plan` (all but its namespaces and links, which netlab removed); keeps going
+    past failures and reports them all."""
     report = CleanupReport()
     gone = ("No such file", "Cannot find device", "does not exist", "No chain/target/match")
-    for ns in plan.netns:
-        _kill_netns_pids(ns)
-        _step(report, f"netns {ns}", ["ip", "netns", "del", ns], gone)
-    for link in plan.links:
-        # Deleting a namespace takes its veth ends and their peers with it.
-        if _run(["ip", "link", "show", "dev", link]).returncode != 0:
-            report.removed.append(f"link {link}")
-            continue
-        _step(report, f"link {link}", ["ip", "link", "del", "dev", link], gone)
     for rule in plan.rules:
         _step(report, f"iptables rule {rule.table}/{rule.chain}", rule.argv(), gone)
     for table, chain in plan.chains:
@@ -303,9 +279,8 @@ def remove_machine(
     (`others`: (netns, pod CIDR) pairs). Its LAN veth goes with its namespace."""
     report = CleanupReport()
     gone = ("No such file", "Cannot find device", "does not exist")
-    for ns in [n for n in all_netns if n == netns or n.startswith(f"{netns}-")]:
-        _kill_netns_pids(ns)
-        _step(report, f"netns {ns}", ["ip", "netns", "del", ns], gone)
+    mine = [n for n in all_netns if n == netns or n.startswith(f"{netns}-")]
+    report.removed += [f"netns {ns}" for ns in nsfs.remove_many(mine)]
     for other, cidr in others:
         _step(report, f"route {cidr} in {other}", ["ip", "-n", other, "route", "del", cidr],
               (*gone, "No such process"))  # fmt: skip
@@ -316,13 +291,19 @@ def remove_machine(
     return report
 
 
-def kill_netns_processes(prefix: str) -> int:
-    """SIGKILL every process inside a namespace named `<prefix>*` (pods, their helpers), so
-    none outlives its namespace when the namespaces are deleted; returns how many."""
-    return sum(_kill_netns_pids(ns) for ns in _netns_names() if ns.startswith(prefix))
-
-
 def clean(prefix: str, lab_dir: Path) -> tuple[CleanupPlan, CleanupReport]:
-    """Observe, select and remove every kernel object of the lab; see the module docstring."""
-    plan = select(prefix, lab_dir, observe(prefix))
-    return plan, remove(plan)
+    """Remove every kernel object of the lab; see the module docstring. Namespaces (with every
+    process inside: pods outlive a stopped kubelet, as upstream) and links go through netlab,
+    which also drops its record of the lab; the rest is observed, selected and removed here."""
+    check_prefix(prefix)
+    try:
+        removed = netlab.clean_prefix(prefix[:-1])
+        network = CleanupPlan(netns=removed.namespaces, links=removed.links)
+        failed = []
+    except (OSError, NetlinkError, NetlabError) as exc:  # the rest still goes; report
+        network, failed = CleanupPlan(), [f"netlab clean {prefix[:-1]}: {exc}"]
+    plan = replace(select(prefix, lab_dir, observe(prefix)), netns=network.netns,
+                   links=network.links)  # fmt: skip
+    report = remove(plan)
+    report.failed = failed + report.failed
+    return plan, report

@@ -17,7 +17,6 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from kubelab.lab import cleanup, kubeconfig, prereqs, steps
 from kubelab.lab.errors import LabError, LabNotFoundError, PrerequisiteError, SpecError
@@ -185,29 +184,13 @@ class DownReport:
     failed: list[str] = field(default_factory=list)
     kubeconfigs: list[str] = field(default_factory=list)
     removed_dir: bool = False
-    network: list[str] = field(default_factory=list)  # what netlab's down removed
 
     def summary(self) -> str:
-        netlab = f"netlab: {len(self.network)} namespaces and links; " if self.network else ""
-        return netlab + self.kernel.summary()
+        return self.kernel.summary()
 
     @property
     def found_anything(self) -> bool:
         return bool(self.processes or not self.kernel.empty or self.kubeconfigs or self.removed_dir)
-
-
-def _netlab_down(name: str, report: DownReport) -> None:
-    """netlab's own `down` for the lab's prefix (its kernel objects and its record), when
-    netlab is present; cleanup's scan then removes what is left (pods, cgroups, mounts)."""
-    if not has_module("netlab.lifecycle"):
-        return
-    try:
-        netlab: Any = importlib.import_module("netlab.lifecycle")
-        removed = netlab.down(name)
-    except Exception as exc:  # the scan still runs; report, don't stop
-        report.failed.append(f"netlab down {name}: {exc}")
-        return
-    report.network = [*removed.namespaces, *removed.links]
 
 
 def down(root: Path, name: str, kubeconfig_path: Path) -> DownReport:
@@ -222,9 +205,7 @@ def down(root: Path, name: str, kubeconfig_path: Path) -> DownReport:
         log.warning("unreadable lab record lab=%s error=%s", name, exc)
     if paths.supervisor.exists():
         report.processes = stop_recorded(paths.supervisor, paths.logs)
-    # The kubelets leave their pods running when stopped (as upstream): end them first.
-    cleanup.kill_netns_processes(kernel_prefix(name))
-    _netlab_down(name, report)
+    # The kubelets leave their pods running when stopped (as upstream): clean ends them.
     report.kernel, cleaned = cleanup.clean(kernel_prefix(name), paths.lab)
     report.failed += cleaned.failed
     for path in {kubeconfig_path, *([record.kubeconfig] if record and record.kubeconfig else [])}:
