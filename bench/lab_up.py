@@ -6,7 +6,9 @@ The issue's targets are the reference figures (no kind or k3d on this machine to
 the same run): 3 control planes + 3 workers Ready in under 10 s (k3d ~20 s, kind ~33 s for one
 node), under 50 MB per worker. "Per worker" is the RSS of every process in the worker's
 namespace (the kubelet and its zygote, no pods); per control plane likewise (store, apiserver,
-scheduler, kubelet).
+scheduler, kubelet). RSS counts pages shared between processes (libpython, libc) once per
+process; PSS (proportional set size, /proc/PID/smaps_rollup) splits them, so a worker's PSS is
+what it adds to the machine. The worker's processes are also listed one by one.
 
     sudo .venv/bin/python bench/lab_up.py [--sizes 1x2,3x3] [--store kvstore] [--repeat 1]
 """
@@ -30,15 +32,39 @@ from kubelab.client import PODS, Client
 KUBELAB = str(Path(sys.executable).parent / "kubelab")
 
 
-def rss_mb(netns: str) -> float:
+def pss_kb(pid: int) -> int:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in rollup.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+def processes(netns: str) -> list[tuple[str, float, float]]:
+    """(short command line, RSS MB, PSS MB) of every process in `netns`."""
     pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True)
-    total = 0
+    out = []
     for pid in pids.stdout.split():
         try:
-            total += psutil.Process(int(pid)).memory_info().rss
+            proc = psutil.Process(int(pid))
+            argv = proc.cmdline()
+            rss = proc.memory_info().rss
         except psutil.NoSuchProcess:
             continue
-    return total / 2**20
+        name = next((a for a in argv if a.startswith(("node_agent", "controlplane"))), "")
+        if "--zygote" in argv:
+            name = "zygote"
+        out.append((name or Path(argv[0]).name, rss / 2**20, pss_kb(int(pid)) / 2**10))
+    return out
+
+
+def memory_mb(netns: str) -> tuple[float, float]:
+    """(RSS, PSS) of every process in `netns`, summed, in MB."""
+    procs = processes(netns)
+    return sum(p[1] for p in procs), sum(p[2] for p in procs)
 
 
 def one(cps: int, workers: int, store: str, base: Path) -> dict[str, float]:
@@ -79,13 +105,17 @@ def one(cps: int, workers: int, store: str, base: Path) -> dict[str, float]:
             time.sleep(0.05)
         first_pod = time.monotonic() - t0
         client.close()
-        worker_mb = [rss_mb(f"{name}-node-{i + 1}") for i in range(workers)]
-        cp_mb = [rss_mb(f"{name}-cp-{i + 1}") for i in range(cps)]
+        worker = [memory_mb(f"{name}-node-{i + 1}") for i in range(workers)]
+        cp_mb = [memory_mb(f"{name}-cp-{i + 1}")[0] for i in range(cps)]
         # Without the pod: the worker that runs it is measured with it, so report the smallest.
+        smallest = min(range(workers), key=lambda i: worker[i][0])
+        for proc, rss, pss in processes(f"{name}-node-{smallest + 1}"):
+            print(f"  worker process {proc}: RSS {rss:.1f} MB, PSS {pss:.1f} MB")
         return {
             "ready_s": ready,
             "first_pod_s": first_pod,
-            "worker_mb": min(worker_mb),
+            "worker_mb": worker[smallest][0],
+            "worker_pss_mb": worker[smallest][1],
             "cp_mb": statistics.mean(cp_mb),
         }
     finally:
@@ -112,8 +142,9 @@ def main() -> None:
                 f"{cps}+{workers} store={args.store} (median of {len(runs)}): "
                 f"every node Ready {med['ready_s']:.1f} s (target < 10 s: "
                 f"{med['ready_s'] / 10:.2f}x), first pod Running {med['first_pod_s']:.2f} s after "
-                f"create, worker {med['worker_mb']:.0f} MB (target < 50 MB: "
-                f"{med['worker_mb'] / 50:.2f}x), control plane {med['cp_mb']:.0f} MB per machine"
+                f"create, worker RSS {med['worker_mb']:.0f} MB (target < 50 MB: "
+                f"{med['worker_mb'] / 50:.2f}x; PSS {med['worker_pss_mb']:.0f} MB), "
+                f"control plane RSS {med['cp_mb']:.0f} MB per machine"
             )
 
 

@@ -13,20 +13,27 @@ the child's stdout and stderr (pipes) into the log file in the CRI format, and o
 `exit_file` (exit code, time, OOM kill) so even a restarted kubelet learns how the
 container ended. If the shim dies, the kernel kills the container (PDEATHSIG).
 
-Deliberately small: only the standard library, no kubelet imports, so it starts fast.
+Deliberately small: only the standard library, no kubelet imports, so it starts fast. The
+zygote stays as small as `python -I -S` allows (it counts in the node agent's memory): at module
+level only built-in modules (`_signal`, as `signal` loads enum); ctypes, json and select, which
+only a shim needs, are imported in the forked shim (a few milliseconds per container, against
+~2 MB resident in the zygote).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import json
 import os
-import select
-import signal
 import sys
 import time
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ctypes
+    import signal
+    from collections.abc import Callable
+    from typing import Any
+else:
+    import _signal as signal  # the same functions and numbers, without signal.py's enums
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -42,18 +49,28 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
 
-_libc = ctypes.CDLL(None, use_errno=True)
+_LIBC: list[ctypes.CDLL] = []  # the C library, loaded on first use (never in the zygote)
+
+
+def _libc() -> ctypes.CDLL:
+    if not _LIBC:
+        import ctypes  # noqa: PLC0415 - not in the zygote, see the module docstring
+
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 def _check(result: int, what: str) -> None:
     if result != 0:
+        import ctypes  # noqa: PLC0415
+
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def mount(source: str, target: str, fstype: str, flags: int) -> None:
     _check(
-        _libc.mount(source.encode(), target.encode(), fstype.encode(), flags, None),
+        _libc().mount(source.encode(), target.encode(), fstype.encode(), flags, None),
         f"mount {source} on {target}",
     )
 
@@ -62,6 +79,15 @@ def bind(source: str, target: str, read_only: bool) -> None:
     mount(source, target, "none", MS_BIND | MS_REC)
     if read_only:
         mount("none", target, "none", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
+
+
+def _quietly(fn: Callable[..., object], *args: object) -> None:
+    """`fn(*args)`, ignoring an OSError (a process or pipe that is already gone); contextlib.
+    suppress would load contextlib into the zygote."""
+    try:
+        fn(*args)
+    except OSError:
+        return
 
 
 def _oom_kills(memory_cgroup: str) -> int:
@@ -80,6 +106,8 @@ def _oom_kills(memory_cgroup: str) -> int:
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:
+    import json  # noqa: PLC0415
+
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
         json.dump(data, f)
@@ -137,6 +165,8 @@ def _pump(pid: int, out_r: int, err_r: int, log: LogWriter) -> int:
     """Copy the container's output into the log until both pipes close, then reap it; its
     wait status. Blocks without polling (an idle container costs no wake-ups): the pipes close
     when the container's PID namespace ends, as its init's exit kills every process in it."""
+    import select  # noqa: PLC0415
+
     streams = {out_r: "stdout", err_r: "stderr"}
     while streams:
         ready, _, _ = select.select(list(streams), [], [])
@@ -162,13 +192,13 @@ def setup(spec: dict[str, Any]) -> None:
     if spec.get("netns"):
         fd = os.open(spec["netns"], os.O_RDONLY)
         try:
-            _check(_libc.setns(fd, CLONE_NEWNET), f"setns {spec['netns']}")
+            _check(_libc().setns(fd, CLONE_NEWNET), f"setns {spec['netns']}")
         finally:
             os.close(fd)
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID), "unshare")
+    _check(_libc().unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID), "unshare")
     mount("none", "/", "none", MS_REC | MS_PRIVATE)
     hostname = spec["hostname"].encode()
-    _check(_libc.sethostname(hostname, len(hostname)), "sethostname")
+    _check(_libc().sethostname(hostname, len(hostname)), "sethostname")
     for m in spec.get("mounts", []):
         bind(m["source"], m["target"], bool(m.get("read_only")))
 
@@ -179,7 +209,7 @@ def child(spec: dict[str, Any], out_w: int, err_w: int) -> None:
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         os.closerange(3, 1024)
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         os.setsid()
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
@@ -203,6 +233,10 @@ def child(spec: dict[str, Any], out_w: int, err_w: int) -> None:
 def shim(spec_path: str) -> int:
     """Set up, fork the container, log its output, wait for it, write the exit file; the
     exit code. stdout is the container's log file."""
+    import json  # noqa: PLC0415
+    import warnings  # noqa: F401, PLC0415 - os.execvpe imports it, in the container process,
+    # which may have dropped to a runAsUser that cannot read the standard library.
+
     with open(spec_path) as f:
         spec = json.load(f)
     # Who runs this container, written before anything else: a kubelet that died before
@@ -233,8 +267,7 @@ def shim(spec_path: str) -> int:
     os.replace(spec["pid_file"] + ".tmp", spec["pid_file"])
 
     def forward(signum: int, frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
+        _quietly(os.kill, pid, signum)
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, forward)
@@ -265,8 +298,7 @@ def zygote(events_fd: int) -> None:
                 return
             if not pid:
                 return
-            with contextlib.suppress(OSError):
-                os.write(events_fd, f"exit {pid}\n".encode())
+            _quietly(os.write, events_fd, f"exit {pid}\n".encode())
 
     signal.signal(signal.SIGCHLD, reap)
     for line in sys.stdin:
@@ -290,8 +322,9 @@ def zygote(events_fd: int) -> None:
                 sys.stderr = os.fdopen(2, "w")
                 code = shim(spec_path)
             except BaseException as exc:
-                with contextlib.suppress(OSError):
-                    os.write(1, f"{_stamp()} stderr F kubelab: shim failed: {exc!r}\n".encode())
+                _quietly(
+                    os.write, 1, f"{_stamp()} stderr F kubelab: shim failed: {exc!r}\n".encode()
+                )
                 code = 128
             os._exit(code)
         os.close(log_fd)

@@ -1,4 +1,4 @@
-"""Pod networking, natively (the CNI bridge model): the only kubelet module importing pyroute2.
+"""Pod networking, natively (the CNI bridge model), through the small rtnetlink client `rtnl`.
 
 Per node: a bridge (default `cbr0`) holding the pod CIDR's first address, IPv4 forwarding on,
 and one route per other node's pod CIDR (`sync_routes`, marked with kubelab's route protocol
@@ -17,16 +17,14 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
 from node_agent.kubelet.errors import NetworkError
 from node_agent.kubelet.ipam import HostLocalIPAM, Network, gateway
 from node_agent.kubelet.routes import PodRoute, route_diff
+from node_agent.kubelet.rtnl import DEFAULT_DST, RT_TABLE_MAIN, NetlinkError, RtnlSocket
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +34,8 @@ CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MNT_DETACH = 2
 _libc = ctypes.CDLL(None, use_errno=True)
-_UID = re.compile(
-    r"^[0-9a-f][0-9a-f-]{15,35}$"
-)  # route protocol number marking the routes this module owns
+_UID = re.compile(r"^[0-9a-f][0-9a-f-]{15,35}$")  # a pod uid, as namespace names carry it
+_GONE = (errno.ENODEV, errno.ESRCH, errno.ENOENT)  # deleting what is not there
 
 
 @dataclass(frozen=True)
@@ -105,14 +102,11 @@ class BridgeNetwork:
     def ensure_node(self) -> None:
         gw = str(gateway(self.cidr))
         try:
-            with IPRoute() as ipr:
-                found = ipr.link_lookup(ifname=self.bridge)
-                if not found:
-                    _tolerate(ipr.link, "add", ifname=self.bridge, kind="bridge")
-                    found = ipr.link_lookup(ifname=self.bridge)
-                idx = found[0]
-                _tolerate(ipr.addr, "add", index=idx, address=gw, prefixlen=self.cidr.prefixlen)
-                ipr.link("set", index=idx, state="up")
+            with RtnlSocket() as nl:
+                _tolerate(nl.add_bridge, self.bridge)
+                idx = nl.link_index(self.bridge)
+                _tolerate(nl.add_addr, idx, gw, self.cidr.prefixlen)
+                nl.set_link(idx, up=True)
         except NetlinkError as exc:
             raise NetworkError(f"bridge {self.bridge} {gw}/{self.cidr.prefixlen}: {exc}") from exc
         try:
@@ -124,34 +118,31 @@ class BridgeNetwork:
             log.warning("cannot enable ip_forward err=%s", exc)
 
     def remove_bridge(self) -> None:
-        with IPRoute() as ipr:
-            for idx in ipr.link_lookup(ifname=self.bridge):
-                _tolerate(ipr.link, "del", index=idx)
+        with RtnlSocket() as nl:
+            _tolerate(nl.del_link, self.bridge)
 
     # -- pods ----------------------------------------------------------------------------
     def setup(self, uid: str) -> Sandbox:
         name, veth = self.netns_name(uid), self.veth_name(uid)
+        path = f"{NETNS_DIR}/{name}"
         ip = str(self.ipam.allocate(uid))
         gw = str(gateway(self.cidr))
         try:
-            if not os.path.exists(f"{NETNS_DIR}/{name}"):
+            if not os.path.exists(path):
                 create_netns(name)
             # Single-object requests only (no link dumps): their cost does not grow with pods.
-            with IPRoute() as ipr:
-                _tolerate(
-                    ipr.link, "add", ifname=veth, kind="veth",
-                    peer={"ifname": "eth0", "net_ns_fd": name},
-                )  # fmt: skip
-                idx = _index(ipr, veth)
-                ipr.link("set", index=idx, master=_index(ipr, self.bridge), state="up")
-                ipr.brport("set", index=idx, mode=1)  # hairpin: a pod reaches itself via a VIP
-            with entered(f"{NETNS_DIR}/{name}"), IPRoute() as ns:
-                ns.link("set", index=_index(ns, "lo"), state="up")
-                eth0 = _index(ns, "eth0")
-                _tolerate(ns.addr, "add", index=eth0, address=ip, prefixlen=self.cidr.prefixlen)
-                ns.link("set", index=eth0, state="up")
-                _tolerate(ns.route, "add", dst="default", gateway=gw)
-        except (NetlinkError, OSError) as exc:
+            with RtnlSocket() as nl:
+                _tolerate(nl.add_veth, veth, "eth0", path)
+                idx = nl.link_index(veth)
+                nl.set_link(idx, master=nl.link_index(self.bridge), up=True)
+                nl.set_hairpin(idx)  # a pod reaches itself through a Service VIP
+            with entered(path), RtnlSocket() as ns:
+                ns.set_link(ns.link_index("lo"), up=True)
+                eth0 = ns.link_index("eth0")
+                _tolerate(ns.add_addr, eth0, ip, self.cidr.prefixlen)
+                ns.set_link(eth0, up=True)
+                _tolerate(ns.add_route, DEFAULT_DST, 0, gw)
+        except OSError as exc:  # NetlinkError included
             raise NetworkError(f"pod network uid={uid} netns={name} ip={ip}: {exc}") from exc
         log.info("pod network up uid=%s netns=%s ip=%s veth=%s", uid, name, ip, veth)
         return Sandbox(name, ip, veth)
@@ -159,40 +150,33 @@ class BridgeNetwork:
     def teardown(self, uid: str) -> None:
         name, veth = self.netns_name(uid), self.veth_name(uid)
         try:
-            with IPRoute() as ipr:
-                _tolerate(ipr.link, "del", ifname=veth)
+            with RtnlSocket() as nl:
+                _tolerate(nl.del_link, veth)
             remove_netns(name)
-        except (NetlinkError, OSError) as exc:
+        except OSError as exc:
             raise NetworkError(f"pod network teardown uid={uid} netns={name}: {exc}") from exc
         self.ipam.release(uid)
         log.info("pod network down uid=%s netns=%s", uid, name)
 
     # -- routes to other nodes -----------------------------------------------------------
     def present_routes(self) -> list[PodRoute]:
-        with IPRoute() as ipr:
-            out = []
-            for r in ipr.route("dump", family=2, proto=RT_PROTO_KUBELAB):
-                if r.get("proto") != RT_PROTO_KUBELAB:
-                    continue
-                out.append(PodRoute(f"{r.get('dst')}/{r['dst_len']}", str(r.get("gateway"))))
-            return out
+        with RtnlSocket() as nl:
+            return [
+                PodRoute(f"{r.dst}/{r.dst_len}", str(r.gateway))
+                for r in nl.routes()
+                if r.proto == RT_PROTO_KUBELAB and r.table == RT_TABLE_MAIN
+            ]
 
     def sync_routes(self, desired: Iterable[PodRoute]) -> None:
         add, delete = route_diff(desired, self.present_routes())
-        with IPRoute() as ipr:
+        with RtnlSocket() as nl:
             for r in delete:
                 dst, plen = r.cidr.split("/")
-                _tolerate(ipr.route, "del", dst=dst, dst_len=int(plen), proto=RT_PROTO_KUBELAB)
+                _tolerate(nl.del_route, dst, int(plen), proto=RT_PROTO_KUBELAB)
             for r in add:
                 dst, plen = r.cidr.split("/")
                 try:
-                    ipr.route(
-                        "replace",
-                        dst=dst,
-                        dst_len=int(plen),
-                        gateway=r.via,
-                        proto=RT_PROTO_KUBELAB,
-                    )
+                    nl.replace_route(dst, int(plen), r.via, proto=RT_PROTO_KUBELAB)
                 except NetlinkError as exc:
                     log.warning("route to pods cidr=%s via=%s failed err=%s", r.cidr, r.via, exc)
 
@@ -266,20 +250,10 @@ def remove_netns(name: str) -> None:
         os.unlink(path)
 
 
-def _index(ipr: IPRoute, ifname: str) -> int:
-    """A link's index by one RTM_GETLINK for that name (a lookup dumps every link)."""
+def _tolerate(fn: Callable[..., None], *args: object, **kwargs: object) -> None:
+    """Run a netlink request; EEXIST on create and ENODEV/ESRCH/ENOENT on delete are success."""
     try:
-        return int(ipr.link("get", ifname=ifname)[0]["index"])
+        fn(*args, **kwargs)
     except NetlinkError as exc:
-        if exc.code == errno.ENODEV:
-            raise NetworkError(f"link {ifname} is missing") from exc
-        raise
-
-
-def _tolerate(fn: object, *args: object, **kwargs: object) -> None:
-    """Run a netlink call; EEXIST on create and ENODEV/ESRCH/ENOENT on delete are success."""
-    try:
-        fn(*args, **kwargs)  # type: ignore[operator]
-    except NetlinkError as exc:
-        if exc.code not in (errno.EEXIST, errno.ENODEV, errno.ESRCH, errno.ENOENT):
+        if exc.errno != errno.EEXIST and exc.errno not in _GONE:
             raise
