@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_LOST_LEASE = 1
 SYNC_TIMEOUT = 60.0
+BIND_DRAIN_TIMEOUT = 10.0  # on the way out, bindings already posted get this long to finish
 GRPC_PORT = 6444
 
 
@@ -239,6 +240,7 @@ def serve(options: Options, stop: threading.Event) -> int:
         ClientConditions(client),
         scheduler_name=options.scheduler_name,
         framework=default_framework(options.seed),
+        bind_workers=options.bind_workers,
     )
     informers = start_informers(client, scheduler)
     try:
@@ -266,6 +268,7 @@ def serve(options: Options, stop: threading.Event) -> int:
             return EXIT_LOST_LEASE
         return EXIT_OK
     finally:
+        scheduler.close(timeout=BIND_DRAIN_TIMEOUT)
         for informer in informers:
             informer.stop()
         client.close()
