@@ -19,20 +19,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from controlplane.scheduler.errors import FlagError
-from controlplane.scheduler.leaderelection import (
+from controlplane.scheduler.pod import DEFAULT_SCHEDULER_NAME
+from kubelab.client.leaderelection import (
     DEFAULT_LEASE_DURATION,
-    DEFAULT_NAME,
-    DEFAULT_NAMESPACE,
     DEFAULT_RENEW_DEADLINE,
     DEFAULT_RETRY_PERIOD,
 )
-from controlplane.scheduler.pod import DEFAULT_SCHEDULER_NAME
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _TRUE = {"1", "t", "true", "yes"}
 _FALSE = {"0", "f", "false", "no"}
 DEFAULT_APISERVER = "127.0.0.1:6444"
+DEFAULT_NAMESPACE = "kube-system"  # the Lease kube-scheduler elects its leader with
+DEFAULT_NAME = "kube-scheduler"
 # Bindings posted concurrently while the next pods are scheduled (kubelab's own flag: upstream
 # starts one goroutine per binding; Python threads are dearer, so the pool is bounded).
 DEFAULT_BIND_WORKERS = 16

@@ -137,8 +137,8 @@ def test_failed_binding_forgets_the_pod_requeues_it_and_frees_the_node(
     }
     assert scheduler.run_until_idle() == []
     clock.advance(1.0)
-    outcomes = sorted(a.outcome.value for a in scheduler.run_until_idle())
-    assert outcomes == ["binding", "unschedulable"]
+    values = sorted(a.outcome.value for a in scheduler.run_until_idle())
+    assert values == ["binding", "unschedulable"]
     assert scheduler.wait_for_bindings(10)
     assert len(cluster.bindings) == 1
     assert cpu_requested(scheduler) == {"n1": 1000}
