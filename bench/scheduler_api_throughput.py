@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -32,6 +33,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from controlplane.apiserver.server import Apiserver, ApiserverConfig
 from controlplane.scheduler.inmemory import InMemoryCluster, make_node, make_pod
@@ -66,6 +69,20 @@ class Run:
     total: float  # pods / (process start -> last pod bound)
     steady: float  # pods / (first pod bound -> last pod bound)
     first_bind: float  # seconds from process start to the first binding
+    # CPU seconds per pod while the pods were bound: less sensitive to a busy machine than rates
+    scheduler_cpu_ms: float
+    apiserver_cpu_ms: float  # this process: the apiserver and the benchmark's own watch
+    etcd_cpu_ms: float
+
+
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class BindWatcher:
@@ -133,16 +150,22 @@ def through_api(pods: int, nodes: int, work: Path, bind_workers: int) -> Run:
             "--apiserver", api, "--leader-elect=false", "--bind-workers", str(bind_workers),
         ]  # fmt: skip
         log = (work / f"scheduler-{bind_workers}.log").open("w")
+        own0, etcd0 = own_cpu_seconds(), cpu_seconds(etcd.pid)
         start = time.perf_counter()
         scheduler = subprocess.Popen(sched_argv, stdout=subprocess.DEVNULL, stderr=log)
         if not watcher.done.wait(600):
             raise RuntimeError(f"only {len(watcher.bound)}/{pods} pods were bound within 600 s")
+        sched_cpu = cpu_seconds(scheduler.pid)
+        own, etcd_cpu = own_cpu_seconds() - own0, cpu_seconds(etcd.pid) - etcd0
         times = sorted(watcher.bound.values())
         first, last = times[0], times[-1]
         return Run(
             total=pods / (last - start),
             steady=(pods - 1) / (last - first) if last > first else float("inf"),
             first_bind=first - start,
+            scheduler_cpu_ms=1000 * sched_cpu / pods,
+            apiserver_cpu_ms=1000 * own / pods,
+            etcd_cpu_ms=1000 * etcd_cpu / pods,
         )
     finally:
         if watcher is not None:
@@ -172,22 +195,32 @@ def main() -> None:
         for workers, runs in results.items():  # interleaved: both modes see the same load
             with tempfile.TemporaryDirectory(prefix="kubelab-sched-bench-") as tmp:
                 runs.append(through_api(args.pods, args.nodes, Path(tmp), workers))
-    print(f"{'mode':<28}{'pods/s':>8}{'steady':>9}{'1st bind s':>12}{'vs 90/s':>9}")
+    print(
+        f"{'mode':<26}{'pods/s':>7}{'steady':>7}{'1st bind s':>11}{'vs 90/s':>8}"
+        f"{'CPU ms/pod: scheduler':>23}{'apiserver':>10}{'etcd':>6}"
+    )
     medians = {}
     for workers, runs in results.items():
         total = statistics.median(r.total for r in runs)
         steady = statistics.median(r.steady for r in runs)
         first = statistics.median(r.first_bind for r in runs)
+        sched = statistics.median(r.scheduler_cpu_ms for r in runs)
+        apiserver = statistics.median(r.apiserver_cpu_ms for r in runs)
+        etcd = statistics.median(r.etcd_cpu_ms for r in runs)
         medians[workers] = total
         mode = f"API, --bind-workers {workers}"
-        print(f"{mode:<28}{total:>8.0f}{steady:>9.0f}{first:>12.2f}{total / THRESHOLD:>8.2f}x")
+        print(
+            f"{mode:<26}{total:>7.0f}{steady:>7.0f}{first:>11.2f}{total / THRESHOLD:>7.2f}x"
+            f"{sched:>23.1f}{apiserver:>10.1f}{etcd:>6.1f}"
+        )
     print(f"{'in-memory core':<28}{core:>8.0f}")
     fast, slow = medians[args.bind_workers], medians[0]
     print(
         f"concurrent/inline binding {fast / slow:.2f}x; API/core {fast / core:.2f}; "
         f"load now {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
-    print("pods/s: process start -> last pod bound; steady: first -> last binding")
+    print("pods/s: process start -> last pod bound; steady: first -> last binding;")
+    print("CPU ms/pod: user+system CPU of each process while the pods were bound, per pod")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ the value and what is accepted; callers turn it into their own error. No IO, no 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -49,11 +50,20 @@ class ResourceError(ValueError):
 def amount(resource: str, quantity: object, *, field: str = "") -> int:
     """One quantity in its resource's unit: millicores for cpu, whole units otherwise."""
     try:
-        if resource == CPU:
-            return milli_value(quantity)  # type: ignore[arg-type]
-        return value(quantity)  # type: ignore[arg-type]
+        if isinstance(quantity, str) or type(quantity) is int:
+            # Pods repeat the same few quantities ("100m", "64Mi"): parse each once.
+            return _cached_amount(resource == CPU, quantity)
+        return _amount(resource == CPU, quantity)
     except QuantityError as exc:
         raise ResourceError(field or resource, quantity, str(exc)) from exc
+
+
+def _amount(milli: bool, quantity: object) -> int:
+    return milli_value(quantity) if milli else value(quantity)  # type: ignore[arg-type]
+
+
+# Bounded, and pure: a quantity's value never changes. Failures are not cached (they raise).
+_cached_amount = functools.lru_cache(maxsize=4096)(_amount)
 
 
 def parse_list(items: object, *, field: str = "") -> Resources:
