@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ from kubelab.client import NODES, PODS, Client, EventRecorder, Informer
 log = logging.getLogger(__name__)
 
 SYNC_TIMEOUT = 60.0
+EVENTS_FLUSH_TIMEOUT = 5.0
 GRPC_PORT = 6444
 
 
@@ -75,7 +77,25 @@ class ClientEvents:
     def _drain(self) -> None:
         while True:
             pod, type_, reason, message = self._queue.get()
-            self.recorder.event(pod, type_, reason, message)
+            try:
+                self.recorder.event(pod, type_, reason, message)
+            except Exception:
+                log.exception("event dropped reason=%s message=%r", reason, message)
+            finally:
+                self._queue.task_done()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait (at most `timeout` seconds) until every queued event is written or dropped."""
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    # (qsize() would take the mutex this block already holds)
+                    log.warning("events not written count=%d", self._queue.unfinished_tasks)
+                    return False
+                self._queue.all_tasks_done.wait(remaining)
+        return True
 
 
 def scheduled_condition(
@@ -187,9 +207,10 @@ def serve(options: Options, stop: threading.Event) -> int:
     """The process body over a real apiserver; returns the exit status."""
     client = _client(options)
     informers: list[Informer] = []
+    events = ClientEvents(client, options.scheduler_name)
     access = ClusterAccess(
         ClientBinder(client),
-        ClientEvents(client, options.scheduler_name),
+        events,
         ClientConditions(client),
         client,
         lambda scheduler: start_informers(client, scheduler, informers),
@@ -199,4 +220,5 @@ def serve(options: Options, stop: threading.Event) -> int:
     finally:
         for informer in informers:
             informer.stop()
+        events.flush(EVENTS_FLUSH_TIMEOUT)  # Events still queued behind the last bindings
         client.close()
