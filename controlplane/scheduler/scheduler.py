@@ -223,7 +223,7 @@ class Scheduler:
         if failure is not None or isinstance(result, FitError):
             return self._report_error(qp, str(failure))
         if self._bind_pool is None:
-            return self._bind(qp, info, result)
+            return self._bind_guarded(qp, info, result)
         return self._bind_async(self._bind_pool, qp, info, result)
 
     def _bind_async(
@@ -241,17 +241,23 @@ class Scheduler:
 
     def _binding_cycle(self, qp: QueuedPod, info: PodInfo, result: ScheduleResult) -> None:
         try:
-            self._bind(qp, info, result)
-        except Exception:
-            # Not a refusal (those are handled in _bind): a bug or an unexpected client error.
-            # The pod must not stay assumed forever: forget it and retry after back-off.
-            log.exception("binding failed pod=%s node=%s", info.key, result.node)
-            self._forget_and_requeue(qp, info)
+            self._bind_guarded(qp, info, result)
         finally:
             self._bind_slots.release()
             with self._lock:
                 self._binding -= 1
                 self._lock.notify_all()  # wait_for_bindings; no new work for the loop
+
+    def _bind_guarded(self, qp: QueuedPod, info: PodInfo, result: ScheduleResult) -> Attempt:
+        try:
+            return self._bind(qp, info, result)
+        except Exception as exc:
+            # Not a refusal (those are handled in _bind): a bug or an unexpected client error.
+            # The pod must not stay assumed forever: forget it and retry after back-off.
+            log.exception("binding failed pod=%s node=%s", info.key, result.node)
+            self._forget_and_requeue(qp, info)
+            message = f'Binding failed: running Bind plugin "DefaultBinder": {exc}'
+            return self._report_error(qp, message)
 
     def _forget_and_requeue(self, qp: QueuedPod, info: PodInfo) -> None:
         with self._lock:

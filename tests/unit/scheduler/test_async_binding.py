@@ -11,6 +11,7 @@ import pytest
 
 from controlplane.scheduler.errors import BindError
 from controlplane.scheduler.inmemory import InMemoryCluster, make_node, make_pod
+from controlplane.scheduler.pod import PodKey
 from controlplane.scheduler.queue import SchedulingQueue
 from controlplane.scheduler.scheduler import Outcome, Scheduler, run_in_thread
 from tests.support import wait_until
@@ -123,11 +124,11 @@ def test_failed_binding_forgets_the_pod_requeues_it_and_frees_the_node(
     assert outcomes == [Outcome.BINDING, Outcome.UNSCHEDULABLE]
     binder.gate.set()
     assert scheduler.wait_for_bindings(10)
-    assert not scheduler.cache.is_assumed("default/first")  # type: ignore[arg-type]
+    assert not scheduler.cache.is_assumed(PodKey("default/first"))
     assert cpu_requested(scheduler) == {"n1": 0}
-    if failure == "refused":
-        [event] = cluster.events_for("default/first", "FailedScheduling")
-        assert event["note"].startswith('Binding rejected: running Bind plugin "DefaultBinder"')
+    [event] = cluster.events_for("default/first", "FailedScheduling")
+    verb = "rejected" if failure == "refused" else "failed"
+    assert event["note"].startswith(f'Binding {verb}: running Bind plugin "DefaultBinder"')
     # The freed capacity moves the unschedulable pod out of the pool (into back-off, as its
     # own attempt was a second ago); the failed pod backs off too.
     assert scheduler.queue.pending() == {
