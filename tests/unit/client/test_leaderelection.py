@@ -36,8 +36,10 @@ def lease(holder: str, renewed_ago: float, duration: int = 15) -> dict[str, Any]
         (lease("other", 5), Decision.WAIT),
         (lease("other", 16), Decision.ACQUIRE),
         (lease("", 1), Decision.ACQUIRE),
+        (lease("me", 60), Decision.RENEW),
+        (lease("other", 15), Decision.WAIT),
     ],
-    ids=["absent", "mine", "held", "expired", "released"],
+    ids=["absent", "mine", "held", "expired", "released", "mine, expired", "expires right now"],
 )
 def test_decide(current: dict[str, Any] | None, decision: Decision) -> None:
     assert decide(current, "me", NOW) is decision
