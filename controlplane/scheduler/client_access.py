@@ -6,13 +6,13 @@
   and `kubectl get events` show them, "From" being the scheduler's name);
 - `ClientConditions`: the `PodScheduled=False` condition, merge-patched into `status`;
 - `start_informers`: list+watch informers for nodes and pods feeding the `Scheduler`;
-- `ClientElector`: the scheduler's `Elector` protocol over `kubelab.client.LeaderElector`
-  (Lease `kube-system/kube-scheduler`), so the scheduler and every other component elect
-  leaders the same way.
+- the `Client` itself serves as the `LeaseClient` of leader election (Lease
+  `kube-system/kube-scheduler`), so the scheduler and every other component elect leaders the
+  same way (`kubelab.client.leaderelection`).
 
 `serve()` builds a `Client` from `--kubeconfig` (credentials; its server's host when neither
-`--apiserver` nor `--master` is given) and runs the process body. No scheduling decision is
-made here.
+`--apiserver` nor `--master` is given) and runs the process body, `app.serve`. No scheduling
+decision is made here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,27 +29,19 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from controlplane.scheduler import app
+from controlplane.scheduler.app import ClusterAccess
 from controlplane.scheduler.errors import BindError, ClientUnavailableError
 from controlplane.scheduler.options import DEFAULT_APISERVER, Options
-from controlplane.scheduler.plugins import default_framework
 from controlplane.scheduler.pod import Object
-from controlplane.scheduler.scheduler import Scheduler, WatchEvent, run_leader_elected
+from controlplane.scheduler.scheduler import Scheduler, WatchEvent
 from kubelab.api.errors import ApiError, Conflict, NotFound
-from kubelab.client import (
-    NODES,
-    PODS,
-    Client,
-    EventRecorder,
-    Informer,
-    LeaderElectionConfig,
-    LeaderElector,
-)
+from kubelab.client import NODES, PODS, Client, EventRecorder, Informer
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_LOST_LEASE = 1
 SYNC_TIMEOUT = 60.0
+EVENTS_FLUSH_TIMEOUT = 5.0
 GRPC_PORT = 6444
 
 
@@ -86,7 +77,25 @@ class ClientEvents:
     def _drain(self) -> None:
         while True:
             pod, type_, reason, message = self._queue.get()
-            self.recorder.event(pod, type_, reason, message)
+            try:
+                self.recorder.event(pod, type_, reason, message)
+            except Exception:
+                log.exception("event dropped reason=%s message=%r", reason, message)
+            finally:
+                self._queue.task_done()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait (at most `timeout` seconds) until every queued event is written or dropped."""
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    # (qsize() would take the mutex this block already holds)
+                    log.warning("events not written count=%d", self._queue.unfinished_tasks)
+                    return False
+                self._queue.all_tasks_done.wait(remaining)
+        return True
 
 
 def scheduled_condition(
@@ -141,9 +150,13 @@ class ClientConditions:
             return
 
 
-def start_informers(client: Client, scheduler: Scheduler) -> list[Informer]:
-    """Nodes first (so the first pods already see them), then pods; both synced on return."""
-    informers = []
+def start_informers(
+    client: Client, scheduler: Scheduler, informers: list[Informer] | None = None
+) -> list[Informer]:
+    """Nodes first (so the first pods already see them), then pods; both synced on return.
+    Each informer is appended to `informers` as soon as it runs, so a caller can stop the
+    ones started even when a later one fails to sync."""
+    informers = [] if informers is None else informers
     for resource, handler in (
         (NODES, scheduler.on_node_event),
         (PODS, scheduler.on_pod_event),
@@ -151,12 +164,12 @@ def start_informers(client: Client, scheduler: Scheduler) -> list[Informer]:
         informer = Informer(client, resource)
         _feed(informer, handler)
         informer.start()
+        informers.append(informer)
         if not informer.wait_for_sync(SYNC_TIMEOUT):
             raise ClientUnavailableError(
                 f"kube-scheduler: cannot list {resource} from the apiserver at "
                 f"{','.join(client.endpoints)} within {SYNC_TIMEOUT:.0f}s"
             )
-        informers.append(informer)
     return informers
 
 
@@ -166,46 +179,6 @@ def _feed(informer: Informer, handler: Callable[[WatchEvent, Object], None]) -> 
         on_update=lambda _old, new: handler(WatchEvent.MODIFIED, new),
         on_delete=lambda obj: handler(WatchEvent.DELETED, obj),
     )
-
-
-@dataclass
-class ClientElector:
-    """`scheduler.Elector` over kubelab.client's LeaderElector (which runs in its own thread)."""
-
-    client: Client
-    config: LeaderElectionConfig
-    poll: float = 0.2
-    elector: LeaderElector | None = field(default=None, init=False)
-
-    def run(
-        self,
-        stop: Callable[[], bool],
-        on_started_leading: Callable[[], None],
-        on_stopped_leading: Callable[[], None],
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        lost = threading.Event()
-
-        def stopped() -> None:
-            # A clean stop releases the lease and "stops leading" too: that is no loss.
-            if not stop():
-                lost.set()
-                on_stopped_leading()
-
-        self.elector = LeaderElector(
-            self.client,
-            self.config,
-            on_started_leading=on_started_leading,
-            on_stopped_leading=stopped,
-            on_new_leader=lambda who: log.info("leader is identity=%s", who),
-        )
-        self.elector.start()
-        try:
-            while not stop() and not lost.is_set():
-                sleep(self.poll)
-        finally:
-            self.elector.stop()
 
 
 def _client(options: Options) -> Client:
@@ -233,39 +206,19 @@ def _client(options: Options) -> Client:
 def serve(options: Options, stop: threading.Event) -> int:
     """The process body over a real apiserver; returns the exit status."""
     client = _client(options)
-    scheduler = Scheduler(
+    informers: list[Informer] = []
+    events = ClientEvents(client, options.scheduler_name)
+    access = ClusterAccess(
         ClientBinder(client),
-        ClientEvents(client, options.scheduler_name),
+        events,
         ClientConditions(client),
-        scheduler_name=options.scheduler_name,
-        framework=default_framework(options.seed),
+        client,
+        lambda scheduler: start_informers(client, scheduler, informers),
     )
-    informers = start_informers(client, scheduler)
     try:
-        if not options.leader_elect:
-            log.info("scheduling without leader election scheduler_name=%s", options.scheduler_name)
-            worker = threading.Thread(target=scheduler.run, args=(stop,), name="scheduler")
-            worker.start()
-            stop.wait()
-            scheduler.wake()
-            worker.join()
-            return EXIT_OK
-        elector = ClientElector(
-            client,
-            LeaderElectionConfig(
-                name=options.lease_name,
-                namespace=options.lease_namespace,
-                identity=options.identity,
-                lease_duration=options.lease_duration,
-                renew_deadline=options.renew_deadline,
-                retry_period=options.retry_period,
-            ),
-        )
-        if run_leader_elected(scheduler, elector, stop):
-            log.error("leaderelection lost identity=%s", options.identity)
-            return EXIT_LOST_LEASE
-        return EXIT_OK
+        return app.serve(options, access, stop)
     finally:
         for informer in informers:
             informer.stop()
+        events.flush(EVENTS_FLUSH_TIMEOUT)  # Events still queued behind the last bindings
         client.close()

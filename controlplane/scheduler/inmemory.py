@@ -1,9 +1,11 @@
 """An in-memory cluster that plays the apiserver for the scheduler: tests, benchmark, demos.
 
 It holds nodes, pods and events as Kubernetes-shaped dicts and implements `Binder`,
-`EventRecorder` and `PodConditionWriter`. Binding behaves like the apiserver's binding
-subresource: it refuses a pod that is gone or already has a node (a conflict), sets
-`spec.nodeName` and the PodScheduled=True condition, and bumps `resourceVersion`.
+`EventRecorder` and `PodConditionWriter`; its `leases` (`MemoryLeases`) are a `LeaseClient` for
+`kubelab.client.leaderelection`, with the apiserver's compare-and-swap on resourceVersion.
+Binding behaves like the apiserver's binding subresource: it refuses a pod that is gone or
+already has a node (a conflict), sets `spec.nodeName` and the PodScheduled=True condition, and
+bumps `resourceVersion`.
 
 Watch events reach subscribers either at once (`deliver="sync"`) or only when `flush()` is
 called (`deliver="manual"`), which lets a test hold bound pods back the way a slow watch does.
@@ -22,6 +24,8 @@ from controlplane.scheduler.errors import BindError
 from controlplane.scheduler.events import make_event
 from controlplane.scheduler.pod import Object, pod_key
 from controlplane.scheduler.scheduler import Scheduler, WatchEvent
+from kubelab.api.errors import AlreadyExists, Conflict, NotFound, ServiceUnavailable
+from kubelab.client.resources import GVR, LEASES
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,86 @@ def make_pod(
     }
 
 
+class MemoryLeases:
+    """coordination.k8s.io/v1 Leases in memory, as the apiserver serves them to an elector:
+    NotFound, AlreadyExists, Conflict on a stale resourceVersion; `fail = True` makes every call
+    fail as an unreachable apiserver does."""
+
+    def __init__(self) -> None:
+        self.leases: dict[tuple[str, str], Object] = {}
+        self.fail = False
+        self._rv = 0
+        self._lock = threading.Lock()
+
+    def holder(self, namespace: str = "kube-system", name: str = "kube-scheduler") -> str:
+        with self._lock:
+            lease = self.leases.get((namespace, name)) or {}
+        return str((lease.get("spec") or {}).get("holderIdentity") or "")
+
+    def lease(self, namespace: str = "kube-system", name: str = "kube-scheduler") -> Object | None:
+        with self._lock:
+            lease = self.leases.get((namespace, name))
+            return copy.deepcopy(lease) if lease is not None else None
+
+    def _check(self, resource: str | GVR) -> None:
+        if self.fail:
+            raise ServiceUnavailable("lease store unavailable")
+        if resource != LEASES:
+            raise NotFound(f"the server could not find the requested resource {resource}")
+
+    def get(self, resource: str | GVR, name: str, *, namespace: str = "") -> Object:
+        with self._lock:
+            self._check(resource)
+            lease = self.leases.get((namespace, name))
+            if lease is None:
+                raise NotFound(f'leases.coordination.k8s.io "{name}" not found')
+            return copy.deepcopy(lease)
+
+    def create(
+        self,
+        resource: str | GVR,
+        obj: Object,
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> Object:
+        del strict
+        with self._lock:
+            self._check(resource)
+            meta = obj.get("metadata") or {}
+            key = (namespace or meta.get("namespace") or "default", str(meta.get("name", "")))
+            if key in self.leases:
+                raise AlreadyExists(f'leases.coordination.k8s.io "{key[1]}" already exists')
+            return self._store(key, obj, dry_run)
+
+    def update(self, resource: str | GVR, obj: Object, *, dry_run: bool = False) -> Object:
+        with self._lock:
+            self._check(resource)
+            meta = obj.get("metadata") or {}
+            key = (str(meta.get("namespace") or "default"), str(meta.get("name", "")))
+            current = self.leases.get(key)
+            if current is None:
+                raise NotFound(f'leases.coordination.k8s.io "{key[1]}" not found')
+            if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
+                raise Conflict(
+                    f'Operation cannot be fulfilled on leases.coordination.k8s.io "{key[1]}": '
+                    "the object has been modified; please apply your changes to the latest "
+                    "version and try again"
+                )
+            return self._store(key, obj, dry_run)
+
+    def _store(self, key: tuple[str, str], obj: Object, dry_run: bool) -> Object:
+        stored = copy.deepcopy(obj)
+        meta = stored.setdefault("metadata", {})
+        meta["namespace"], meta["name"] = key
+        if not dry_run:
+            self._rv += 1
+            meta["resourceVersion"] = str(self._rv)
+            self.leases[key] = stored
+        return copy.deepcopy(stored)
+
+
 class InMemoryCluster:
     def __init__(self, *, deliver: Literal["sync", "manual"] = "sync") -> None:
         self.nodes: dict[str, Object] = {}
@@ -96,6 +180,7 @@ class InMemoryCluster:
         self._rv = 0
         self._lock = threading.RLock()
         self.bind_hook: Callable[[str, str], None] | None = None
+        self.leases = MemoryLeases()
 
     # wiring --------------------------------------------------------------------------------
     def subscribe(self, scheduler: Scheduler) -> None:

@@ -19,20 +19,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from controlplane.scheduler.errors import FlagError
-from controlplane.scheduler.leaderelection import (
+from controlplane.scheduler.pod import DEFAULT_SCHEDULER_NAME
+from kubelab.client.leaderelection import (
     DEFAULT_LEASE_DURATION,
-    DEFAULT_NAME,
-    DEFAULT_NAMESPACE,
     DEFAULT_RENEW_DEADLINE,
     DEFAULT_RETRY_PERIOD,
 )
-from controlplane.scheduler.pod import DEFAULT_SCHEDULER_NAME
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _TRUE = {"1", "t", "true", "yes"}
 _FALSE = {"0", "f", "false", "no"}
 DEFAULT_APISERVER = "127.0.0.1:6444"
+DEFAULT_NAMESPACE = "kube-system"  # the Lease kube-scheduler elects its leader with
+DEFAULT_NAME = "kube-scheduler"
+# Bindings posted concurrently while the next pods are scheduled (kubelab's own flag: upstream
+# starts one goroutine per binding; Python threads are dearer, so the pool is bounded).
+DEFAULT_BIND_WORKERS = 16
+MAX_BIND_WORKERS = 256
 # client-go refuses renewDeadline <= JitterFactor * retryPeriod.
 JITTER_FACTOR = 1.2
 
@@ -75,6 +79,7 @@ class Options:
     identity: str = ""
     seed: int = 0
     verbosity: int = 0
+    bind_workers: int = DEFAULT_BIND_WORKERS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--identity", default="", help="leader election identity (default: hostname_<random>)"
     )
     p.add_argument("--seed", default="0", help="seed for breaking score ties (default 0)")
+    p.add_argument(
+        "--bind-workers",
+        default=str(DEFAULT_BIND_WORKERS),
+        help="bindings posted concurrently while scheduling goes on; 0 binds inline "
+        "(default %(default)s)",
+    )
     p.add_argument("-v", "--v", dest="verbosity", default="0", help="log verbosity (0-10)")
     return p
 
@@ -182,7 +193,15 @@ def parse_args(argv: Sequence[str]) -> Options:
         identity=ns.identity or f"{socket.gethostname()}_{_token()}",
         seed=_int("--seed", ns.seed),
         verbosity=_int("--v", ns.verbosity),
+        bind_workers=_bind_workers(ns.bind_workers),
     )
+
+
+def _bind_workers(text: str) -> int:
+    workers = _int("--bind-workers", text)
+    if not 0 <= workers <= MAX_BIND_WORKERS:
+        raise FlagError("--bind-workers", text, f"expected an integer from 0 to {MAX_BIND_WORKERS}")
+    return workers
 
 
 def _token() -> str:

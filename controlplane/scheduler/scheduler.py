@@ -11,6 +11,13 @@ adapter over `kubelab.client`, once it exists):
 The informers call `on_node_event` / `on_pod_event`; one worker calls `schedule_one()` (or
 `run()`). Pending pods whose `spec.schedulerName` is not ours are ignored, but every assigned pod
 is counted on its node whoever scheduled it, so two schedulers can share a cluster.
+
+Binding, like upstream's binding cycle, can run beside the next scheduling cycle: with
+`bind_workers=N` the chosen node is assumed in the cache at once and the Binding is posted by a
+bounded pool of N threads (at most N in flight; the worker waits for a free slot). A refused
+binding forgets the assumed pod, puts it in back-off and retries the unschedulable pods (the
+capacity it held is free again). With `bind_workers=0` (the default: tests, the in-memory
+benchmark) binding happens inline and `schedule_one` reports its outcome.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -76,6 +84,7 @@ class WatchEvent(Enum):
 
 class Outcome(Enum):
     BOUND = "bound"
+    BINDING = "binding"  # assumed; the Binding is being posted by the bind pool
     UNSCHEDULABLE = "unschedulable"
     ERROR = "error"
     SKIPPED = "skipped"
@@ -111,7 +120,10 @@ class Scheduler:
         framework: Framework | None = None,
         clock: Clock = time.monotonic,
         queue: SchedulingQueue | None = None,
+        bind_workers: int = 0,
     ) -> None:
+        if bind_workers < 0:
+            raise ValueError(f"bind_workers={bind_workers}: expected 0 (inline) or more")
         self.binder = binder
         self.recorder = recorder
         self.conditions = conditions
@@ -123,6 +135,14 @@ class Scheduler:
         self._nodes: dict[str, Object] = {}
         self._lock = threading.Condition()
         self._changes = 0
+        self.bind_workers = bind_workers
+        self._binding = 0  # bindings in flight (guarded by _lock)
+        self._bind_slots = threading.BoundedSemaphore(max(1, bind_workers))
+        self._bind_pool = (
+            ThreadPoolExecutor(max_workers=bind_workers, thread_name_prefix="bind")
+            if bind_workers
+            else None
+        )
 
     # informer side -------------------------------------------------------------------------
     def responsible_for(self, pod: Object) -> bool:
@@ -202,15 +222,56 @@ class Scheduler:
             return self._unschedulable(qp, failure)
         if failure is not None or isinstance(result, FitError):
             return self._report_error(qp, str(failure))
-        return self._bind(qp, info, result)
+        if self._bind_pool is None:
+            return self._bind_guarded(qp, info, result)
+        return self._bind_async(self._bind_pool, qp, info, result)
+
+    def _bind_async(
+        self, pool: ThreadPoolExecutor, qp: QueuedPod, info: PodInfo, result: ScheduleResult
+    ) -> Attempt:
+        # Back-pressure: at most bind_workers bindings in flight (and assumed pods unconfirmed).
+        self._bind_slots.acquire()
+        with self._lock:
+            self._binding += 1
+        try:
+            pool.submit(self._binding_cycle, qp, info, result)
+        except RuntimeError:  # the pool was shut down: bind here instead
+            self._binding_cycle(qp, info, result)
+        return Attempt(info.key, Outcome.BINDING, result.node)
+
+    def _binding_cycle(self, qp: QueuedPod, info: PodInfo, result: ScheduleResult) -> None:
+        try:
+            self._bind_guarded(qp, info, result)
+        finally:
+            self._bind_slots.release()
+            with self._lock:
+                self._binding -= 1
+                self._lock.notify_all()  # wait_for_bindings; no new work for the loop
+
+    def _bind_guarded(self, qp: QueuedPod, info: PodInfo, result: ScheduleResult) -> Attempt:
+        try:
+            return self._bind(qp, info, result)
+        except Exception as exc:
+            # Not a refusal (those are handled in _bind): a bug or an unexpected client error.
+            # The pod must not stay assumed forever: forget it and retry after back-off.
+            log.exception("binding failed pod=%s node=%s", info.key, result.node)
+            self._forget_and_requeue(qp, info)
+            message = f'Binding failed: running Bind plugin "DefaultBinder": {exc}'
+            return self._report_error(qp, message)
+
+    def _forget_and_requeue(self, qp: QueuedPod, info: PodInfo) -> None:
+        with self._lock:
+            self.cache.forget(info.key)
+            self.queue.add_backoff(qp)
+            # The capacity the assumed pod held is free again (upstream does the same).
+            self.queue.move_all("AssignedPodDelete")
+            self._notify()
 
     def _bind(self, qp: QueuedPod, info: PodInfo, result: ScheduleResult) -> Attempt:
         try:
             self.binder.bind(info.namespace, info.name, result.node)
         except BindError as exc:
-            with self._lock:
-                self.cache.forget(info.key)
-                self.queue.add_backoff(qp)
+            self._forget_and_requeue(qp, info)
             log.warning("binding rejected pod=%s node=%s error=%s", info.key, result.node, exc)
             message = f'Binding rejected: running Bind plugin "DefaultBinder": {exc}'
             return self._report_error(qp, message)
@@ -268,6 +329,21 @@ class Scheduler:
                 break
             attempts.append(attempt)
         return attempts
+
+    def wait_for_bindings(self, timeout: float | None = None) -> bool:
+        """Wait until no binding is in flight; False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._binding == 0, timeout)
+
+    def bindings_in_flight(self) -> int:
+        with self._lock:
+            return self._binding
+
+    def close(self, timeout: float | None = None) -> None:
+        """Let in-flight bindings finish (bounded by `timeout`) and stop the bind pool."""
+        self.wait_for_bindings(timeout)
+        if self._bind_pool is not None:
+            self._bind_pool.shutdown(wait=False, cancel_futures=False)
 
     def run(self, stop: threading.Event, *, idle_wait: float = 1.0) -> None:
         """The worker: schedule while pods are ready; sleep until an event or a back-off ends."""

@@ -3,12 +3,17 @@
     elector = LeaderElector(client, LeaderElectionConfig(name="kube-scheduler",
                             namespace="kube-system", identity="cp-1_4711"),
                             on_started_leading=run, on_stopped_leading=stop)
-    elector.run()   # blocks; or start() for a thread
+    elector.run()   # blocks; or start() for a thread, or step() once per tick
 
 A candidate takes the Lease when it is absent, expired (renewTime + leaseDurationSeconds in the
-past) or already its own, with a compare-and-swap on the Lease's resourceVersion; the leader
-renews every `retry_period` and gives up leadership when it could not renew for `renew_deadline`.
-The decision of one attempt is the pure `decide()`.
+past), released (no holder) or already its own, with a compare-and-swap on the Lease's
+resourceVersion; the leader renews every `retry_period` and gives up leadership when it could not
+renew for `renew_deadline`, or at once when another holder shows up. The decision of one attempt
+is the pure `decide()`; the Lease to write is the pure `desired_lease()`.
+
+It is the only leader elector of the project: the scheduler and the controller-manager use it
+over a `Client`, and the tests over any `LeaseClient` (the in-memory cluster has one). Time comes
+from injected clocks (wall time for the Lease's timestamps, a monotonic one for the deadline).
 """
 
 from __future__ import annotations
@@ -21,14 +26,39 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from typing import Protocol
 
 from kubelab.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from kubelab.api.tables import format_micro_time, parse_time
 from kubelab.api.types import Object
-from kubelab.client.client import Client
-from kubelab.client.resources import LEASES
+from kubelab.client.resources import GVR, LEASES
 
 log = logging.getLogger(__name__)
+
+
+DEFAULT_LEASE_DURATION = 15.0
+DEFAULT_RENEW_DEADLINE = 10.0
+DEFAULT_RETRY_PERIOD = 2.0
+
+
+class LeaseClient(Protocol):
+    """The three calls the elector makes; `Client` has them, and so do the tests' fakes.
+    Failures are `ApiError`s: NotFound from get, AlreadyExists from create, Conflict from an
+    update with a stale resourceVersion."""
+
+    def get(self, resource: str | GVR, name: str, *, namespace: str = "") -> Object: ...
+
+    def create(
+        self,
+        resource: str | GVR,
+        obj: Object,
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> Object: ...
+
+    def update(self, resource: str | GVR, obj: Object, *, dry_run: bool = False) -> Object: ...
 
 
 @dataclass(frozen=True)
@@ -36,9 +66,9 @@ class LeaderElectionConfig:
     name: str
     namespace: str
     identity: str
-    lease_duration: float = 15.0
-    renew_deadline: float = 10.0
-    retry_period: float = 2.0
+    lease_duration: float = DEFAULT_LEASE_DURATION
+    renew_deadline: float = DEFAULT_RENEW_DEADLINE
+    retry_period: float = DEFAULT_RETRY_PERIOD
 
 
 class Decision(Enum):
@@ -94,13 +124,14 @@ def desired_lease(
 class LeaderElector:
     def __init__(
         self,
-        client: Client,
+        client: LeaseClient,
         config: LeaderElectionConfig,
         *,
         on_started_leading: Callable[[], None] = lambda: None,
         on_stopped_leading: Callable[[], None] = lambda: None,
         on_new_leader: Callable[[str], None] = lambda _: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.config = config
@@ -108,8 +139,10 @@ class LeaderElector:
         self.on_stopped_leading = on_stopped_leading
         self.on_new_leader = on_new_leader
         self.clock = clock
+        self.monotonic = monotonic
         self.leader = False
         self.observed_holder = ""
+        self._last_renew = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -153,32 +186,42 @@ class LeaderElector:
             )
             return False
 
-    def run(self) -> None:
+    def step(self) -> bool:
+        """One tick: try to acquire or renew; returns whether we lead afterwards.
+
+        On becoming leader `on_started_leading` runs in a thread of its own (it usually runs
+        for as long as we lead); a leader that sees another holder, or could not renew for
+        `renew_deadline`, stops leading and `on_stopped_leading` is called."""
         cfg = self.config
-        while not self._stop.is_set():
+        ok = self._attempt()
+        now = self.monotonic()
+        if ok:
+            self._last_renew = now
             if not self.leader:
-                if self._attempt():
-                    self.leader = True
-                    log.info(
-                        "became leader lease=%s/%s identity=%s",
-                        cfg.namespace,
-                        cfg.name,
-                        cfg.identity,
-                    )
-                    threading.Thread(target=self.on_started_leading, daemon=True).start()
-                    last_renew = time.monotonic()
-                else:
-                    self._stop.wait(cfg.retry_period)
-                continue
-            self._stop.wait(cfg.retry_period)
-            if self._stop.is_set():
-                break
-            if self._attempt():
-                last_renew = time.monotonic()
-            elif self.observed_holder not in ("", cfg.identity):
+                self.leader = True
+                log.info(
+                    "became leader lease=%s/%s identity=%s", cfg.namespace, cfg.name, cfg.identity
+                )
+                threading.Thread(
+                    target=self.on_started_leading, daemon=True, name=f"lead-{cfg.name}"
+                ).start()
+        elif self.leader:
+            if self.observed_holder not in ("", cfg.identity):
                 self._lose()  # someone else holds the Lease now: stop at once
-            elif time.monotonic() - last_renew > cfg.renew_deadline:
+            elif now - self._last_renew > cfg.renew_deadline:
+                log.warning(
+                    "failed to renew lease within deadline lease=%s/%s deadline=%ss",
+                    cfg.namespace,
+                    cfg.name,
+                    cfg.renew_deadline,
+                )
                 self._lose()
+        return self.leader
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.step()
+            self._stop.wait(self.config.retry_period)
         if self.leader:
             self._release()
             self._lose()

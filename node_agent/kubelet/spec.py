@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from kubelab.api.quantity import QuantityError, milli_value, value
+from kubelab.api import resources
 from node_agent.kubelet.errors import ManifestError
 
 Object = dict[str, Any]
@@ -189,6 +190,9 @@ class PodSpec:
     dns_config: DNSSettings | None = None
     node_name: str = ""
     labels: tuple[tuple[str, str], ...] = ()
+    # The pod's effective requests (cpu in millicores, others in whole units): app containers
+    # summed, init containers by maximum, plus overhead.
+    requests: Mapping[str, int] = field(default_factory=dict, hash=False)
     raw: Object = field(default_factory=dict, hash=False, compare=False, repr=False)
 
     @property
@@ -331,16 +335,23 @@ def _env_from(items: list[Any], path: str) -> tuple[EnvFromSource, ...]:
 
 
 def _resources(obj: Object, path: str) -> tuple[int | None, int | None]:
-    limits = _get(_get(obj, "resources", path, dict, {}), "limits", f"{path}.resources", dict, {})
-    mem = cpu = None
+    """The container's memory (bytes) and cpu (millicores) limits, read by kubelab.api."""
+    res = _get(obj, "resources", path, dict, {})
+    limits = _get(res, "limits", f"{path}.resources", dict, {})
+    _get(res, "requests", f"{path}.resources", dict, {})
     try:
-        if "memory" in limits:
-            mem = value(limits["memory"])
-        if "cpu" in limits:
-            cpu = milli_value(limits["cpu"])
-    except QuantityError as exc:
-        raise ManifestError(f"{path}.resources.limits", limits, str(exc)) from exc
-    return mem, cpu
+        parsed = resources.container_limits(obj, field=path)
+    except resources.ResourceError as exc:
+        raise ManifestError(f"{path}.resources.limits", limits, exc.reason) from exc
+    return parsed.get(resources.MEMORY), parsed.get(resources.CPU)
+
+
+def _pod_requests(obj: Object) -> dict[str, int]:
+    """What the pod needs on its node, as the scheduler counts it (kubelab.api.resources)."""
+    try:
+        return resources.pod_requests(obj)
+    except resources.ResourceError as exc:
+        raise ManifestError(exc.field, exc.value, exc.reason) from exc
 
 
 def _ports(obj: Object, path: str) -> tuple[ContainerPort, ...]:
@@ -512,5 +523,6 @@ def parse_pod(obj: Object) -> PodSpec:
         dns_config=dns_config,
         node_name=_get(spec, "nodeName", "spec", str, ""),
         labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+        requests=_pod_requests(obj),
         raw=obj,
     )

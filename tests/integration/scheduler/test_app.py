@@ -1,4 +1,5 @@
-"""The process body (`app.serve`) with the in-memory cluster standing in for the client."""
+"""The process body (`app.serve`) with the in-memory cluster standing in for the client:
+its Leases serve kubelab.client's leader election, as the apiserver does for the real process."""
 
 from __future__ import annotations
 
@@ -7,15 +8,14 @@ import threading
 import pytest
 
 from controlplane.scheduler.app import EXIT_LOST_LEASE, EXIT_OK, ClusterAccess, serve
-from controlplane.scheduler.inmemory import InMemoryCluster, make_node, make_pod
-from controlplane.scheduler.leaderelection import MemoryLeaseStore
+from controlplane.scheduler.inmemory import InMemoryCluster, MemoryLeases, make_node, make_pod
 from controlplane.scheduler.options import parse_args
 from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def access(cluster: InMemoryCluster, leases: MemoryLeaseStore) -> ClusterAccess:
+def access(cluster: InMemoryCluster, leases: MemoryLeases) -> ClusterAccess:
     return ClusterAccess(cluster, cluster, cluster, leases, cluster.subscribe)
 
 
@@ -32,7 +32,8 @@ def start(
 
 @pytest.mark.parametrize("leader_elect", ["true", "false"])
 def test_serve_schedules_until_stopped(leader_elect: str) -> None:
-    cluster, leases, stop = InMemoryCluster(), MemoryLeaseStore(), threading.Event()
+    cluster, stop = InMemoryCluster(), threading.Event()
+    leases = cluster.leases
     cluster.add_node(make_node("node-1"))
     cluster.create_pod(make_pod("before"))
     argv = [
@@ -50,19 +51,44 @@ def test_serve_schedules_until_stopped(leader_elect: str) -> None:
         wait_until(lambda: cluster.node_of("default/after") == "node-1")
         assert cluster.node_of("default/other") == ""
         if leader_elect == "true":
-            assert leases.record is not None
-            assert leases.record.holder_identity == "cp-1"
-            assert leases.record.lease_duration_seconds == 15
+            lease = leases.lease()
+            assert lease is not None
+            assert lease["spec"]["holderIdentity"] == "cp-1"
+            assert lease["spec"]["leaseDurationSeconds"] == 15
         else:
-            assert leases.record is None
+            assert leases.lease() is None
     finally:
         stop.set()
         thread.join(timeout=10)
     assert result == [EXIT_OK]
+    if leader_elect == "true":
+        assert leases.holder() == ""  # a clean stop releases the Lease for the next candidate
+
+
+def test_serve_binds_with_a_pool_and_drains_it_on_stop() -> None:
+    cluster, stop = InMemoryCluster(), threading.Event()
+    for i in range(3):
+        cluster.add_node(make_node(f"node-{i}", pods=5))
+    for i in range(20):
+        cluster.create_pod(make_pod(f"p{i}"))
+    argv = ["--leader-elect=false", "--bind-workers=4"]
+    thread, result = start(argv, access(cluster, cluster.leases), stop)
+    try:
+        wait_until(lambda: len(cluster.bindings) == 15)
+        wait_until(lambda: len(cluster.events) >= 20)  # 15 Scheduled, 5 FailedScheduling
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert result == [EXIT_OK]
+    per_node = {f"node-{i}": 0 for i in range(3)}
+    for _, node in cluster.bindings:
+        per_node[node] += 1
+    assert per_node == {"node-0": 5, "node-1": 5, "node-2": 5}
 
 
 def test_serve_exits_nonzero_when_the_lease_is_lost() -> None:
-    cluster, leases, stop = InMemoryCluster(), MemoryLeaseStore(), threading.Event()
+    cluster, stop = InMemoryCluster(), threading.Event()
+    leases = cluster.leases
     argv = [
         "--identity",
         "cp-1",
@@ -75,7 +101,7 @@ def test_serve_exits_nonzero_when_the_lease_is_lost() -> None:
     ]
     thread, result = start(argv, access(cluster, leases), stop)
     try:
-        wait_until(lambda: leases.record is not None)
+        wait_until(lambda: leases.holder() == "cp-1")
         leases.fail = True
         thread.join(timeout=10)
         assert result == [EXIT_LOST_LEASE]

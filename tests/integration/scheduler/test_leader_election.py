@@ -1,18 +1,26 @@
-"""Two schedulers, one Lease: only the leader binds; the other takes over when it goes."""
+"""Two schedulers, one Lease: only the leader binds; the other takes over when it goes.
+
+Election is kubelab.client's `LeaderElector` (through the scheduler's `LeaseElector`) over the
+in-memory cluster's Leases, with short durations and real time."""
 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
-from controlplane.scheduler.inmemory import InMemoryCluster, make_node, make_pod
-from controlplane.scheduler.leaderelection import ElectionConfig, LeaderElector, MemoryLeaseStore
+from controlplane.scheduler.app import LeaseElector
+from controlplane.scheduler.inmemory import InMemoryCluster, MemoryLeases, make_node, make_pod
 from controlplane.scheduler.scheduler import Scheduler, run_leader_elected
+from kubelab.client.leaderelection import LeaderElectionConfig
 from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def elector(leases: MemoryLeases, identity: str, **durations: float) -> LeaseElector:
+    config = LeaderElectionConfig("kube-scheduler", "kube-system", identity, **durations)
+    return LeaseElector(leases, config, poll=0.02)
 
 
 class TaggingBinder:
@@ -30,18 +38,19 @@ class TaggingBinder:
 
 def test_only_the_leader_schedules_and_the_standby_takes_over() -> None:
     cluster = InMemoryCluster()
-    store = MemoryLeaseStore()
+    store = cluster.leases
     binds: list[str] = []
-    config = {"lease_duration": 0.6, "renew_deadline": 0.4, "retry_period": 0.05}
+    # Whole seconds: a Lease's leaseDurationSeconds is an integer.
+    config = {"lease_duration": 1, "renew_deadline": 0.4, "retry_period": 0.05}
     replicas = {}
     for identity in ("a", "b"):
         scheduler = Scheduler(TaggingBinder(cluster, identity, binds), cluster, cluster)
         cluster.subscribe(scheduler)
-        elector = LeaderElector(store, ElectionConfig(identity, **config), clock=time.monotonic)
         stop = threading.Event()
         result: list[bool] = []
+        elect = elector(store, identity, **config)
         thread = threading.Thread(
-            target=lambda s=scheduler, e=elector, st=stop, r=result: r.append(
+            target=lambda s=scheduler, e=elect, st=stop, r=result: r.append(
                 run_leader_elected(s, e, st)
             ),
             daemon=True,
@@ -49,7 +58,7 @@ def test_only_the_leader_schedules_and_the_standby_takes_over() -> None:
         replicas[identity] = (stop, thread, result)
         thread.start()
         if identity == "a":
-            wait_until(lambda: store.record is not None and store.record.holder_identity == "a")
+            wait_until(lambda: store.holder() == "a")
     try:
         cluster.add_node(make_node("node-1"))
         for i in range(5):
@@ -58,15 +67,16 @@ def test_only_the_leader_schedules_and_the_standby_takes_over() -> None:
         assert set(binds) == {"a"}
 
         stop_a, thread_a, result_a = replicas["a"]
-        stop_a.set()  # replica a goes away without releasing the lease
+        stop_a.set()  # replica a stops cleanly: it releases the Lease
         thread_a.join(timeout=5)
         assert result_a == [False]
         for i in range(5):
             cluster.create_pod(make_pod(f"late-{i}"))
         wait_until(lambda: len(binds) == 10)
         assert binds[5:] == ["b"] * 5
-        assert store.record is not None
-        assert (store.record.holder_identity, store.record.lease_transitions) == ("b", 1)
+        lease = store.lease()
+        assert lease is not None
+        assert (lease["spec"]["holderIdentity"], lease["spec"]["leaseTransitions"]) == ("b", 1)
     finally:
         for stop, thread, _ in replicas.values():
             stop.set()
@@ -76,18 +86,18 @@ def test_only_the_leader_schedules_and_the_standby_takes_over() -> None:
 
 def test_leader_that_cannot_renew_stops_scheduling() -> None:
     cluster = InMemoryCluster()
-    store = MemoryLeaseStore()
+    store = cluster.leases
     scheduler = Scheduler(cluster, cluster, cluster)
     cluster.subscribe(scheduler)
-    elector = LeaderElector(store, ElectionConfig("a", 0.6, 0.3, 0.05), clock=time.monotonic)
+    elect = elector(store, "a", lease_duration=1, renew_deadline=0.3, retry_period=0.05)
     stop = threading.Event()
     result: list[bool] = []
     thread = threading.Thread(
-        target=lambda: result.append(run_leader_elected(scheduler, elector, stop)), daemon=True
+        target=lambda: result.append(run_leader_elected(scheduler, elect, stop)), daemon=True
     )
     thread.start()
     try:
-        wait_until(lambda: elector.leading)
+        wait_until(lambda: elect.elector is not None and elect.elector.leader)
         store.fail = True
         thread.join(timeout=5)
         assert result == [True]

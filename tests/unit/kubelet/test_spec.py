@@ -82,6 +82,22 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         "spec.containers[0].resources.limits",
     ),
     (
+        "bad-request",
+        {
+            "spec": {
+                "containers": [
+                    {"name": "c", "image": "x", "resources": {"requests": {"cpu": "1 core"}}}
+                ]
+            }
+        },
+        "spec.containers[0].resources.requests.cpu",
+    ),
+    (
+        "bad-overhead",
+        {"spec": {"containers": [{"name": "c", "image": "x"}], "overhead": {"memory": "x"}}},
+        "spec.overhead.memory",
+    ),
+    (
         "unknown-volume",
         {
             "spec": {
@@ -112,3 +128,18 @@ def test_bad_input_names_the_field(overlay: dict[str, Any], field: str) -> None:
         parse_pod(obj)
     assert field in err.value.field
     assert field in str(err.value)
+
+
+def test_pod_requests_are_the_effective_requests() -> None:
+    """Limits stand in for missing requests; init containers count by maximum; overhead adds."""
+    obj = pod_dict(
+        {"name": "app", "image": "x", "resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}
+    )
+    obj["spec"]["initContainers"] = [
+        {"name": "init", "image": "x", "resources": {"requests": {"cpu": "2"}}}
+    ]
+    obj["spec"]["overhead"] = {"cpu": "100m"}
+    pod = parse_pod(obj)
+    assert pod.requests == {"cpu": 2100, "memory": 1 << 30}
+    assert pod.containers[0].cpu_limit_milli == 500
+    assert pod.containers[0].memory_limit == 1 << 30

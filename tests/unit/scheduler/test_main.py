@@ -18,6 +18,7 @@ def test_defaults_are_kube_schedulers() -> None:
     assert o.scheduler_name == "default-scheduler"
     assert o.apiservers == ("127.0.0.1:6444",)
     assert o.identity
+    assert o.bind_workers == 16
 
 
 def test_flags() -> None:
@@ -29,12 +30,14 @@ def test_flags() -> None:
             "--apiserver",
             "10.250.0.10:6444,10.250.0.11:6444",
             "--leader-elect-retry-period=500ms",
+            "--bind-workers=0",
         ]
     )
     assert o.leader_elect is False
     assert o.scheduler_name == "my-scheduler"
     assert o.apiservers == ("10.250.0.10:6444", "10.250.0.11:6444")
     assert o.retry_period == 0.5
+    assert o.bind_workers == 0
 
 
 @pytest.mark.parametrize(
@@ -73,6 +76,8 @@ def test_parse_bool() -> None:
         (["--apiserver", "nohost"], "'nohost' for flag --apiserver: expected host:port"),
         (["--scheduler-name", ""], "--scheduler-name"),
         (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--bind-workers", "-1"], "'-1' for flag --bind-workers: expected an integer from 0"),
+        (["--bind-workers", "many"], "'many' for flag --bind-workers: expected an integer"),
     ],
     ids=[
         "lease shorter than deadline",
@@ -80,6 +85,8 @@ def test_parse_bool() -> None:
         "bad address",
         "empty name",
         "unknown flag",
+        "negative bind workers",
+        "bind workers not a number",
     ],
 )
 def test_bad_flags(argv: list[str], match: str) -> None:

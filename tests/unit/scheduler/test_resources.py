@@ -1,3 +1,7 @@
+"""The scheduler's view of resources: the rules are kubelab.api.resources' (tested in
+tests/unit/api/test_resources.py); here, that the scheduler uses them and names the pod or node
+in its error."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,6 +10,7 @@ import pytest
 
 from controlplane.scheduler.errors import InvalidPodError
 from controlplane.scheduler.inmemory import make_node
+from controlplane.scheduler.pod import PodInfo
 from controlplane.scheduler.resources import (
     DEFAULT_MEMORY_REQUEST,
     DEFAULT_MILLI_CPU_REQUEST,
@@ -30,51 +35,18 @@ def pod_with(containers: list[Any], init: list[Any] | None = None, **spec: Any) 
     }
 
 
-@pytest.mark.parametrize(
-    ("pod", "want"),
-    [
-        (
-            pod_with([container("a", "1", "1G"), container("b", "500m", "1G")]),
-            {"cpu": 1500, "memory": 2 * 10**9},
-        ),
-        # Upstream's example: init 2 CPU/1G and 2 CPU/3G, app 2 CPU/1G + 1 CPU/1G -> 3 CPU, 3G.
-        (
-            pod_with(
-                [container("c1", "2", "1G"), container("c2", "1", "1G")],
-                [container("i1", "2", "1G"), container("i2", "2", "3G")],
-            ),
-            {"cpu": 3000, "memory": 3 * 10**9},
-        ),
-        (pod_with([container("a", "1")], [container("i", "4")]), {"cpu": 4000}),
-        # A sidecar (restartPolicy Always) runs beside the app and the later init containers.
-        (
-            pod_with(
-                [container("a", "1")],
-                [container("side", "500m", restartPolicy="Always"), container("i", "2")],
-            ),
-            {"cpu": 2500},
-        ),
-        (pod_with([container("a", "1")], overhead={"cpu": "250m"}), {"cpu": 1250}),
-        (pod_with([{"name": "a", "resources": {"limits": {"cpu": "2"}}}]), {"cpu": 2000}),
-        (pod_with([{"name": "a"}]), {}),
-        (
-            pod_with([container("a", memory="1Gi")], [container("i", memory="2Gi")]),
-            {"memory": 2 * GI},
-        ),
-    ],
-    ids=[
-        "app containers are summed",
-        "init containers count by max (upstream example)",
-        "one big init container",
-        "sidecar init container adds to the sum",
-        "pod overhead is added",
-        "a limit without a request counts as the request",
-        "best effort",
-        "binary suffixes",
-    ],
-)
-def test_pod_requests(pod: dict[str, Any], want: dict[str, int]) -> None:
-    assert pod_requests(pod) == want
+def test_pod_requests_follow_the_shared_rule() -> None:
+    # Upstream's example: init 2 CPU/1G and 2 CPU/3G, app 2 CPU/1G + 1 CPU/1G -> 3 CPU, 3G;
+    # plus overhead.
+    pod = pod_with(
+        [container("c1", "2", "1G"), container("c2", "1", "1G")],
+        [container("i1", "2", "1G"), container("i2", "2", "3G")],
+        overhead={"cpu": "250m"},
+    )
+    assert pod_requests(pod) == {"cpu": 3250, "memory": 3 * 10**9}
+    info = PodInfo.from_object(pod)
+    assert list(info.requests) == ["cpu", "memory"]  # upstream's check order
+    assert info.non_zero_requests == {"cpu": 3250, "memory": 3 * 10**9}
 
 
 def test_non_zero_requests_default_per_container() -> None:
@@ -85,9 +57,10 @@ def test_non_zero_requests_default_per_container() -> None:
     }
 
 
-def test_bad_quantity_names_the_field() -> None:
-    with pytest.raises(InvalidPodError, match=r"spec.containers\[0\].resources.requests.cpu"):
+def test_bad_quantity_names_the_pod_and_the_field() -> None:
+    with pytest.raises(InvalidPodError, match=r"spec.containers\[0\].resources.requests.cpu") as e:
         pod_requests(pod_with([container("a", cpu="lots")]))
+    assert (e.value.pod, e.value.value) == ("default/p", "lots")
 
 
 def test_node_allocatable() -> None:
@@ -96,3 +69,10 @@ def test_node_allocatable() -> None:
         "memory": GI,
         "pods": 10,
     }
+
+
+def test_unreadable_allocatable_names_the_node() -> None:
+    node = make_node("n")
+    node["status"]["allocatable"]["cpu"] = "many"
+    with pytest.raises(InvalidPodError, match=r"node n: status.allocatable.cpu='many'"):
+        node_allocatable(node)

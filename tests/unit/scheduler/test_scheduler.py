@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from controlplane.scheduler.errors import BindError
 from controlplane.scheduler.inmemory import InMemoryCluster, make_node, make_pod
+from controlplane.scheduler.pod import PodKey
 from controlplane.scheduler.scheduler import Outcome, Scheduler, WatchEvent, node_change_matters
 from tests.unit.scheduler.fakeclock import FakeClock
 
@@ -195,3 +196,24 @@ def test_node_with_unreadable_allocatable_is_left_out() -> None:
     cluster.create_pod(make_pod("web"))
     [attempt] = scheduler.run_until_idle()
     assert (attempt.outcome, attempt.node) == (Outcome.BOUND, "good")
+
+
+def test_binder_that_breaks_does_not_stop_the_loop() -> None:
+    cluster, scheduler, clock = setup()
+    cluster.add_node(make_node("n1", cpu="1"))
+    breaks = iter([RuntimeError("client bug")])
+
+    def break_once(key: str, node: str) -> None:
+        error = next(breaks, None)
+        if error is not None:
+            raise error
+
+    cluster.bind_hook = break_once
+    cluster.create_pod(make_pod("web", cpu="1"))
+    [attempt] = scheduler.run_until_idle()
+    assert attempt.outcome is Outcome.ERROR
+    assert attempt.message.endswith("client bug")
+    assert not scheduler.cache.is_assumed(PodKey("default/web"))
+    clock.advance(1.0)
+    [again] = scheduler.run_until_idle()
+    assert (again.outcome, again.node) == (Outcome.BOUND, "n1")
