@@ -2,18 +2,23 @@
 `ConfigLookup` over `kubelab.client`.
 
 - pods: an informer on pods with `spec.nodeName=<node>`; `pods()` hands the kubelet those not
-  being deleted, and wakes it on every change (`watch`);
+  being deleted (the informer's own objects: read-only), and wakes it when a pod is added or
+  removed or anything but its status changes (`watch`; the kubelet's own status writes come
+  back as updates and must not make it relist);
 - graceful deletion: a pod with `deletionTimestamp` leaves `pods()`, so the kubelet stops its
   containers (with the pod's grace period) and removes the sandbox; once nothing of it runs on
   the node (`running_uids()` no longer has it) the adapter deletes it with grace 0 and a uid
   precondition, which removes the object, as upstream's status manager does;
-- status: `pods/status` merge patches; a failed write is retried on the next relist;
+- status: `pods/status` merge patches, queued (`statusqueue.StatusQueue`: the latest status
+  per pod, several pods written in parallel) so a pod sync never waits for the apiserver; a
+  failed write is retried on the next relist;
 - the Node: created at the first report with `--node-labels`, `--register-with-taints` and
   `podCIDR`, then only its status is patched (upstream registers taints once, too); the Lease
   `kube-node-lease/<node>` is created or renewed;
 - other nodes: a Node informer for the routes to their pod CIDRs;
 - ConfigMaps and Secrets are read from the apiserver when a pod starts;
-- Events (Pulled, Started, Killing, BackOff, ...) are created, repeats patched (count).
+- Events (Pulled, Started, Killing, BackOff, ...) are created, repeats patched (count), by one
+  background thread that lets queued status writes go first.
 
 Flag parsing for `--node-labels` and `--register-with-taints` is pure and lives here too.
 Nothing here decides what runs: that is `kubelet.Kubelet` and `sync.py`.
@@ -22,7 +27,6 @@ Nothing here decides what runs: that is `kubelet.Kubelet` and `sync.py`.
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import queue
 import re
@@ -38,6 +42,7 @@ from kubelab.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from kubelab.client import EVENTS, LEASES, NAMESPACES, NODES, PODS, Client, Informer
 from node_agent.kubelet.errors import KubeletError, ManifestError
 from node_agent.kubelet.node import LEASE_NAMESPACE
+from node_agent.kubelet.statusqueue import StatusQueue
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +108,17 @@ def is_deleting(pod: Object) -> bool:
     return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
 
 
+def changed_beyond_status(old: Object, new: Object) -> bool:
+    """Whether an update touched more than the pod's status (and its resourceVersion)."""
+    if old.get("spec") != new.get("spec"):
+        return True
+    o, n = dict(old.get("metadata") or {}), dict(new.get("metadata") or {})
+    for volatile in ("resourceVersion", "managedFields"):
+        o.pop(volatile, None)
+        n.pop(volatile, None)
+    return o != n
+
+
 def _meta(pod: Object) -> tuple[str, str, str]:
     meta = pod.get("metadata") or {}
     return str(meta.get("namespace") or "default"), str(meta.get("name", "")), str(meta.get("uid"))
@@ -116,6 +132,7 @@ class ApiNode:
     client: Client
     node_name: str
     running_uids: Callable[[], set[str]] = field(default=set)
+    status_workers: int = 4
     pod_informer: Informer = field(init=False)
     node_informer: Informer = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -123,8 +140,10 @@ class ApiNode:
     _finalizing: set[str] = field(default_factory=set, init=False)
     _unsent: dict[str, tuple[Object, Object]] = field(default_factory=dict, init=False)
     _events: queue.Queue[Object] | None = field(default=None, init=False)
+    _statuses: StatusQueue = field(init=False)
 
     def __post_init__(self) -> None:
+        self._statuses = StatusQueue(self._write_status, self.status_workers)
         self.pod_informer = Informer(
             self.client, PODS, field_selector=f"spec.nodeName={self.node_name}"
         )
@@ -140,6 +159,7 @@ class ApiNode:
         )
 
     def stop(self) -> None:
+        self._statuses.stop()
         self.pod_informer.stop()
         self.node_informer.stop()
         self.client.close()
@@ -156,12 +176,19 @@ class ApiNode:
             for pod in deleting:
                 if _meta(pod)[2] not in running:
                     self._finalize(pod)
-        return [copy.deepcopy(p) for p in pods if not is_deleting(p)]
+        # No copies: the informer replaces objects on updates and never changes one in place,
+        # and the kubelet only reads them (copying every pod on every relist was the kubelet's
+        # biggest CPU cost with 100 pods starting).
+        return [p for p in pods if not is_deleting(p)]
 
     def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
+        def updated(old: Object, new: Object) -> None:
+            if changed_beyond_status(old, new):
+                changed()
+
         self.pod_informer.add_handler(
             on_add=lambda _p: changed(),
-            on_update=lambda _o, _n: changed(),
+            on_update=updated,
             on_delete=lambda _p: changed(),
         )
         stop.wait()
@@ -182,6 +209,14 @@ class ApiNode:
 
     # StatusSink ----------------------------------------------------------------------------
     def pod_status(self, pod: Object, status: Object) -> None:
+        """Queued; written by the status writers (see module docstring)."""
+        self._statuses.put(_meta(pod)[2], pod, status)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every queued status is written (tests, shutdown)."""
+        return self._statuses.wait_idle(timeout)
+
+    def _write_status(self, pod: Object, status: Object) -> None:
         namespace, name, uid = _meta(pod)
         current = self.pod_informer.get(f"{namespace}/{name}")
         if current is not None and _meta(current)[2] != uid:
@@ -207,6 +242,7 @@ class ApiNode:
             self.pod_status(pod, status)
 
     def pod_removed(self, namespace: str, name: str, uid: str) -> None:
+        self._statuses.drop(uid)
         with self._lock:
             self._unsent.pop(uid, None)
         current = self.pod_informer.get(f"{namespace}/{name}")
@@ -246,6 +282,9 @@ class ApiNode:
         assert self._events is not None
         while True:
             event = self._events.get()
+            # Status first: a pod's Running matters more than its Started event, and both
+            # compete for the apiserver (upstream rate-limits events for the same reason).
+            self._statuses.wait_idle(timeout=2.0)
             meta = event.get("metadata") or {}
             namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
             try:

@@ -132,6 +132,7 @@ class Kubelet:
         self._synced_at: dict[str, float] = {}
         self.bad_manifests: dict[str, str] = {}
         self.rejected: dict[str, PodSpec] = {}
+        self._parsed: dict[tuple[str, str], PodSpec] = {}  # (uid, resourceVersion) -> spec
         self._lock = threading.RLock()
         self._busy: set[str] = set()
         self._again: set[str] = set()
@@ -148,11 +149,19 @@ class Kubelet:
     def _desired(self) -> dict[str, PodSpec]:
         """The source's pods, parsed; invalid ones are logged once and skipped."""
         desired: dict[str, PodSpec] = {}
+        parsed: dict[tuple[str, str], PodSpec] = {}
         for obj in self.source.pods():
             meta = obj.get("metadata", {})
             ident = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+            # A relist re-reads every pod; parse only those that changed since the last one
+            # (static pods have no resourceVersion, but their uid is a hash of their content).
+            key = (str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
             try:
-                pod = parse_pod(obj)
+                pod = self._parsed.get(key) if key[0] else None
+                if pod is None:
+                    pod = parse_pod(obj)
+                if key[0]:
+                    parsed[key] = pod
             except ManifestError as exc:
                 if self.bad_manifests.get(ident) != str(exc):
                     log.error("invalid pod pod=%s err=%s", ident, exc)
@@ -163,6 +172,7 @@ class Kubelet:
                 log.error("pod without metadata.uid pod=%s", pod.key)
                 continue
             desired[pod.uid] = pod
+        self._parsed = parsed
         return desired
 
     def refresh(self) -> None:
