@@ -5,6 +5,9 @@
   being deleted (the informer's own objects: read-only), and wakes it when a pod is added or
   removed or anything but its status changes (`watch`; the kubelet's own status writes come
   back as updates and must not make it relist);
+- static pods (`--pod-manifest-path` next to `--kubeconfig`): `StaticAndApiSource` runs both;
+  their mirror pods (`mirror.py`) are left out of `pods()`, kept in step by `sync_mirrors()`
+  and carry the static pods' status;
 - graceful deletion: a pod with `deletionTimestamp` leaves `pods()`, so the kubelet stops its
   containers (with the pod's grace period) and removes the sandbox; once nothing of it runs on
   the node (`running_uids()` no longer has it) the adapter deletes it with grace 0 and a uid
@@ -41,6 +44,14 @@ import yaml
 from kubelab.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from kubelab.client import EVENTS, LEASES, NAMESPACES, NODES, PODS, Client, Informer
 from node_agent.kubelet.errors import KubeletError, ManifestError
+from node_agent.kubelet.mirror import (
+    MIRROR,
+    MirrorPlan,
+    MirrorSync,
+    config_hash,
+    is_mirror,
+    is_static,
+)
 from node_agent.kubelet.node import LEASE_NAMESPACE
 from node_agent.kubelet.statusqueue import StatusQueue
 
@@ -141,9 +152,39 @@ class ApiNode:
     _unsent: dict[str, tuple[Object, Object]] = field(default_factory=dict, init=False)
     _events: queue.Queue[Object] | None = field(default=None, init=False)
     _statuses: StatusQueue = field(init=False)
+    _static_status: dict[str, tuple[Object, Object]] = field(default_factory=dict, init=False)
+    mirrors: MirrorSync | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._statuses = StatusQueue(self._write_status, self.status_workers)
+
+    def enable_mirrors(self, static_pods: Callable[[], list[Object]]) -> None:
+        """Mirror the pods `static_pods()` returns into the API (see `mirror.py`)."""
+        self.mirrors = MirrorSync(
+            self.client,
+            self.node_name,
+            static_pods,
+            self.pod_informer.list,
+            self._node_uid,
+            created=self._mirror_created,
+        )
+
+    def sync_mirrors(self) -> MirrorPlan | None:
+        if self.mirrors is None or not self.pod_informer.has_synced():
+            return None
+        return self.mirrors.sync()
+
+    def _node_uid(self) -> str | None:
+        node = self.node_informer.get(self.node_name)
+        uid = (node or {}).get("metadata", {}).get("uid")
+        return str(uid) if uid else None
+
+    def _mirror_created(self, static: Object) -> None:
+        """A new mirror has no status yet: write the static pod's latest one onto it."""
+        with self._lock:
+            last = self._static_status.get(_meta(static)[2])
+        if last is not None:
+            self.pod_status(*last)
         self.pod_informer = Informer(
             self.client, PODS, field_selector=f"spec.nodeName={self.node_name}"
         )
@@ -169,7 +210,7 @@ class ApiNode:
         if not self.pod_informer.has_synced():
             raise NotSyncedError(f"pods of node {self.node_name} not listed from the apiserver yet")
         self._resend()
-        pods = self.pod_informer.list()
+        pods = [p for p in self.pod_informer.list() if not is_mirror(p)]  # mirrors: sync_mirrors
         deleting = [p for p in pods if is_deleting(p)]
         if deleting:
             running = self.running_uids()
@@ -210,7 +251,11 @@ class ApiNode:
     # StatusSink ----------------------------------------------------------------------------
     def pod_status(self, pod: Object, status: Object) -> None:
         """Queued; written by the status writers (see module docstring)."""
-        self._statuses.put(_meta(pod)[2], pod, status)
+        uid = _meta(pod)[2]
+        if is_static(pod):
+            with self._lock:
+                self._static_status[uid] = (pod, status)
+        self._statuses.put(uid, pod, status)
 
     def flush(self, timeout: float) -> bool:
         """Wait until every queued status is written (tests, shutdown)."""
@@ -219,7 +264,10 @@ class ApiNode:
     def _write_status(self, pod: Object, status: Object) -> None:
         namespace, name, uid = _meta(pod)
         current = self.pod_informer.get(f"{namespace}/{name}")
-        if current is not None and _meta(current)[2] != uid:
+        if is_static(pod):
+            if not self._is_mirror_of(current, pod):
+                return  # no (current) mirror yet: written when it is created
+        elif current is not None and _meta(current)[2] != uid:
             return  # a newer pod of the same name: not ours to report on
         try:
             self.client.patch(
@@ -235,6 +283,22 @@ class ApiNode:
         with self._lock:
             self._unsent.pop(uid, None)
 
+    def _is_mirror_of(self, current: Object | None, static: Object) -> bool:
+        """Whether the API's pod of the static pod's name is its current mirror (asked from
+        the apiserver when the informer has not seen it yet)."""
+        want = config_hash(static)
+        if (
+            current is not None
+            and current.get("metadata", {}).get("annotations", {}).get(MIRROR) == want
+        ):
+            return True
+        namespace, name, _ = _meta(static)
+        try:
+            current = self.client.get(PODS, name, namespace=namespace)
+        except ApiError:
+            return False
+        return bool(((current.get("metadata") or {}).get("annotations") or {}).get(MIRROR) == want)
+
     def _resend(self) -> None:
         with self._lock:
             unsent, self._unsent = self._unsent, {}
@@ -245,6 +309,7 @@ class ApiNode:
         self._statuses.drop(uid)
         with self._lock:
             self._unsent.pop(uid, None)
+            self._static_status.pop(uid, None)
         current = self.pod_informer.get(f"{namespace}/{name}")
         if current is not None and _meta(current)[2] == uid and is_deleting(current):
             self._finalize(current)
@@ -329,3 +394,22 @@ class ApiNode:
             pass
         except ApiError as exc:
             log.info("cannot create namespace=%s err=%s", LEASE_NAMESPACE, exc)
+
+
+class StaticAndApiSource:
+    """The `PodSource` of a kubelet with both `--pod-manifest-path` and `--kubeconfig`: the
+    static pods (mirrored into the API) and the pods the API binds to the node."""
+
+    def __init__(self, static: Any, api: ApiNode) -> None:
+        self.static = static
+        self.api = api
+        api.enable_mirrors(static.pods)
+
+    def pods(self) -> list[Object]:
+        return [*self.static.pods(), *self.api.pods()]
+
+    def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
+        threading.Thread(
+            target=self.static.watch, args=(changed, stop), name="static-source", daemon=True
+        ).start()
+        self.api.watch(changed, stop)

@@ -72,6 +72,11 @@ class RouteSync(Protocol):
     def sync_routes(self, desired: Iterable[PodRoute]) -> None: ...
 
 
+class Mirrors(Protocol):
+    def sync_mirrors(self) -> object:
+        """Bring the API's mirror pods in step with the static pods (`mirror.py`)."""
+
+
 class StatusSink(Protocol):
     def pod_status(self, pod: Object, status: Object) -> None: ...
     def pod_removed(self, namespace: str, name: str, uid: str) -> None: ...
@@ -114,6 +119,7 @@ class Kubelet:
         image_known: Callable[[str], bool] = lambda image: catalog.lookup(image) is not None,
         nodes: NodeSource | None = None,
         routes: RouteSync | None = None,
+        mirrors: Mirrors | None = None,
     ) -> None:
         self.config = config
         self.source = source
@@ -123,6 +129,7 @@ class Kubelet:
         self.image_known = image_known
         self.nodes = nodes
         self.routes = routes
+        self.mirrors = mirrors
         self.backoff = BackOff(config.backoff)
         self.pods: dict[str, PodSpec] = {}
         self.start_times: dict[str, float] = {}
@@ -449,6 +456,8 @@ class Kubelet:
         """Relist: pods still settling every relist period, every pod every resync period.
         Container exits (`container_exited`) and probe changes sync a pod at once."""
         self.refresh()
+        if self.mirrors is not None:
+            self.mirrors.sync_mirrors()
         now = time.monotonic()
         for uid in list(self.pods):
             plan = self.last_plan.get(uid)
