@@ -157,6 +157,10 @@ class ApiNode:
 
     def __post_init__(self) -> None:
         self._statuses = StatusQueue(self._write_status, self.status_workers)
+        self.pod_informer = Informer(
+            self.client, PODS, field_selector=f"spec.nodeName={self.node_name}"
+        )
+        self.node_informer = Informer(self.client, NODES)
 
     def enable_mirrors(self, static_pods: Callable[[], list[Object]]) -> None:
         """Mirror the pods `static_pods()` returns into the API (see `mirror.py`)."""
@@ -185,10 +189,6 @@ class ApiNode:
             last = self._static_status.get(_meta(static)[2])
         if last is not None:
             self.pod_status(*last)
-        self.pod_informer = Informer(
-            self.client, PODS, field_selector=f"spec.nodeName={self.node_name}"
-        )
-        self.node_informer = Informer(self.client, NODES)
 
     def start(self) -> None:
         self.pod_informer.start()
