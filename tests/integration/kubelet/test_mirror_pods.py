@@ -105,6 +105,7 @@ def test_static_pod_is_mirrored_into_the_api(node: tuple[Node, Path, Apiserver])
         mirror = wait_until(lambda: running_mirror(n, name), 60, message="mirror Running")
     except TimeoutError:
         raise AssertionError(n.log.read_text()[-4000:]) from None
+    assert mirror is not None
     meta = mirror["metadata"]
     annotations = meta["annotations"]
     assert annotations["kubernetes.io/config.source"] == "file"
@@ -144,6 +145,7 @@ def test_static_pod_is_mirrored_into_the_api(node: tuple[Node, Path, Apiserver])
     again = wait_until(
         lambda: running_mirror(n, name, not_uid=meta["uid"]), 30, message="mirror recreated"
     )
+    assert again is not None
     assert again["status"]["podIP"] == ip
     assert again["status"]["containerStatuses"][0]["containerID"] == container_id
 
@@ -151,13 +153,16 @@ def test_static_pod_is_mirrored_into_the_api(node: tuple[Node, Path, Apiserver])
     doc = pod("web", busybox("c", "sleep 3601"), terminationGracePeriodSeconds=0)
     (manifests / "web.yaml").write_text(yaml.safe_dump(doc))
 
+    again_uid = again["metadata"]["uid"]
+
     def replaced() -> dict[str, Any] | None:
-        got = running_mirror(n, name, not_uid=again["metadata"]["uid"])
+        got = running_mirror(n, name, not_uid=again_uid)
         changed = got and got["metadata"]["annotations"][MIRROR] != annotations[MIRROR]
         cmd = got and got["spec"]["containers"][0]["command"]
         return got if changed and cmd == ["sh", "-c", "sleep 3601"] else None
 
     new = wait_until(replaced, 60, message="mirror replaced after the manifest changed")
+    assert new is not None
     new_hash = new["metadata"]["annotations"]["kubernetes.io/config.hash"]
     assert new["metadata"]["annotations"][MIRROR] == new_hash
     wait_until(lambda: pod_namespaces(n) == [f"{n.name}-p-{new_hash}"], 30, message="old pod gone")
