@@ -3,10 +3,12 @@
 Default (`--source api`): a real etcd, the apiserver (`python -m controlplane.apiserver`, its
 own process) and a kubelet (`python -m node_agent.kubelet --kubeconfig`) in a private node
 namespace joined to the host by a veth pair. For N in (1, 10, 100): N pods are created
-unbound (no scheduler runs), then bound to the node one after the other through the
+unbound (no scheduler runs), then bound to the node all at once (16 threads) through the
 `pods/binding` subresource; per pod, latency is measured from its Binding being written (the
 bind call returned) to a watch in this process seeing the pod `Running` with its `podIP`, and
-to its `Ready` condition `True`. RSS is the kubelet process with the N pods running.
+to its `Ready` condition `True`. RSS is the kubelet process with the N pods running; CPU is
+the kubelet process's user+system time from the first Binding to the last pod Ready, per pod
+(a figure that does not depend on how busy the machine is).
 
 `--source static`: the older standalone measurement: N static pod manifests written at once
 into `--pod-manifest-path` (file check every 0.1 s); latency = manifests written -> the pod's
@@ -36,6 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,8 @@ from typing import Any
 import yaml
 
 from kubelab.client import NODES, PODS, Client
+
+BINDERS = 16  # threads writing Bindings
 
 
 def pct(values: list[float], q: float) -> float:
@@ -58,6 +63,12 @@ def python_floor(n: int = 10) -> float:
         subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], check=True)
         took.append(time.perf_counter() - t)
     return statistics.median(took)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> int:
@@ -215,7 +226,7 @@ class ApiLab:
     api: str
 
 
-def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float], int]:
+def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float], int, float]:
     tag, ns, node_ip, work, client, api = (
         lab.tag,
         lab.ns,
@@ -266,16 +277,23 @@ def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float]
         time.sleep(1.0)  # let the kubelet settle after its first list
         watch = PodWatch(client, namespace, rv)
         bound: dict[str, float] = {}
-        for name in names:
+        cpu0 = cpu_seconds(kubelet.pid)
+
+        def bind(name: str) -> None:
             client.bind(namespace, name, node)
             bound[name] = time.time()
+
+        # All at once, as a scheduler with parallel binding would: the node gets a burst.
+        with ThreadPoolExecutor(BINDERS) as pool:
+            list(pool.map(bind, names))
         deadline = time.time() + 120
         while len(watch.ready) < n and time.time() < deadline:
             time.sleep(0.1)
         watch.stop()
         running = [watch.running[p] - bound[p] for p in names if p in watch.running]
         ready = [watch.ready[p] - bound[p] for p in names if p in watch.ready]
-        return running, ready, rss_mb(kubelet.pid)
+        cpu = cpu_seconds(kubelet.pid) - cpu0
+        return running, ready, rss_mb(kubelet.pid), cpu
     finally:
         if spy is not None:
             stop(spy, signal.SIGINT)
@@ -283,7 +301,8 @@ def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float]
         subprocess.run([*argv, "--cleanup"], capture_output=True, timeout=300, check=False)
 
 
-Result = tuple[int, list[float], list[float], int]  # pods, running s, ready s, kubelet RSS MB
+# pods, running s, ready s, kubelet RSS MB, kubelet CPU s from the first Binding to all Ready
+Result = tuple[int, list[float], list[float], int, float]
 
 
 def run_api(counts: list[int], image: str, store: str) -> list[Result]:
@@ -300,8 +319,8 @@ def run_api(counts: list[int], image: str, store: str) -> list[Result]:
         ):
             for n in counts:
                 lab = ApiLab(tag, ns, node_ip, work, client, api)
-                running, ready, rss = api_round(lab, n, image)
-                results.append((n, running, ready, rss))
+                running, ready, rss, cpu = api_round(lab, n, image)
+                results.append((n, running, ready, rss, cpu))
     finally:
         if os.environ.get("KEEP"):
             print(work)
@@ -356,11 +375,13 @@ def run_static(counts: list[int], image: str) -> list[Result]:
                     time.sleep(0.05)
                 time.sleep(0.3)
                 t0 = time.time()
+                cpu0 = cpu_seconds(kubelet.pid)
                 docs = [pod_object(f"p{i:03d}", image) for i in range(n)]
                 (manifests / "pods.yaml").write_text(yaml.safe_dump_all(docs))
                 seen = wait_ready_files(root / "status" / "pods", n)
                 lat = [t - t0 for t in seen.values()]
-                results.append((n, lat, lat, rss_mb(kubelet.pid)))
+                cpu = cpu_seconds(kubelet.pid) - cpu0
+                results.append((n, lat, lat, rss_mb(kubelet.pid), cpu))
             finally:
                 stop(kubelet)
                 subprocess.run([*argv, "--cleanup"], capture_output=True, timeout=300, check=False)
@@ -391,14 +412,14 @@ def main() -> None:
     print(f"source={opts.source} image={opts.image} latency from {start}")
     print(f"peer: bare `python3 -I -S -c pass` start = {floor * 1000:.0f} ms")
     head = ("pods", "running", "run p50", "run p99", "ready", "rdy p50", "rdy p99", "rdy max",
-            "p99/peer", "RSS MB")  # fmt: skip
-    print("{:>5} {:>7} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7}".format(*head))
-    for n, running, ready, rss in results:
+            "p99/peer", "RSS MB", "CPU ms/pod")  # fmt: skip
+    print("{:>5} {:>7} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10}".format(*head))
+    for n, running, ready, rss, cpu in results:
         print(
             f"{n:>5} {len(running):>7} {pct(running, 0.5):>8.2f} {pct(running, 0.99):>8.2f}"
             f" {len(ready):>6} {pct(ready, 0.5):>8.2f} {pct(ready, 0.99):>8.2f}"
             f" {max(ready, default=float('nan')):>8.2f} {pct(ready, 0.99) / floor:>8.1f}"
-            f" {rss:>7}"
+            f" {rss:>7} {cpu * 1000 / n:>10.1f}"
         )
 
 

@@ -131,6 +131,11 @@ class ProcessRuntime:
         self.log_max_size = log_max_size
         self._zygote: subprocess.Popen[str] | None = None
         self._shims: dict[int, str] = {}  # shim pid -> pod uid, for exit notices
+        # Sandboxes this process set up or looked up, and the Pod object last stored per pod:
+        # a sync reads both several times, and the network's lookup shares a lock with
+        # address allocation, which many pods starting at once keep busy.
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._stored: dict[str, object] = {}
         self.on_exit: Callable[[str], None] | None = None  # called with the uid of a pod
         self._lock = threading.Lock()
         with self._lock:
@@ -165,7 +170,7 @@ class ProcessRuntime:
             return None
 
     def observe(self, pod: PodSpec) -> ObservedPod:
-        sandbox = self.network.sandbox_for(pod.uid)
+        sandbox = self._sandbox(pod.uid)
         ready = sandbox is not None and (self.pod_dir(pod.uid) / "etc" / "hosts").exists()
         runs: dict[str, ContainerRun] = {}
         previous: dict[str, ContainerRun] = {}
@@ -231,11 +236,32 @@ class ProcessRuntime:
         return _proc_start(int(info["shimPid"])) == info.get("shimStart")
 
     # -- sandbox -------------------------------------------------------------------------
+    def _sandbox(self, uid: str) -> Sandbox | None:
+        """The pod's sandbox while its namespace exists (cached; see __init__)."""
+        known = self._sandboxes.get(uid)
+        if known is not None and os.path.exists(known.netns_path):
+            return known
+        found = self.network.sandbox_for(uid)
+        if found is None:
+            self._sandboxes.pop(uid, None)
+        else:
+            self._sandboxes[uid] = found
+        return found
+
+    def _store(self, pdir: Path, pod: PodSpec) -> None:
+        """`pod.json`, for adoption after a restart; rewritten only when the object changed."""
+        if self._stored.get(pod.uid) is pod.raw and (pdir / "pod.json").exists():
+            return
+        _write_json(pdir / "pod.json", pod.raw)
+        self._stored[pod.uid] = pod.raw
+
     def create_sandbox(self, pod: PodSpec) -> None:
         pdir = self.pod_dir(pod.uid)
         pdir.mkdir(parents=True, exist_ok=True)
-        _write_json(pdir / "pod.json", pod.raw)
+        self._store(pdir, pod)
+        self._sandboxes.pop(pod.uid, None)
         sandbox = self.network.setup(pod.uid)
+        self._sandboxes[pod.uid] = sandbox
         materialise(pdir, pod, self.lookup)
         write_etc(pdir, pod, sandbox.ip, self.dns)
 
@@ -247,11 +273,11 @@ class ProcessRuntime:
         image = catalog.lookup(c.image)
         if image is None:
             raise ImageNotFoundError(c.image, catalog.known_images())
-        sandbox = self.network.sandbox_for(pod.uid)
+        sandbox = self._sandbox(pod.uid)
         if sandbox is None:
             raise ContainerRuntimeError(f"pod {pod.key} has no sandbox")
         pdir = self.pod_dir(pod.uid)
-        _write_json(pdir / "pod.json", pod.raw)
+        self._store(pdir, pod)
         env = self._env(pod, c, image, sandbox.ip)
         argv = [expand(a, env) for a in catalog.argv(image, c.command, c.args)]
         sources = materialise(pdir, pod, self.lookup)
@@ -486,6 +512,8 @@ class ProcessRuntime:
                 t.join()
         else:
             self._kill_all_shims(uid)
+        self._sandboxes.pop(uid, None)
+        self._stored.pop(uid, None)
         self.network.teardown(uid)
         self.cgroups.remove_pod(uid)
         pdir = self.pod_dir(uid)
