@@ -26,7 +26,9 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +139,8 @@ class ProcessRuntime:
         self._sandboxes: dict[str, Sandbox] = {}
         self._stored: dict[str, object] = {}
         self.on_exit: Callable[[str], None] | None = None  # called with the uid of a pod
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the zygote, its stdin and `_replies`
+        self._replies: deque[Future[str]] = deque()  # one per request the zygote has not answered
         with self._lock:
             self._ensure_zygote()  # started early: the first pod should not wait for it
 
@@ -338,29 +341,38 @@ class ProcessRuntime:
         )
 
     def _spawn(self, spec: Path, logfile: Path, uid: str) -> int:
-        """Have the zygote fork a shim for `spec`, logging to `logfile`; the shim's pid."""
-        with self._lock:
-            for _ in range(2):
+        """Have the zygote fork a shim for `spec`, logging to `logfile`; the shim's pid.
+
+        Requests are pipelined: a caller writes its line and waits for its own reply, which
+        the zygote's reader thread hands over in order (the zygote answers in order), so many
+        pods starting at once keep the zygote busy instead of taking turns on a lock."""
+        for _ in range(2):
+            reply: Future[str] = Future()
+            with self._lock:
                 z = self._ensure_zygote()
                 assert z.stdin is not None
-                assert z.stdout is not None
                 try:
                     z.stdin.write(f"{spec} {logfile}\n")
                     z.stdin.flush()
-                    reply = z.stdout.readline().strip()
-                except (BrokenPipeError, OSError):
+                except (BrokenPipeError, OSError, ValueError):
                     self._zygote = None
                     continue
-                if reply.lstrip("-").isdigit() and int(reply) > 0:
-                    self._shims[int(reply)] = uid
-                    return int(reply)
-                if not reply:  # the zygote died
-                    self._zygote = None
-                    continue
-                raise ContainerRuntimeError(f"cannot start shim for {spec}: {reply}")
+                self._replies.append(reply)
+            try:
+                text = reply.result(timeout=60)
+            except ContainerRuntimeError:
+                continue  # the zygote died: start another one and ask again
+            except TimeoutError as exc:
+                raise ContainerRuntimeError(f"cannot start shim for {spec}: no answer") from exc
+            if text.lstrip("-").isdigit() and int(text) > 0:
+                self._shims[int(text)] = uid
+                return int(text)
+            raise ContainerRuntimeError(f"cannot start shim for {spec}: {text}")
         raise ContainerRuntimeError(f"cannot start shim for {spec}: the zygote keeps dying")
 
     def _ensure_zygote(self) -> subprocess.Popen[str]:
+        """The running zygote, started (with its reply and exit readers) if needed; called
+        with `_lock` held."""
         z = self._zygote
         if z is None or z.poll() is not None:
             events_r, events_w = os.pipe()
@@ -375,10 +387,29 @@ class ProcessRuntime:
                 pass_fds=(events_w,),
             )
             os.close(events_w)
+            replies: deque[Future[str]] = deque()
+            self._replies = replies
             threading.Thread(
                 target=self._read_exits, args=(events_r,), name="zygote-events", daemon=True
             ).start()
+            threading.Thread(
+                target=self._read_replies, args=(z, replies), name="zygote-replies", daemon=True
+            ).start()
         return z
+
+    def _read_replies(self, z: subprocess.Popen[str], replies: deque[Future[str]]) -> None:
+        """The zygote's answers (a shim pid or `-1 error`), one line per request, in order."""
+        assert z.stdout is not None
+        for line in z.stdout:
+            with self._lock:
+                waiter = replies.popleft() if replies else None
+            if waiter is not None:
+                waiter.set_result(line.strip())
+        with self._lock:  # the zygote is gone: whoever still waits asks the next one
+            if self._zygote is z:
+                self._zygote = None
+            while replies:
+                replies.popleft().set_exception(ContainerRuntimeError("the zygote died"))
 
     def _read_exits(self, fd: int) -> None:
         """`exit PID` lines from the zygote: tell the exit listener which pod to sync."""
