@@ -1,13 +1,25 @@
-"""Pod start latency and kubelet memory, on one node in standalone mode.
+"""Pod start latency and kubelet memory, on one node.
 
-For N in (1, 10, 100) pods: writes N static pod manifests at once into a kubelet's
-`--pod-manifest-path` (file check every 0.1 s) and measures, per pod, the time from writing the
-manifests to the kubelet reporting the pod Running with its IP, and to Ready (the kubelet's own
-timestamped log lines). Then reports the kubelet's RSS with the 100 pods running. Peer in the
-same run: starting one bare `python3 -c pass` (the floor under the per-container shim).
+Default (`--source api`): a real etcd, the apiserver (`python -m controlplane.apiserver`, its
+own process) and a kubelet (`python -m node_agent.kubelet --kubeconfig`) in a private node
+namespace joined to the host by a veth pair. For N in (1, 10, 100): N pods are created
+unbound (no scheduler runs), then bound to the node all at once (16 threads) through the
+`pods/binding` subresource; per pod, latency is measured from its Binding being written (the
+bind call returned) to a watch in this process seeing the pod `Running` with its `podIP`, and
+to its `Ready` condition `True`. RSS is the kubelet process with the N pods running; CPU is
+the kubelet process's user+system time from the first Binding to the last pod Ready, per pod
+(a figure that does not depend on how busy the machine is).
 
-Runs as root in a private node namespace `klb<hex>-node`; removes everything afterwards.
+`--source static`: the older standalone measurement: N static pod manifests written at once
+into `--pod-manifest-path` (file check every 0.1 s); latency = manifests written -> the pod's
+Running-with-IP report, read from the status files the kubelet writes.
+
+Peer in the same run: starting one bare `python3 -I -S -c pass` (the floor under the
+per-container shim). Runs as root; every kernel object carries the run's `klb<hex>` tag and is
+removed afterwards.
+
 Usage: .venv/bin/python bench/kubelet_pod_start.py [--counts 1,10,100] [--image busybox]
+           [--source api|static] [--store etcd|kvstore]
 """
 
 from __future__ import annotations
@@ -15,29 +27,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from datetime import datetime
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-LINE = re.compile(
-    r"^(\S+ \S+) INFO node_agent\.kubelet\.kubelet "
-    r"pod status pod=default/(\S+) phase=Running ip=(\S+)"
-)
+from kubelab.client import NODES, PODS, Client
+
+BINDERS = 16  # threads writing Bindings
 
 
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
 def python_floor(n: int = 10) -> float:
@@ -49,31 +65,10 @@ def python_floor(n: int = 10) -> float:
     return statistics.median(took)
 
 
-def wait_ready(status_dir: Path, n: int, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        done = 0
-        for f in status_dir.glob("*.json"):
-            try:
-                st = json.loads(f.read_text())["status"]
-            except (OSError, ValueError, KeyError):
-                continue
-            conds = {c["type"]: c["status"] for c in st.get("conditions", [])}
-            done += conds.get("Ready") == "True"
-        if done >= n:
-            return
-        time.sleep(0.2)
-
-
-def latencies(log_path: Path, t0: float) -> list[float]:
-    """Seconds from writing the manifests to each pod's first `phase=Running ip=` report."""
-    running: dict[str, float] = {}
-    for line in log_path.read_text().splitlines():
-        m = LINE.match(line)
-        if m and m.group(2) not in running:
-            ts = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-            running[m.group(2)] = ts - t0
-    return list(running.values())
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> int:
@@ -83,24 +78,281 @@ def rss_mb(pid: int) -> int:
     return 0
 
 
-def manifest(i: int, image: str) -> dict[str, object]:
-    container: dict[str, object] = {"name": "c", "image": image}
+def container(image: str) -> dict[str, Any]:
+    c: dict[str, Any] = {"name": "c", "image": image}
     if image == "busybox":
-        container["command"] = ["sleep", "3600"]
+        c["command"] = ["sleep", "3600"]
+    return c
+
+
+def pod_object(name: str, image: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": f"p{i:03d}"},
-        "spec": {"terminationGracePeriodSeconds": 0, "containers": [container]},
+        "metadata": {"name": name},
+        "spec": {"terminationGracePeriodSeconds": 0, "containers": [container(image)]},
     }
 
 
-def run(counts: list[int], image: str) -> None:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@contextmanager
+def node_namespace(tag: str) -> Iterator[tuple[str, str, str]]:
+    """A node namespace `<tag>-node` joined to the host by a veth pair with link-local
+    addresses; yields (namespace, host address, node address)."""
+    ns = f"{tag}-node"
+    octet = 100 + secrets.randbelow(100)
+    host_ip, node_ip = f"169.254.{octet}.1", f"169.254.{octet}.2"
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "link", "add", f"{tag}h", "type", "veth", "peer", "name", f"{tag}n")
+        sh("ip", "link", "set", f"{tag}n", "netns", ns)
+        sh("ip", "addr", "add", f"{host_ip}/30", "dev", f"{tag}h")
+        sh("ip", "link", "set", f"{tag}h", "up")
+        sh("ip", "-n", ns, "addr", "add", f"{node_ip}/30", "dev", f"{tag}n")
+        sh("ip", "-n", ns, "link", "set", f"{tag}n", "up")
+        yield ns, host_ip, node_ip
+    finally:
+        subprocess.run(["ip", "link", "del", f"{tag}h"], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+
+@contextmanager
+def control_plane(work: Path, host_ip: str, store: str) -> Iterator[tuple[Client, str]]:
+    """etcd (or kubelab's kvstore) on loopback and the apiserver on `host_ip`, both processes."""
+    client_port, peer = free_port(), free_port()
+    flags = [
+        "--name", "b", "--data-dir", str(work / "store"),
+        "--listen-client-urls", f"http://127.0.0.1:{client_port}",
+        "--advertise-client-urls", f"http://127.0.0.1:{client_port}",
+        "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+        "--initial-cluster", f"b=http://127.0.0.1:{peer}",
+    ]  # fmt: skip
+    argv = (
+        [shutil.which("etcd") or "/usr/bin/etcd", *flags, "--log-level", "error"]
+        if store == "etcd"
+        else [sys.executable, "-m", "controlplane.kvstore", *flags]
+    )
+    procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    grpc_port = free_port()
+    api = f"{host_ip}:{grpc_port}"
+    api_argv = [
+        sys.executable, "-m", "controlplane.apiserver",
+        "--etcd-servers", f"127.0.0.1:{client_port}",
+        "--bind-address", host_ip, "--secure-port", "0",
+        "--grpc-port", str(grpc_port), "--cert-dir", str(work / "pki"),
+        "--tls-san", host_ip, "--watch-bookmark-interval", "1", "-v", "0",
+    ]  # fmt: skip
+    with (work / "apiserver.log").open("wb") as log:
+        procs.append(subprocess.Popen(api_argv, stdout=log, stderr=subprocess.STDOUT))
+    client: Client | None = None
+    try:
+        deadline = time.time() + 60
+        while True:
+            if procs[1].poll() is not None or time.time() > deadline:
+                raise SystemExit(
+                    f"apiserver did not start:\n{(work / 'apiserver.log').read_text()}"
+                )
+            if (work / "pki" / "admin.kubeconfig").exists():
+                try:
+                    client = client or Client.from_cert_dir(work / "pki", [api], timeout=2)
+                    client.list(NODES)
+                    break
+                except Exception:  # not answering yet
+                    pass
+            time.sleep(0.2)
+        client.timeout = 10
+        yield client, api
+    finally:
+        if client is not None:
+            client.close()
+        for proc in reversed(procs):
+            stop(proc)
+
+
+class PodWatch:
+    """Records when each pod is first seen Running with an IP, and first seen Ready."""
+
+    def __init__(self, client: Client, namespace: str, rv: str) -> None:
+        self.running: dict[str, float] = {}
+        self.ready: dict[str, float] = {}
+        self._watch = client.watch(PODS, namespace=namespace, resource_version=rv)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with suppress(Exception):
+            for event in self._watch:
+                now = time.time()
+                name = event.object["metadata"]["name"]
+                status = event.object.get("status") or {}
+                if status.get("phase") == "Running" and status.get("podIP"):
+                    self.running.setdefault(name, now)
+                conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+                if conds.get("Ready") == "True":
+                    self.ready.setdefault(name, now)
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+
+@dataclass(frozen=True)
+class ApiLab:
+    tag: str
+    ns: str
+    node_ip: str
+    work: Path
+    client: Client
+    api: str
+
+
+def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float], int, float]:
+    tag, ns, node_ip, work, client, api = (
+        lab.tag,
+        lab.ns,
+        lab.node_ip,
+        lab.work,
+        lab.client,
+        lab.api,
+    )
+    node = f"{tag}-{n}"
+    root = work / f"root{n}"
+    namespace = "default"
+    argv = [
+        "nsenter", f"--net=/run/netns/{ns}", sys.executable, "-m", "node_agent.kubelet",
+        "--node-name", node, "--root-dir", str(root), "--pod-cidr", "10.244.0.0/24",
+        "--node-ip", node_ip, "--netns-prefix", f"{tag}-p-", "--cgroup-parent", f"kubelab-{tag}",
+        "--kubeconfig", str(work / "pki" / "admin.kubeconfig"), "--apiserver", api,
+        "--port", "0",
+    ]  # fmt: skip
+    names = [f"p{n}-{i:03d}" for i in range(n)]
+    log_path = work / f"kubelet{n}.log"
+    with log_path.open("wb") as log:
+        kubelet = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    spy = None
+    if os.environ.get("PROFILE"):  # py-spy samples the kubelet into PROFILE-<n>.txt
+        spy_argv = [
+            "py-spy", "record", "-p", str(kubelet.pid), "-f", "raw", "--threads", "--gil",
+            "-r", "50", "-o", f"{os.environ['PROFILE']}-{n}.txt",
+        ]  # fmt: skip
+        spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                got = client.get(NODES, node)
+                if any(c["type"] == "Ready" and c["status"] == "True"
+                       for c in got["status"].get("conditions", [])):  # fmt: skip
+                    break
+            except Exception:  # not registered yet
+                pass
+            if kubelet.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"kubelet did not register:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        rv = ""
+        for name in names:
+            rv = client.create(PODS, pod_object(name, image), namespace=namespace)["metadata"][
+                "resourceVersion"
+            ]
+        time.sleep(1.0)  # let the kubelet settle after its first list
+        watch = PodWatch(client, namespace, rv)
+        bound: dict[str, float] = {}
+        cpu0 = cpu_seconds(kubelet.pid)
+
+        def bind(name: str) -> None:
+            client.bind(namespace, name, node)
+            bound[name] = time.time()
+
+        # All at once, as a scheduler with parallel binding would: the node gets a burst.
+        with ThreadPoolExecutor(BINDERS) as pool:
+            list(pool.map(bind, names))
+        deadline = time.time() + 120
+        while len(watch.ready) < n and time.time() < deadline:
+            time.sleep(0.1)
+        watch.stop()
+        running = [watch.running[p] - bound[p] for p in names if p in watch.running]
+        ready = [watch.ready[p] - bound[p] for p in names if p in watch.ready]
+        cpu = cpu_seconds(kubelet.pid) - cpu0
+        return running, ready, rss_mb(kubelet.pid), cpu
+    finally:
+        if spy is not None:
+            stop(spy, signal.SIGINT)
+        stop(kubelet)
+        subprocess.run([*argv, "--cleanup"], capture_output=True, timeout=300, check=False)
+
+
+# pods, running s, ready s, kubelet RSS MB, kubelet CPU s from the first Binding to all Ready
+Result = tuple[int, list[float], list[float], int, float]
+
+
+def run_api(counts: list[int], image: str, store: str) -> list[Result]:
+    tag = "klb" + secrets.token_hex(3)
+    work = Path(tempfile.mkdtemp(prefix=f"{tag}-"))
+    results = []
+    try:
+        with (
+            node_namespace(tag) as (ns, host_ip, node_ip),
+            control_plane(work, host_ip, store) as (
+                client,
+                api,
+            ),
+        ):
+            for n in counts:
+                lab = ApiLab(tag, ns, node_ip, work, client, api)
+                running, ready, rss, cpu = api_round(lab, n, image)
+                results.append((n, running, ready, rss, cpu))
+    finally:
+        if os.environ.get("KEEP"):
+            print(work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def wait_ready_files(status_dir: Path, n: int, timeout: float = 120) -> dict[str, float]:
+    """Poll the status files; the first time each pod is seen Running with an IP."""
+    deadline = time.time() + timeout
+    running: dict[str, float] = {}
+    while time.time() < deadline and len(running) < n:
+        for f in status_dir.glob("*.json"):
+            if f.name in running:
+                continue
+            try:
+                st = json.loads(f.read_text())["status"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if st.get("phase") == "Running" and st.get("podIP"):
+                running[f.name] = time.time()
+        time.sleep(0.02)
+    return running
+
+
+def run_static(counts: list[int], image: str) -> list[Result]:
     tag = "klb" + secrets.token_hex(3)
     node_ns = f"{tag}-node"
     work = Path(tempfile.mkdtemp(prefix=f"{tag}-"))
-    subprocess.run(["ip", "netns", "add", node_ns], check=True)
-    subprocess.run(["ip", "-n", node_ns, "link", "set", "lo", "up"], check=True)
+    sh("ip", "netns", "add", node_ns)
+    sh("ip", "-n", node_ns, "link", "set", "lo", "up")
     results = []
     try:
         for n in counts:
@@ -110,7 +362,7 @@ def run(counts: list[int], image: str) -> None:
                 "nsenter", f"--net=/run/netns/{node_ns}", sys.executable, "-m",
                 "node_agent.kubelet", "--node-name", tag, "--root-dir", str(root),
                 "--pod-cidr", "10.244.0.0/24", "--pod-manifest-path", str(manifests),
-                "--netns-prefix", f"{tag}-p-", "--file-check-frequency", "0.1",
+                "--netns-prefix", f"{tag}-p-", "--file-check-frequency", "0.1", "--port", "0",
             ]  # fmt: skip
             log_path = work / f"kubelet{n}.log"
             with log_path.open("wb") as log:
@@ -123,38 +375,52 @@ def run(counts: list[int], image: str) -> None:
                     time.sleep(0.05)
                 time.sleep(0.3)
                 t0 = time.time()
-                (manifests / "pods.yaml").write_text(
-                    yaml.safe_dump_all([manifest(i, image) for i in range(n)])
-                )
-                wait_ready(root / "status" / "pods", n)
-                lat = latencies(log_path, t0)
-                results.append(
-                    (n, len(lat), pct(lat, 0.5), pct(lat, 0.99), max(lat), rss_mb(kubelet.pid))
-                )
+                cpu0 = cpu_seconds(kubelet.pid)
+                docs = [pod_object(f"p{i:03d}", image) for i in range(n)]
+                (manifests / "pods.yaml").write_text(yaml.safe_dump_all(docs))
+                seen = wait_ready_files(root / "status" / "pods", n)
+                lat = [t - t0 for t in seen.values()]
+                cpu = cpu_seconds(kubelet.pid) - cpu0
+                results.append((n, lat, lat, rss_mb(kubelet.pid), cpu))
             finally:
-                kubelet.send_signal(signal.SIGTERM)
-                kubelet.wait(timeout=30)
-                subprocess.run([*argv, "--cleanup"], capture_output=True, timeout=300)
+                stop(kubelet)
+                subprocess.run([*argv, "--cleanup"], capture_output=True, timeout=300, check=False)
     finally:
         subprocess.run(["ip", "netns", "del", node_ns], check=False)
-        if not os.environ.get("KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
-        else:
+        if os.environ.get("KEEP"):
             print(work)
-    floor = python_floor()
-    print(f"image={image}  peer: bare `python3 -I -S -c pass` start = {floor * 1000:.0f} ms")
-    head = ("pods", "running", "p50 s", "p99 s", "max s", "p50/peer", "kubelet RSS MB")
-    print("{:>5} {:>8} {:>7} {:>7} {:>7} {:>9} {:>15}".format(*head))
-    for n, got, p50, p99, mx, rss in results:
-        print(f"{n:>5} {got:>8} {p50:>7.2f} {p99:>7.2f} {mx:>7.2f} {p50 / floor:>9.1f} {rss:>15}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="1,10,100")
     parser.add_argument("--image", default="busybox")
+    parser.add_argument("--source", choices=("api", "static"), default="api")
+    parser.add_argument("--store", choices=("etcd", "kvstore"), default="etcd")
     opts = parser.parse_args()
-    run([int(c) for c in opts.counts.split(",")], opts.image)
+    counts = [int(c) for c in opts.counts.split(",")]
+    if opts.source == "api":
+        results = run_api(counts, opts.image, opts.store)
+        start = "Binding written"
+    else:
+        results = run_static(counts, opts.image)
+        start = "manifests written"
+    floor = python_floor()
+    print(f"source={opts.source} image={opts.image} latency from {start}")
+    print(f"peer: bare `python3 -I -S -c pass` start = {floor * 1000:.0f} ms")
+    head = ("pods", "running", "run p50", "run p99", "ready", "rdy p50", "rdy p99", "rdy max",
+            "p99/peer", "RSS MB", "CPU ms/pod")  # fmt: skip
+    print("{:>5} {:>7} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10}".format(*head))
+    for n, running, ready, rss, cpu in results:
+        print(
+            f"{n:>5} {len(running):>7} {pct(running, 0.5):>8.2f} {pct(running, 0.99):>8.2f}"
+            f" {len(ready):>6} {pct(ready, 0.5):>8.2f} {pct(ready, 0.99):>8.2f}"
+            f" {max(ready, default=float('nan')):>8.2f} {pct(ready, 0.99) / floor:>8.1f}"
+            f" {rss:>7} {cpu * 1000 / n:>10.1f}"
+        )
 
 
 if __name__ == "__main__":

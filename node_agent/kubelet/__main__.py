@@ -4,7 +4,8 @@ Standalone mode (no apiserver yet): `--pod-manifest-path DIR` runs every Pod man
 real processes in network namespaces and reports status to files under `<root-dir>/status/`.
 With `--kubeconfig` it runs the pods the apiserver binds to this node instead
 (`apisource.ApiNode`): it registers the Node (`--node-labels`, `--register-with-taints`),
-renews its Lease, reports pod status and keeps routes to the other nodes' pod CIDRs.
+renews its Lease, reports pod status and keeps routes to the other nodes' pod CIDRs; static
+pods from `--pod-manifest-path` then run too, mirrored read-only into the API.
 `--cleanup` removes everything this node runs (pods, namespaces, veths, cgroups, the bridge)
 and exits. SIGTERM/SIGINT stop the kubelet and leave the pods running, as upstream; a kubelet
 started again with the same `--root-dir` adopts them.
@@ -26,6 +27,7 @@ from types import FrameType
 from kubelab.api.quantity import QuantityError, milli_value, value
 from node_agent.kubelet.apisource import (
     ApiNode,
+    StaticAndApiSource,
     client_from_kubeconfig,
     parse_node_labels,
     parse_taints,
@@ -35,7 +37,7 @@ from node_agent.kubelet.cgroups import Cgroups
 from node_agent.kubelet.env import NoConfig
 from node_agent.kubelet.errors import KubeletError, ManifestError
 from node_agent.kubelet.ipam import HostLocalIPAM, gateway, parse_cidr
-from node_agent.kubelet.kubelet import Kubelet, KubeletConfig
+from node_agent.kubelet.kubelet import Kubelet, KubeletConfig, PodSource
 from node_agent.kubelet.network import BridgeNetwork
 from node_agent.kubelet.node import Capacity, NodeConfig, capacity_from_host
 from node_agent.kubelet.runtime import ProcessRuntime
@@ -137,10 +139,6 @@ def build(args: argparse.Namespace) -> Assembly:
         if args.pod_manifest_path
         else None
     )
-    if source is not None and args.kubeconfig:
-        raise ManifestError(
-            "--pod-manifest-path", args.pod_manifest_path, "not supported with --kubeconfig yet"
-        )
     api = (
         ApiNode(client_from_kubeconfig(args.kubeconfig, args.apiserver), node)
         if args.kubeconfig
@@ -174,7 +172,8 @@ def build(args: argparse.Namespace) -> Assembly:
     )
     if api is not None:
         api.running_uids = runtime.pod_uids
-        kubelet = Kubelet(config, api, api, runtime, nodes=api, routes=network)
+        pods: PodSource = api if source is None else StaticAndApiSource(source, api)
+        kubelet = Kubelet(config, pods, api, runtime, nodes=api, routes=network, mirrors=api)
         runtime.on_exit = kubelet.container_exited
         return Assembly(kubelet, network, cgroups, runtime, api)
     kubelet = Kubelet(config, source or _NoPods(), FileStatusSink(root / "status"), runtime)

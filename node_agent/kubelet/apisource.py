@@ -2,18 +2,26 @@
 `ConfigLookup` over `kubelab.client`.
 
 - pods: an informer on pods with `spec.nodeName=<node>`; `pods()` hands the kubelet those not
-  being deleted, and wakes it on every change (`watch`);
+  being deleted (the informer's own objects: read-only), and wakes it when a pod is added or
+  removed or anything but its status changes (`watch`; the kubelet's own status writes come
+  back as updates and must not make it relist);
+- static pods (`--pod-manifest-path` next to `--kubeconfig`): `StaticAndApiSource` runs both;
+  their mirror pods (`mirror.py`) are left out of `pods()`, kept in step by `sync_mirrors()`
+  and carry the static pods' status;
 - graceful deletion: a pod with `deletionTimestamp` leaves `pods()`, so the kubelet stops its
   containers (with the pod's grace period) and removes the sandbox; once nothing of it runs on
   the node (`running_uids()` no longer has it) the adapter deletes it with grace 0 and a uid
   precondition, which removes the object, as upstream's status manager does;
-- status: `pods/status` merge patches; a failed write is retried on the next relist;
+- status: `pods/status` merge patches, queued (`statusqueue.StatusQueue`: the latest status
+  per pod, several pods written in parallel) so a pod sync never waits for the apiserver; a
+  failed write is retried on the next relist;
 - the Node: created at the first report with `--node-labels`, `--register-with-taints` and
   `podCIDR`, then only its status is patched (upstream registers taints once, too); the Lease
   `kube-node-lease/<node>` is created or renewed;
 - other nodes: a Node informer for the routes to their pod CIDRs;
 - ConfigMaps and Secrets are read from the apiserver when a pod starts;
-- Events (Pulled, Started, Killing, BackOff, ...) are created, repeats patched (count).
+- Events (Pulled, Started, Killing, BackOff, ...) are created, repeats patched (count), by one
+  background thread that lets queued status writes go first.
 
 Flag parsing for `--node-labels` and `--register-with-taints` is pure and lives here too.
 Nothing here decides what runs: that is `kubelet.Kubelet` and `sync.py`.
@@ -22,7 +30,6 @@ Nothing here decides what runs: that is `kubelet.Kubelet` and `sync.py`.
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import queue
 import re
@@ -37,7 +44,16 @@ import yaml
 from kubelab.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from kubelab.client import EVENTS, LEASES, NAMESPACES, NODES, PODS, Client, Informer
 from node_agent.kubelet.errors import KubeletError, ManifestError
+from node_agent.kubelet.mirror import (
+    MIRROR,
+    MirrorPlan,
+    MirrorSync,
+    config_hash,
+    is_mirror,
+    is_static,
+)
 from node_agent.kubelet.node import LEASE_NAMESPACE
+from node_agent.kubelet.statusqueue import StatusQueue
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +119,17 @@ def is_deleting(pod: Object) -> bool:
     return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
 
 
+def changed_beyond_status(old: Object, new: Object) -> bool:
+    """Whether an update touched more than the pod's status (and its resourceVersion)."""
+    if old.get("spec") != new.get("spec"):
+        return True
+    o, n = dict(old.get("metadata") or {}), dict(new.get("metadata") or {})
+    for volatile in ("resourceVersion", "managedFields"):
+        o.pop(volatile, None)
+        n.pop(volatile, None)
+    return o != n
+
+
 def _meta(pod: Object) -> tuple[str, str, str]:
     meta = pod.get("metadata") or {}
     return str(meta.get("namespace") or "default"), str(meta.get("name", "")), str(meta.get("uid"))
@@ -116,6 +143,7 @@ class ApiNode:
     client: Client
     node_name: str
     running_uids: Callable[[], set[str]] = field(default=set)
+    status_workers: int = 4
     pod_informer: Informer = field(init=False)
     node_informer: Informer = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -123,12 +151,44 @@ class ApiNode:
     _finalizing: set[str] = field(default_factory=set, init=False)
     _unsent: dict[str, tuple[Object, Object]] = field(default_factory=dict, init=False)
     _events: queue.Queue[Object] | None = field(default=None, init=False)
+    _statuses: StatusQueue = field(init=False)
+    _static_status: dict[str, tuple[Object, Object]] = field(default_factory=dict, init=False)
+    mirrors: MirrorSync | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        self._statuses = StatusQueue(self._write_status, self.status_workers)
         self.pod_informer = Informer(
             self.client, PODS, field_selector=f"spec.nodeName={self.node_name}"
         )
         self.node_informer = Informer(self.client, NODES)
+
+    def enable_mirrors(self, static_pods: Callable[[], list[Object]]) -> None:
+        """Mirror the pods `static_pods()` returns into the API (see `mirror.py`)."""
+        self.mirrors = MirrorSync(
+            self.client,
+            self.node_name,
+            static_pods,
+            self.pod_informer.list,
+            self._node_uid,
+            created=self._mirror_created,
+        )
+
+    def sync_mirrors(self) -> MirrorPlan | None:
+        if self.mirrors is None or not self.pod_informer.has_synced():
+            return None
+        return self.mirrors.sync()
+
+    def _node_uid(self) -> str | None:
+        node = self.node_informer.get(self.node_name)
+        uid = (node or {}).get("metadata", {}).get("uid")
+        return str(uid) if uid else None
+
+    def _mirror_created(self, static: Object) -> None:
+        """A new mirror has no status yet: write the static pod's latest one onto it."""
+        with self._lock:
+            last = self._static_status.get(_meta(static)[2])
+        if last is not None:
+            self.pod_status(*last)
 
     def start(self) -> None:
         self.pod_informer.start()
@@ -140,6 +200,7 @@ class ApiNode:
         )
 
     def stop(self) -> None:
+        self._statuses.stop()
         self.pod_informer.stop()
         self.node_informer.stop()
         self.client.close()
@@ -149,19 +210,26 @@ class ApiNode:
         if not self.pod_informer.has_synced():
             raise NotSyncedError(f"pods of node {self.node_name} not listed from the apiserver yet")
         self._resend()
-        pods = self.pod_informer.list()
+        pods = [p for p in self.pod_informer.list() if not is_mirror(p)]  # mirrors: sync_mirrors
         deleting = [p for p in pods if is_deleting(p)]
         if deleting:
             running = self.running_uids()
             for pod in deleting:
                 if _meta(pod)[2] not in running:
                     self._finalize(pod)
-        return [copy.deepcopy(p) for p in pods if not is_deleting(p)]
+        # No copies: the informer replaces objects on updates and never changes one in place,
+        # and the kubelet only reads them (copying every pod on every relist was the kubelet's
+        # biggest CPU cost with 100 pods starting).
+        return [p for p in pods if not is_deleting(p)]
 
     def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
+        def updated(old: Object, new: Object) -> None:
+            if changed_beyond_status(old, new):
+                changed()
+
         self.pod_informer.add_handler(
             on_add=lambda _p: changed(),
-            on_update=lambda _o, _n: changed(),
+            on_update=updated,
             on_delete=lambda _p: changed(),
         )
         stop.wait()
@@ -182,9 +250,24 @@ class ApiNode:
 
     # StatusSink ----------------------------------------------------------------------------
     def pod_status(self, pod: Object, status: Object) -> None:
+        """Queued; written by the status writers (see module docstring)."""
+        uid = _meta(pod)[2]
+        if is_static(pod):
+            with self._lock:
+                self._static_status[uid] = (pod, status)
+        self._statuses.put(uid, pod, status)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every queued status is written (tests, shutdown)."""
+        return self._statuses.wait_idle(timeout)
+
+    def _write_status(self, pod: Object, status: Object) -> None:
         namespace, name, uid = _meta(pod)
         current = self.pod_informer.get(f"{namespace}/{name}")
-        if current is not None and _meta(current)[2] != uid:
+        if is_static(pod):
+            if not self._is_mirror_of(current, pod):
+                return  # no (current) mirror yet: written when it is created
+        elif current is not None and _meta(current)[2] != uid:
             return  # a newer pod of the same name: not ours to report on
         try:
             self.client.patch(
@@ -200,6 +283,22 @@ class ApiNode:
         with self._lock:
             self._unsent.pop(uid, None)
 
+    def _is_mirror_of(self, current: Object | None, static: Object) -> bool:
+        """Whether the API's pod of the static pod's name is its current mirror (asked from
+        the apiserver when the informer has not seen it yet)."""
+        want = config_hash(static)
+        if (
+            current is not None
+            and current.get("metadata", {}).get("annotations", {}).get(MIRROR) == want
+        ):
+            return True
+        namespace, name, _ = _meta(static)
+        try:
+            current = self.client.get(PODS, name, namespace=namespace)
+        except ApiError:
+            return False
+        return bool(((current.get("metadata") or {}).get("annotations") or {}).get(MIRROR) == want)
+
     def _resend(self) -> None:
         with self._lock:
             unsent, self._unsent = self._unsent, {}
@@ -207,8 +306,10 @@ class ApiNode:
             self.pod_status(pod, status)
 
     def pod_removed(self, namespace: str, name: str, uid: str) -> None:
+        self._statuses.drop(uid)
         with self._lock:
             self._unsent.pop(uid, None)
+            self._static_status.pop(uid, None)
         current = self.pod_informer.get(f"{namespace}/{name}")
         if current is not None and _meta(current)[2] == uid and is_deleting(current):
             self._finalize(current)
@@ -246,6 +347,9 @@ class ApiNode:
         assert self._events is not None
         while True:
             event = self._events.get()
+            # Status first: a pod's Running matters more than its Started event, and both
+            # compete for the apiserver (upstream rate-limits events for the same reason).
+            self._statuses.wait_idle(timeout=2.0)
             meta = event.get("metadata") or {}
             namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
             try:
@@ -290,3 +394,22 @@ class ApiNode:
             pass
         except ApiError as exc:
             log.info("cannot create namespace=%s err=%s", LEASE_NAMESPACE, exc)
+
+
+class StaticAndApiSource:
+    """The `PodSource` of a kubelet with both `--pod-manifest-path` and `--kubeconfig`: the
+    static pods (mirrored into the API) and the pods the API binds to the node."""
+
+    def __init__(self, static: Any, api: ApiNode) -> None:
+        self.static = static
+        self.api = api
+        api.enable_mirrors(static.pods)
+
+    def pods(self) -> list[Object]:
+        return [*self.static.pods(), *self.api.pods()]
+
+    def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
+        threading.Thread(
+            target=self.static.watch, args=(changed, stop), name="static-source", daemon=True
+        ).start()
+        self.api.watch(changed, stop)

@@ -72,6 +72,11 @@ class RouteSync(Protocol):
     def sync_routes(self, desired: Iterable[PodRoute]) -> None: ...
 
 
+class Mirrors(Protocol):
+    def sync_mirrors(self) -> object:
+        """Bring the API's mirror pods in step with the static pods (`mirror.py`)."""
+
+
 class StatusSink(Protocol):
     def pod_status(self, pod: Object, status: Object) -> None: ...
     def pod_removed(self, namespace: str, name: str, uid: str) -> None: ...
@@ -114,6 +119,7 @@ class Kubelet:
         image_known: Callable[[str], bool] = lambda image: catalog.lookup(image) is not None,
         nodes: NodeSource | None = None,
         routes: RouteSync | None = None,
+        mirrors: Mirrors | None = None,
     ) -> None:
         self.config = config
         self.source = source
@@ -123,6 +129,7 @@ class Kubelet:
         self.image_known = image_known
         self.nodes = nodes
         self.routes = routes
+        self.mirrors = mirrors
         self.backoff = BackOff(config.backoff)
         self.pods: dict[str, PodSpec] = {}
         self.start_times: dict[str, float] = {}
@@ -132,6 +139,7 @@ class Kubelet:
         self._synced_at: dict[str, float] = {}
         self.bad_manifests: dict[str, str] = {}
         self.rejected: dict[str, PodSpec] = {}
+        self._parsed: dict[tuple[str, str], PodSpec] = {}  # (uid, resourceVersion) -> spec
         self._lock = threading.RLock()
         self._busy: set[str] = set()
         self._again: set[str] = set()
@@ -148,11 +156,19 @@ class Kubelet:
     def _desired(self) -> dict[str, PodSpec]:
         """The source's pods, parsed; invalid ones are logged once and skipped."""
         desired: dict[str, PodSpec] = {}
+        parsed: dict[tuple[str, str], PodSpec] = {}
         for obj in self.source.pods():
             meta = obj.get("metadata", {})
             ident = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+            # A relist re-reads every pod; parse only those that changed since the last one
+            # (static pods have no resourceVersion, but their uid is a hash of their content).
+            key = (str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
             try:
-                pod = parse_pod(obj)
+                pod = self._parsed.get(key) if key[0] else None
+                if pod is None:
+                    pod = parse_pod(obj)
+                if key[0]:
+                    parsed[key] = pod
             except ManifestError as exc:
                 if self.bad_manifests.get(ident) != str(exc):
                     log.error("invalid pod pod=%s err=%s", ident, exc)
@@ -163,6 +179,7 @@ class Kubelet:
                 log.error("pod without metadata.uid pod=%s", pod.key)
                 continue
             desired[pod.uid] = pod
+        self._parsed = parsed
         return desired
 
     def refresh(self) -> None:
@@ -439,6 +456,8 @@ class Kubelet:
         """Relist: pods still settling every relist period, every pod every resync period.
         Container exits (`container_exited`) and probe changes sync a pod at once."""
         self.refresh()
+        if self.mirrors is not None:
+            self.mirrors.sync_mirrors()
         now = time.monotonic()
         for uid in list(self.pods):
             plan = self.last_plan.get(uid)

@@ -26,7 +26,9 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,8 +133,14 @@ class ProcessRuntime:
         self.log_max_size = log_max_size
         self._zygote: subprocess.Popen[str] | None = None
         self._shims: dict[int, str] = {}  # shim pid -> pod uid, for exit notices
+        # Sandboxes this process set up or looked up, and the Pod object last stored per pod:
+        # a sync reads both several times, and the network's lookup shares a lock with
+        # address allocation, which many pods starting at once keep busy.
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._stored: dict[str, object] = {}
         self.on_exit: Callable[[str], None] | None = None  # called with the uid of a pod
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the zygote, its stdin and `_replies`
+        self._replies: deque[Future[str]] = deque()  # one per request the zygote has not answered
         with self._lock:
             self._ensure_zygote()  # started early: the first pod should not wait for it
 
@@ -165,7 +173,7 @@ class ProcessRuntime:
             return None
 
     def observe(self, pod: PodSpec) -> ObservedPod:
-        sandbox = self.network.sandbox_for(pod.uid)
+        sandbox = self._sandbox(pod.uid)
         ready = sandbox is not None and (self.pod_dir(pod.uid) / "etc" / "hosts").exists()
         runs: dict[str, ContainerRun] = {}
         previous: dict[str, ContainerRun] = {}
@@ -231,11 +239,32 @@ class ProcessRuntime:
         return _proc_start(int(info["shimPid"])) == info.get("shimStart")
 
     # -- sandbox -------------------------------------------------------------------------
+    def _sandbox(self, uid: str) -> Sandbox | None:
+        """The pod's sandbox while its namespace exists (cached; see __init__)."""
+        known = self._sandboxes.get(uid)
+        if known is not None and os.path.exists(known.netns_path):
+            return known
+        found = self.network.sandbox_for(uid)
+        if found is None:
+            self._sandboxes.pop(uid, None)
+        else:
+            self._sandboxes[uid] = found
+        return found
+
+    def _store(self, pdir: Path, pod: PodSpec) -> None:
+        """`pod.json`, for adoption after a restart; rewritten only when the object changed."""
+        if self._stored.get(pod.uid) is pod.raw and (pdir / "pod.json").exists():
+            return
+        _write_json(pdir / "pod.json", pod.raw)
+        self._stored[pod.uid] = pod.raw
+
     def create_sandbox(self, pod: PodSpec) -> None:
         pdir = self.pod_dir(pod.uid)
         pdir.mkdir(parents=True, exist_ok=True)
-        _write_json(pdir / "pod.json", pod.raw)
+        self._store(pdir, pod)
+        self._sandboxes.pop(pod.uid, None)
         sandbox = self.network.setup(pod.uid)
+        self._sandboxes[pod.uid] = sandbox
         materialise(pdir, pod, self.lookup)
         write_etc(pdir, pod, sandbox.ip, self.dns)
 
@@ -247,11 +276,11 @@ class ProcessRuntime:
         image = catalog.lookup(c.image)
         if image is None:
             raise ImageNotFoundError(c.image, catalog.known_images())
-        sandbox = self.network.sandbox_for(pod.uid)
+        sandbox = self._sandbox(pod.uid)
         if sandbox is None:
             raise ContainerRuntimeError(f"pod {pod.key} has no sandbox")
         pdir = self.pod_dir(pod.uid)
-        _write_json(pdir / "pod.json", pod.raw)
+        self._store(pdir, pod)
         env = self._env(pod, c, image, sandbox.ip)
         argv = [expand(a, env) for a in catalog.argv(image, c.command, c.args)]
         sources = materialise(pdir, pod, self.lookup)
@@ -312,29 +341,38 @@ class ProcessRuntime:
         )
 
     def _spawn(self, spec: Path, logfile: Path, uid: str) -> int:
-        """Have the zygote fork a shim for `spec`, logging to `logfile`; the shim's pid."""
-        with self._lock:
-            for _ in range(2):
+        """Have the zygote fork a shim for `spec`, logging to `logfile`; the shim's pid.
+
+        Requests are pipelined: a caller writes its line and waits for its own reply, which
+        the zygote's reader thread hands over in order (the zygote answers in order), so many
+        pods starting at once keep the zygote busy instead of taking turns on a lock."""
+        for _ in range(2):
+            reply: Future[str] = Future()
+            with self._lock:
                 z = self._ensure_zygote()
                 assert z.stdin is not None
-                assert z.stdout is not None
                 try:
                     z.stdin.write(f"{spec} {logfile}\n")
                     z.stdin.flush()
-                    reply = z.stdout.readline().strip()
-                except (BrokenPipeError, OSError):
+                except (BrokenPipeError, OSError, ValueError):
                     self._zygote = None
                     continue
-                if reply.lstrip("-").isdigit() and int(reply) > 0:
-                    self._shims[int(reply)] = uid
-                    return int(reply)
-                if not reply:  # the zygote died
-                    self._zygote = None
-                    continue
-                raise ContainerRuntimeError(f"cannot start shim for {spec}: {reply}")
+                self._replies.append(reply)
+            try:
+                text = reply.result(timeout=60)
+            except ContainerRuntimeError:
+                continue  # the zygote died: start another one and ask again
+            except TimeoutError as exc:
+                raise ContainerRuntimeError(f"cannot start shim for {spec}: no answer") from exc
+            if text.lstrip("-").isdigit() and int(text) > 0:
+                self._shims[int(text)] = uid
+                return int(text)
+            raise ContainerRuntimeError(f"cannot start shim for {spec}: {text}")
         raise ContainerRuntimeError(f"cannot start shim for {spec}: the zygote keeps dying")
 
     def _ensure_zygote(self) -> subprocess.Popen[str]:
+        """The running zygote, started (with its reply and exit readers) if needed; called
+        with `_lock` held."""
         z = self._zygote
         if z is None or z.poll() is not None:
             events_r, events_w = os.pipe()
@@ -349,10 +387,29 @@ class ProcessRuntime:
                 pass_fds=(events_w,),
             )
             os.close(events_w)
+            replies: deque[Future[str]] = deque()
+            self._replies = replies
             threading.Thread(
                 target=self._read_exits, args=(events_r,), name="zygote-events", daemon=True
             ).start()
+            threading.Thread(
+                target=self._read_replies, args=(z, replies), name="zygote-replies", daemon=True
+            ).start()
         return z
+
+    def _read_replies(self, z: subprocess.Popen[str], replies: deque[Future[str]]) -> None:
+        """The zygote's answers (a shim pid or `-1 error`), one line per request, in order."""
+        assert z.stdout is not None
+        for line in z.stdout:
+            with self._lock:
+                waiter = replies.popleft() if replies else None
+            if waiter is not None:
+                waiter.set_result(line.strip())
+        with self._lock:  # the zygote is gone: whoever still waits asks the next one
+            if self._zygote is z:
+                self._zygote = None
+            while replies:
+                replies.popleft().set_exception(ContainerRuntimeError("the zygote died"))
 
     def _read_exits(self, fd: int) -> None:
         """`exit PID` lines from the zygote: tell the exit listener which pod to sync."""
@@ -486,6 +543,8 @@ class ProcessRuntime:
                 t.join()
         else:
             self._kill_all_shims(uid)
+        self._sandboxes.pop(uid, None)
+        self._stored.pop(uid, None)
         self.network.teardown(uid)
         self.cgroups.remove_pod(uid)
         pdir = self.pod_dir(uid)

@@ -3,7 +3,9 @@
 Every `*.yaml`, `*.yml` and `*.json` file in the directory may hold several documents. Pods are
 run as the upstream kubelet runs static pods: named `<name>-<node>`, bound to this node, with a
 uid derived from the node, the file and the pod's content (so an unchanged manifest keeps its
-uid across kubelet restarts, and an edited one is replaced). As a kubelab extension, ConfigMap
+uid across kubelet restarts, and an edited one is replaced), annotated
+`kubernetes.io/config.source: file` and `kubernetes.io/config.hash` (their mirror pods in the
+API, `mirror.py`, add `kubernetes.io/config.mirror`). As a kubelab extension, ConfigMap
 and Secret documents in the same directory are served to the pods (`ConfigLookup`), so
 standalone pods can use `envFrom` and configMap/secret volumes.
 """
@@ -42,7 +44,6 @@ def static_pod(doc: Object, node_name: str, source: str) -> Object:
     annotations = meta.setdefault("annotations", {})
     annotations["kubernetes.io/config.source"] = "file"
     annotations["kubernetes.io/config.hash"] = digest[:32]
-    annotations["kubernetes.io/config.mirror"] = digest[:32]
     pod.setdefault("spec", {})["nodeName"] = node_name
     return pod
 

@@ -303,3 +303,39 @@ def test_events_tell_the_story_of_a_crash_loop() -> None:
     assert backoff["involvedObject"]["name"] == "p"
     assert backoff["involvedObject"]["fieldPath"] == "spec.containers{c}"
     assert backoff["source"] == {"component": "kubelet", "host": "n1"}
+
+
+def test_relists_reuse_parsed_pods_until_the_object_changes() -> None:
+    p = pod_dict()
+    p["metadata"]["resourceVersion"] = "5"
+    kubelet, _, _, source, _ = make(p)
+    kubelet.refresh()
+    first = kubelet.pods["u1"]
+    kubelet.refresh()
+    assert kubelet.pods["u1"] is first  # same uid and resourceVersion: not parsed again
+    changed = pod_dict(name="p")
+    changed["metadata"]["resourceVersion"] = "6"
+    changed["metadata"]["labels"] = {"a": "b"}
+    source.items = [changed]
+    kubelet.refresh()
+    assert kubelet.pods["u1"] is not first
+    assert kubelet.pods["u1"].raw["metadata"]["labels"] == {"a": "b"}
+
+
+def test_every_loop_iteration_syncs_mirror_pods() -> None:
+    class Mirrors:
+        calls = 0
+
+        def sync_mirrors(self) -> None:
+            Mirrors.calls += 1
+
+    clock = FakeClock()
+    config = KubeletConfig(node=NODE)
+    kubelet = Kubelet(
+        config, FakeSource(pod_dict()), FakeSink(), FakeRuntime(clock), clock=clock,
+        mirrors=Mirrors(),
+    )  # fmt: skip
+    kubelet.sync_all()
+    kubelet.sync_all()
+    kubelet.stop()
+    assert Mirrors.calls == 2

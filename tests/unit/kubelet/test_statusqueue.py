@@ -1,0 +1,150 @@
+"""`StatusQueue`: the latest status per pod, one pod written at a time, pods in parallel."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from node_agent.kubelet.apisource import changed_beyond_status
+from node_agent.kubelet.statusqueue import StatusQueue
+from tests.support import wait_until
+
+pytestmark = pytest.mark.timeout(30)
+
+Object = dict[str, Any]
+
+
+def pod(uid: str) -> Object:
+    return {"metadata": {"uid": uid, "name": uid}}
+
+
+class GatedWriter:
+    """Records writes; a write of a pod in `held` blocks until the test releases it."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple[str, object]] = []
+        self.held: set[str] = set()
+        self.entered: set[str] = set()
+        self.gate = threading.Event()
+        self.lock = threading.Lock()
+
+    def __call__(self, p: Object, status: Object) -> None:
+        uid = p["metadata"]["uid"]
+        with self.lock:
+            self.entered.add(uid)
+        if uid in self.held:
+            self.gate.wait(10)
+        with self.lock:
+            self.written.append((uid, status["n"]))
+
+
+def test_a_newer_status_replaces_a_queued_one_and_order_is_kept() -> None:
+    w = GatedWriter()
+    w.held.add("a")
+    q = StatusQueue(w, workers=1)
+    q.put("a", pod("a"), {"n": 1})
+    wait_until(lambda: "a" in w.entered, 5)
+    q.put("a", pod("a"), {"n": 2})  # waits behind the write in flight
+    q.put("a", pod("a"), {"n": 3})  # replaces 2: only the latest matters
+    assert q.busy()
+    w.gate.set()
+    assert q.wait_idle(5)
+    assert w.written == [("a", 1), ("a", 3)]
+    q.stop()
+
+
+def test_other_pods_are_written_while_one_is_slow() -> None:
+    w = GatedWriter()
+    w.held.add("slow")
+    q = StatusQueue(w, workers=2)
+    q.put("slow", pod("slow"), {"n": 1})
+    wait_until(lambda: "slow" in w.entered, 5)
+    for uid in ("b", "c", "d"):
+        q.put(uid, pod(uid), {"n": 1})
+    wait_until(lambda: len(w.written) == 3, 5, message="b, c, d written past the slow pod")
+    assert {u for u, _ in w.written} == {"b", "c", "d"}
+    assert not q.wait_idle(0.05)  # the slow one is still in flight
+    w.gate.set()
+    assert q.wait_idle(5)
+    q.stop()
+
+
+def test_one_pod_is_never_written_by_two_threads_at_once() -> None:
+    active: set[str] = set()
+    overlaps: list[str] = []
+    lock = threading.Lock()
+    done = []
+
+    def write(p: Object, status: Object) -> None:
+        uid = p["metadata"]["uid"]
+        with lock:
+            if uid in active:
+                overlaps.append(uid)
+            active.add(uid)
+        threading.Event().wait(0.001)
+        with lock:
+            active.discard(uid)
+            done.append((uid, status["n"]))
+
+    q = StatusQueue(write, workers=4)
+    for n in range(50):
+        for uid in ("x", "y"):
+            q.put(uid, pod(uid), {"n": n})
+    assert q.wait_idle(10)
+    assert overlaps == []
+    for uid in ("x", "y"):
+        seen = [n for u, n in done if u == uid]
+        assert seen == sorted(seen)
+        assert seen[-1] == 49  # the last status always lands
+    q.stop()
+
+
+def test_dropped_and_failed_writes() -> None:
+    calls: list[str] = []
+
+    def write(p: Object, status: Object) -> None:
+        calls.append(p["metadata"]["uid"])
+        if p["metadata"]["uid"] == "bad":
+            raise RuntimeError("boom")
+
+    w = GatedWriter()
+    w.held.add("first")
+    q = StatusQueue(w, workers=1)
+    q.put("first", pod("first"), {"n": 1})
+    wait_until(lambda: "first" in w.entered, 5)
+    q.put("gone", pod("gone"), {"n": 1})
+    q.drop("gone")
+    w.gate.set()
+    assert q.wait_idle(5)
+    assert [u for u, _ in w.written] == ["first"]
+    q.stop()
+    q.put("late", pod("late"), {"n": 1})  # after stop: ignored
+    assert not q.busy()
+
+    q2 = StatusQueue(write, workers=1)
+    q2.put("bad", pod("bad"), {"n": 1})
+    q2.put("ok", pod("ok"), {"n": 1})
+    assert q2.wait_idle(5)
+    assert calls == ["bad", "ok"]  # a failing write does not stop the writer
+    q2.stop()
+    with pytest.raises(ValueError, match="workers=0"):
+        StatusQueue(write, workers=0)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "changed"),
+    [
+        ({"spec": {"a": 1}, "status": {"phase": "Pending"}},
+         {"spec": {"a": 1}, "status": {"phase": "Running"}}, False),
+        ({"metadata": {"resourceVersion": "1"}, "spec": {}},
+         {"metadata": {"resourceVersion": "2"}, "spec": {}}, False),
+        ({"spec": {"nodeName": ""}}, {"spec": {"nodeName": "n1"}}, True),
+        ({"metadata": {"labels": {"a": "1"}}}, {"metadata": {"labels": {"a": "2"}}}, True),
+        ({"metadata": {}}, {"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}, True),
+    ],
+    ids=["status-only", "rv-only", "spec", "labels", "deletion"],
+)  # fmt: skip
+def test_changed_beyond_status(old: Object, new: Object, changed: bool) -> None:
+    assert changed_beyond_status(old, new) is changed
