@@ -10,12 +10,17 @@ This is the only module that imports pysyncobj. It offers `ReplicatedStore`:
   acknowledged before it started (linearizable), and costs no log entry;
 - `read(fn)` runs `fn(store)` under the apply lock.
 
-Batching: pysyncobj either sends appends on a timer (~one heartbeat per lone write) or one
-message per command; here every proposal wakes the Raft thread, new entries leave at once when
-nothing sent earlier still waits for its quorum, and otherwise queue behind the in-flight
-append (about one append per round trip under load). Peer traffic is encrypted and
-authenticated with the cluster secret (pysyncobj's `password`, Fernet), because pysyncobj
-unpickles whatever reaches its port.
+Group commit: proposals queue here, not in pysyncobj. The Raft thread packs every queued
+proposal into ONE log entry (`apply_batch`: each command still applied in order as its own
+write transaction, with its own revision and result), so the Raft, pickle, journal and network
+cost is per batch rather than per write. On the leader a batch leaves at once when no earlier
+entry still waits for its quorum (a lone write is never delayed); otherwise proposals gather
+until that entry commits, so a flood travels as about one entry per round trip. A follower
+forwards its queued proposals to the leader as one batch per loop iteration.
+
+Peer traffic is authenticated with the cluster secret (peer.py: an HMAC per frame, checked
+before anything is unpickled), because pysyncobj unpickles whatever reaches its port. This
+module and peer.py are the only ones that import pysyncobj.
 """
 
 from __future__ import annotations
@@ -31,13 +36,13 @@ from typing import Any, TypeVar
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
-from pysyncobj.transport import TCPTransport
 
 from controlplane.kvstore import errors
 from controlplane.kvstore.backend import RaftStatus
 from controlplane.kvstore.commands import Command
 from controlplane.kvstore.config import Timing
 from controlplane.kvstore.mvcc import Applied, MvccStore
+from controlplane.kvstore.peer import PeerTransport, Sealer
 from controlplane.kvstore.readindex import ReadIndexTracker
 from controlplane.kvstore.snapshot import RESTORED_SNAPSHOT
 
@@ -45,6 +50,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_IN_FLIGHT = 512
+MAX_BATCH = 256  # proposals per log entry; a longer queue is drained in several entries
+
+Callback = Callable[[Any, int], None]  # pysyncobj's (result, FAIL_REASON)
 
 
 class _Machine(SyncObjConsumer):  # type: ignore[misc]
@@ -58,16 +66,29 @@ class _Machine(SyncObjConsumer):  # type: ignore[misc]
 
     @replicated  # type: ignore[untyped-decorator]
     def apply(self, command: Command) -> Applied:
+        """One command per entry: what journals written before group commit hold."""
         with self.lock:
-            try:
-                result = self.store.apply(command)
-            except Exception:
-                # A bug, not bad input (the store reports those in Applied): never let it kill
-                # the Raft thread, which would retry the same entry forever.
-                log.exception("apply failed command=%r", command)
-                result = Applied(None, errors.KvError("etcdserver: apply failed"), 0)
+            result = self._apply_one(command)
         self.on_applied(result)
         return result
+
+    @replicated  # type: ignore[untyped-decorator]
+    def apply_batch(self, commands: tuple[Command, ...]) -> tuple[Applied, ...]:
+        """A group-committed entry: each command in order, each its own transaction."""
+        with self.lock:
+            results = tuple(self._apply_one(command) for command in commands)
+        if results:
+            self.on_applied(results[-1])  # watchers read what changed themselves: wake once
+        return results
+
+    def _apply_one(self, command: Command) -> Applied:
+        try:
+            return self.store.apply(command)
+        except Exception:
+            # A bug, not bad input (the store reports those in Applied): never let it kill
+            # the Raft thread, which would retry the same entry forever.
+            log.exception("apply failed command=%r", command)
+            return Applied(None, errors.KvError("etcdserver: apply failed"), 0)
 
     def _deserialize(self, data: Any) -> None:
         with self.lock:
@@ -87,15 +108,6 @@ class _DivergenceAlarm(logging.Handler):
             self.raised = True
 
 
-class _CountingTransport(TCPTransport):  # type: ignore[misc]
-    """pysyncobj's TCP transport, counting the appends sent to each peer (for read index)."""
-
-    def send(self, node: Any, message: Any) -> Any:
-        if isinstance(message, dict) and message.get("type") == "append_entries":
-            self._syncObj._appends_sent[node] += 1
-        return super().send(node, message)
-
-
 class _RaftNode(SyncObj):  # type: ignore[misc]
     """pysyncobj's node with one Raft rule restored on the follower side.
 
@@ -110,12 +122,15 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
     divergence alarm when they hit applied entries).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, machine: _Machine, sealer: Sealer | None, **kwargs: Any) -> None:
         # Set before pysyncobj's init (which starts the Raft thread), so the overridden hooks
         # never see them missing; pysyncobj leaves attributes that exist then out of snapshots.
-        self._appends_sent: Counter[Any] = Counter()  # counted by _CountingTransport
+        self._appends_sent: Counter[Any] = Counter()  # counted by PeerTransport
         self._tracker = ReadIndexTracker(sent=self._appends_sent)
-        self._wake_pending = False
+        self._sealer = sealer
+        self._batch_machine = machine
+        self._proposals_lock = threading.Lock()
+        self._proposals: list[tuple[Command, Callback]] = []
         self._sent_upto = (0, 0)
         # read index: requests from other threads, then bookkeeping on the Raft thread only
         self._reads_lock = threading.Lock()
@@ -123,8 +138,9 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         self._remote_reads: dict[int, tuple[Any, Future[None]]] = {}
         self._remote_seq = 0
         self._apply_waiters: list[tuple[int, Future[None]]] = []
-        super().__init__(*args, transportClass=_CountingTransport, **kwargs)
+        super().__init__(*args, transportClass=PeerTransport, **kwargs)
         self._notifier = PipeNotifier(self._poller)
+        self.addOnTickCallback(self._propose_queued)  # first: its entry leaves in this tick
         self.addOnTickCallback(self._flush_appends)
         self.addOnTickCallback(self._serve_reads)
         properties: set[str] = getattr(self, "_SyncObj__properies")  # noqa: B009
@@ -210,16 +226,48 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
             index = message.get("index")
             self._on_read_index(pending[1], index if isinstance(index, int) else None, None)
 
-    def _applyCommand(self, command: Any, callback: Any, commandType: Any = None) -> None:  # noqa: N802, N803
-        # Wake the Raft thread now rather than at its next timer tick (once per drain).
-        super()._applyCommand(command, callback, commandType)
-        if not self._wake_pending:
-            self._wake_pending = True
-            self._notifier.notify()
+    @property
+    def encryptor(self) -> Sealer | None:
+        """What pysyncobj hands its connections (and does its key handshake for)."""
+        return self._sealer
 
-    def _checkCommandsToApply(self) -> None:  # noqa: N802
-        self._wake_pending = False  # commands queued from here on wake the loop again
-        super()._checkCommandsToApply()
+    def _getEncryptor(self) -> Sealer | None:  # noqa: N802 - pysyncobj's name
+        return self._sealer
+
+    # ------------------------------------------------------------------ group commit
+
+    def enqueue(self, command: Command, callback: Callback) -> None:
+        """Any thread: queue a proposal; the Raft thread proposes it with its batch."""
+        with self._proposals_lock:
+            self._proposals.append((command, callback))
+            first = len(self._proposals) == 1
+        if first:
+            self._notifier.notify()  # wake the Raft thread now, not at its next timer tick
+
+    def _propose_queued(self) -> None:
+        """Raft thread: turn the queued proposals into one log entry (or forward them).
+
+        The leader holds them while an earlier entry still waits for its quorum (unless the
+        queue is long), so under load each round trip carries one entry with everything that
+        arrived meanwhile; with nothing in flight they leave at once.
+        """
+        if not self._proposals:
+            return
+        if (
+            self._isLeader()
+            and self.otherNodes
+            and self.raftCommitIndex < self._SyncObj__getCurrentLogIndex()
+            and len(self._proposals) < MAX_BATCH
+        ):
+            return  # proposed when the entry in flight commits (this thread is woken then)
+        with self._proposals_lock:
+            queued, self._proposals = self._proposals, []
+        for start in range(0, len(queued), MAX_BATCH):
+            batch = queued[start : start + MAX_BATCH]
+            commands = tuple(command for command, _ in batch)
+            callbacks = [callback for _, callback in batch]
+            self._batch_machine.apply_batch(commands, callback=partial(_fan_out, callbacks))
+        self._checkCommandsToApply()  # into the log (or to the leader) in this very tick
 
     def leader_reachable(self) -> bool:
         """A leader is known and (unless it is this node) connected to this node."""
@@ -303,6 +351,18 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         return {**message, "entries": fresh, "prevLogIdx": last, "prevLogTerm": tail_term}
 
 
+def _fan_out(callbacks: list[Callback], results: Any, error: int) -> None:
+    """pysyncobj's verdict on a batch, handed to each proposal in it."""
+    if error == FAIL_REASON.SUCCESS and isinstance(results, tuple):
+        if len(results) == len(callbacks):
+            for callback, result in zip(callbacks, results, strict=True):
+                callback(result, error)
+            return
+        log.error("batch result mismatch proposals=%d results=%d", len(callbacks), len(results))
+    for callback in callbacks:
+        callback(None, error)
+
+
 class ReplicatedStore:
     def __init__(
         self,
@@ -326,7 +386,7 @@ class ReplicatedStore:
         self._machine = _Machine(store, on_applied)
         conf = SyncObjConf(
             bindAddress=bind_address,
-            password=password,
+            password=None,  # peer.py authenticates frames (pysyncobj's Fernet costs far more)
             journalFile=os.path.join(data_dir, "raft.journal"),
             fullDumpFile=os.path.join(data_dir, "raft.dump"),
             appendEntriesUseBatch=True,  # _RaftNode sends at once, batching what queued up
@@ -345,7 +405,14 @@ class ReplicatedStore:
         self._alarm = _DivergenceAlarm()
         logging.getLogger("pysyncobj.syncobj").addHandler(self._alarm)
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
-        self._raft = _RaftNode(self_address, peer_addresses, conf=conf, consumers=[self._machine])
+        self._raft = _RaftNode(
+            self_address,
+            peer_addresses,
+            conf=conf,
+            consumers=[self._machine],
+            machine=self._machine,
+            sealer=None if password is None else Sealer(password),
+        )
         self.self_address = self_address
         self._stopped = False
 
@@ -386,7 +453,7 @@ class ReplicatedStore:
             else:
                 future.set_exception(outcome)
 
-        self._machine.apply(command, callback=callback)
+        self._raft.enqueue(command, callback)
         return future
 
     def propose(self, command: Command, timeout: float) -> Applied:
