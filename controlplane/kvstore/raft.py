@@ -42,7 +42,7 @@ from controlplane.kvstore.backend import RaftStatus
 from controlplane.kvstore.commands import Command
 from controlplane.kvstore.config import Timing
 from controlplane.kvstore.mvcc import Applied, MvccStore
-from controlplane.kvstore.peer import PeerTransport, Sealer
+from controlplane.kvstore.peer import PeerNode, PeerTransport, Sealer
 from controlplane.kvstore.readindex import ReadIndexTracker
 from controlplane.kvstore.snapshot import RESTORED_SNAPSHOT
 
@@ -131,6 +131,7 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         self._batch_machine = machine
         self._proposals_lock = threading.Lock()
         self._proposals: list[tuple[Command, Callback]] = []
+        self._in_flight = False  # the leader's last entry still waits for its quorum
         self._sent_upto = (0, 0)
         # read index: requests from other threads, then bookkeeping on the Raft thread only
         self._reads_lock = threading.Lock()
@@ -241,8 +242,10 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         with self._proposals_lock:
             self._proposals.append((command, callback))
             first = len(self._proposals) == 1
-        if first:
-            self._notifier.notify()  # wake the Raft thread now, not at its next timer tick
+        if first and not self._in_flight:
+            # Wake the Raft thread now, not at its next timer tick. With an entry in flight
+            # its acknowledgement wakes the thread, which proposes the queue then.
+            self._notifier.notify()
 
     def _propose_queued(self) -> None:
         """Raft thread: turn the queued proposals into one log entry (or forward them).
@@ -251,14 +254,12 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         queue is long), so under load each round trip carries one entry with everything that
         arrived meanwhile; with nothing in flight they leave at once.
         """
-        if not self._proposals:
-            return
-        if (
+        self._in_flight = bool(
             self._isLeader()
             and self.otherNodes
             and self.raftCommitIndex < self._SyncObj__getCurrentLogIndex()
-            and len(self._proposals) < MAX_BATCH
-        ):
+        )
+        if not self._proposals or (self._in_flight and len(self._proposals) < MAX_BATCH):
             return  # proposed when the entry in flight commits (this thread is woken then)
         with self._proposals_lock:
             queued, self._proposals = self._proposals, []
@@ -268,6 +269,7 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
             callbacks = [callback for _, callback in batch]
             self._batch_machine.apply_batch(commands, callback=partial(_fan_out, callbacks))
         self._checkCommandsToApply()  # into the log (or to the leader) in this very tick
+        self._in_flight = bool(self._isLeader() and self.otherNodes)
 
     def leader_reachable(self) -> bool:
         """A leader is known and (unless it is this node) connected to this node."""
@@ -351,6 +353,26 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         return {**message, "entries": fresh, "prevLogIdx": last, "prevLogTerm": tail_term}
 
 
+class _Slots:
+    """A non-blocking bounded counter (threading.Semaphore is Python code around a Condition,
+    a visible cost when taken and released once per write)."""
+
+    def __init__(self, size: int) -> None:
+        self._lock = threading.Lock()
+        self._free = size
+
+    def acquire(self) -> bool:
+        with self._lock:
+            if self._free == 0:
+                return False
+            self._free -= 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._free += 1
+
+
 def _fan_out(callbacks: list[Callback], results: Any, error: int) -> None:
     """pysyncobj's verdict on a batch, handed to each proposal in it."""
     if error == FAIL_REASON.SUCCESS and isinstance(results, tuple):
@@ -404,12 +426,13 @@ class ReplicatedStore:
         )
         self._alarm = _DivergenceAlarm()
         logging.getLogger("pysyncobj.syncobj").addHandler(self._alarm)
-        self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        self._slots = _Slots(MAX_IN_FLIGHT)
         self._raft = _RaftNode(
             self_address,
             peer_addresses,
             conf=conf,
             consumers=[self._machine],
+            nodeClass=PeerNode,
             machine=self._machine,
             sealer=None if password is None else Sealer(password),
         )
@@ -429,7 +452,7 @@ class ReplicatedStore:
             raise errors.stopped()
         if self._alarm.raised:
             raise errors.corrupt()
-        if not self._slots.acquire(blocking=False):
+        if not self._slots.acquire():
             raise errors.too_many_requests()
         if not self._raft.leader_reachable():
             self._slots.release()
