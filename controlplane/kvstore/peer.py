@@ -124,7 +124,8 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
 
 class PeerTransport(TCPTransport):  # type: ignore[misc]
     """pysyncobj's TCP transport with `PeerConnection`s, counting the appends sent to each
-    peer into the node's `_appends_sent` (for the read index)."""
+    peer into the node's `_appends_sent` (for the read index), and syncing the node's journal
+    before an acknowledgement of appended entries leaves."""
 
     def addNode(self, node: Any) -> None:  # noqa: N802 - pysyncobj's name
         super().addNode(node)
@@ -137,6 +138,8 @@ class PeerTransport(TCPTransport):  # type: ignore[misc]
         super()._onNewIncomingConnection(conn)
 
     def send(self, node: Any, message: Any) -> Any:
+        if isinstance(message, dict) and message.get("type") == "next_node_idx":
+            self._syncObj.sync_journal()  # a follower's entries reach the disk before its ack
         if isinstance(message, dict) and message.get("type") == "append_entries":
             appends_sent: Counter[Any] = self._syncObj._appends_sent
             appends_sent[node] += 1

@@ -122,7 +122,9 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
     divergence alarm when they hit applied entries).
     """
 
-    def __init__(self, *args: Any, machine: _Machine, sealer: Sealer | None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, machine: _Machine, sealer: Sealer | None, fsync: bool, **kwargs: Any
+    ) -> None:
         # Set before pysyncobj's init (which starts the Raft thread), so the overridden hooks
         # never see them missing; pysyncobj leaves attributes that exist then out of snapshots.
         self._appends_sent: Counter[Any] = Counter()  # counted by PeerTransport
@@ -132,6 +134,8 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         self._proposals_lock = threading.Lock()
         self._proposals: list[tuple[Command, Callback]] = []
         self._in_flight = False  # the leader's last entry still waits for its quorum
+        self._fsync = fsync
+        self._synced = (0, 0)  # (index, term) of the last journal entry known to be on disk
         self._sent_upto = (0, 0)
         # read index: requests from other threads, then bookkeeping on the Raft thread only
         self._reads_lock = threading.Lock()
@@ -296,6 +300,12 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
                 for request_id in sorted(waiting):
                     waiting[request_id](None, FAIL_REASON.LEADER_CHANGED)
             return
+        self._send_appends()
+        # After sending, as etcd's leader does: the followers write while this one syncs. The
+        # leader counts itself towards a quorum no earlier than the next iteration, after this.
+        self.sync_journal()
+
+    def _send_appends(self) -> None:
         log_index, commit = self._SyncObj__getCurrentLogIndex(), self.raftCommitIndex
         sent_log, sent_commit = self._sent_upto
         if (log_index, commit) == self._sent_upto:
@@ -306,6 +316,27 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         self._SyncObj__sendAppendEntries()
         if log_index != sent_log and not self.otherNodes:
             self._notifier.notify()  # alone: commit on the very next iteration
+
+    def sync_journal(self) -> None:
+        """Raft thread: fsync the journal if entries were appended since the last sync.
+
+        Called before this node acknowledges entries (follower) or counts them for a quorum
+        (leader): one fsync per appended batch (group commit), as etcd syncs its WAL. The
+        journal is an mmap of one file; fdatasync on it writes its dirty pages and size.
+        """
+        if not self._fsync:
+            return
+        tail = (self._SyncObj__getCurrentLogIndex(), self._SyncObj__getCurrentLogTerm())
+        if tail == self._synced:
+            return
+        journal = self._SyncObj__raftLog
+        mapped = getattr(journal, "_FileJournal__journalFile", None)
+        file = getattr(mapped, "_ResizableFile__f", None)
+        if file is not None:
+            os.fdatasync(file.fileno())
+        else:
+            journal.flush()  # another journal layout: msync through pysyncobj
+        self._synced = tail
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
         if not isinstance(message, dict):
@@ -397,6 +428,7 @@ class ReplicatedStore:
         password: bytes | None,
         on_applied: Callable[[Applied], None] = lambda _: None,
         snapshot_count: int = 10_000,
+        fsync: bool = True,
     ) -> None:
         os.makedirs(data_dir, exist_ok=True)
         store = MvccStore()
@@ -435,6 +467,7 @@ class ReplicatedStore:
             nodeClass=PeerNode,
             machine=self._machine,
             sealer=None if password is None else Sealer(password),
+            fsync=fsync,
         )
         self.self_address = self_address
         self._stopped = False
