@@ -1,6 +1,7 @@
 """The pysyncobj adapter: carries MVCC commands through Raft and applies them in log order.
 
-This is the only module that imports pysyncobj. It offers `ReplicatedStore`:
+With peer.py (the peer transport), the only module importing pysyncobj. It offers
+`ReplicatedStore`:
 - `propose(command, timeout)` blocks until the command is applied locally and returns its
   `Applied`, or raises `UnavailableError` (no leader, too many requests, timed out, leader changed;
   the last two mean the outcome is unknown; nothing is retried here);
@@ -18,9 +19,11 @@ entry still waits for its quorum (a lone write is never delayed); otherwise prop
 until that entry commits, so a flood travels as about one entry per round trip. A follower
 forwards its queued proposals to the leader as one batch per loop iteration.
 
-Peer traffic is authenticated with the cluster secret (peer.py: an HMAC per frame, checked
-before anything is unpickled), because pysyncobj unpickles whatever reaches its port. This
-module and peer.py are the only ones that import pysyncobj.
+The leader fsyncs its journal once per loop iteration that appended entries, right after
+sending them; a follower before it acknowledges (`sync_journal`; off with --unsafe-no-fsync).
+
+Peer traffic is authenticated with the cluster secret (peer.py: a keyed MAC per frame, checked
+before anything is unpickled), because pysyncobj unpickles whatever reaches its port.
 """
 
 from __future__ import annotations
