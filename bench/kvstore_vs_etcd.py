@@ -4,16 +4,28 @@
 
 Prints, per backend: writes/s with many requests in flight, p50/p99 of one write at a time,
 p50/p99 of a linearizable read, and the median time from SIGKILL of the leader to the first
-acknowledged write; then the kvstore/etcd ratios. Backends: kvstore with default timings
-(heartbeat 100 ms, election 1000 ms), kvstore with the fast profile (50/500) and etcd with its
-defaults (100/1000) and with the same fast profile.
+acknowledged write; then the kvstore/etcd ratios. Backends: etcd with its defaults (heartbeat
+100 ms, election 1000 ms) and with a fast profile (50/500); kvstore with the same two timings,
+and kvstore with default timings and --unsafe-no-fsync.
+
+Durability: etcd fsyncs its WAL before it acknowledges; kvstore fsyncs its Raft journal once
+per appended batch (leader and followers) unless started with --unsafe-no-fsync. The rows say
+which mode each backend ran in. Every request goes to the leader, from one Python gRPC client
+(the same code for both backends), and all members run on 127.0.0.1 of this machine.
+
+Besides latency and rates it prints the CPU time spent per write during the throughput run, by
+the three members together and by the client, and the same load against a bare grpc.aio server
+whose Put does nothing (no store, no Raft): the floor that any Python gRPC server pays here.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -25,8 +37,8 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kubelab.gen.etcd import rpc_pb2
-from tests.integration.kvstore.harness import Cluster
+from kubelab.gen.etcd import rpc_pb2, rpc_pb2_grpc
+from tests.integration.kvstore.harness import Cluster, free_ports
 
 
 @dataclass
@@ -38,6 +50,8 @@ class Figures:
     read_p50: float = 0.0
     read_p99: float = 0.0
     failover: list[float] | None = None
+    server_cpu_us: float = 0.0  # CPU of all members per write, during the throughput run
+    client_cpu_us: float = 0.0
 
     @property
     def failover_median(self) -> float:
@@ -49,8 +63,24 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def throughput(c: Cluster, leader: int, total: int, in_flight: int) -> float:
-    kv = c.client(leader).kv
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured_throughput(
+    kv: rpc_pb2_grpc.KVStub, pids: list[int], total: int, in_flight: int
+) -> tuple[float, float, float]:
+    """writes/s, and CPU microseconds per write of the server processes and of this client."""
+    before = sum(cpu_seconds(pid) for pid in pids)
+    client_before = time.process_time()
+    rate = throughput(kv, total, in_flight)
+    client = time.process_time() - client_before
+    server = sum(cpu_seconds(pid) for pid in pids) - before
+    return rate, server / total * 1e6, client / total * 1e6
+
+
+def throughput(kv: rpc_pb2_grpc.KVStub, total: int, in_flight: int) -> float:
     sem = threading.Semaphore(in_flight)
     done = threading.Event()
     left = [total]
@@ -78,8 +108,7 @@ def throughput(c: Cluster, leader: int, total: int, in_flight: int) -> float:
     return (total - errors[0]) / elapsed
 
 
-def lone_latency(c: Cluster, leader: int, count: int, read: bool) -> list[float]:
-    kv = c.client(leader).kv
+def lone_latency(kv: rpc_pb2_grpc.KVStub, count: int, read: bool) -> list[float]:
     samples = []
     for n in range(count):
         start = time.perf_counter()
@@ -115,18 +144,22 @@ def failover(c: Cluster) -> float:
     return took
 
 
-def run(kind: str, name: str, hb: int, el: int, args: argparse.Namespace) -> Figures:
+def run(kind: str, name: str, hb: int, el: int, args: argparse.Namespace, *extra: str) -> Figures:
     root = Path(tempfile.mkdtemp(prefix=f"kvbench-{name}-"))
-    c = Cluster(root, kind=kind, heartbeat_ms=hb, election_ms=el)
+    c = Cluster(root, kind=kind, heartbeat_ms=hb, election_ms=el, extra_args=extra)
     fig = Figures(name)
     try:
         c.start_all()
         leader = c.wait_leader()
-        lone_latency(c, leader, 50, read=False)  # warm up
-        fig.writes_per_s = throughput(c, leader, args.writes, args.in_flight)
-        lone = lone_latency(c, leader, args.lone, read=False)
+        kv = c.client(leader).kv
+        lone_latency(kv, 50, read=False)  # warm up
+        pids = [m.proc.pid for m in c.members if m.proc is not None]
+        fig.writes_per_s, fig.server_cpu_us, fig.client_cpu_us = measured_throughput(
+            kv, pids, args.writes, args.in_flight
+        )
+        lone = lone_latency(kv, args.lone, read=False)
         fig.lone_p50, fig.lone_p99 = pct(lone, 0.5), pct(lone, 0.99)
-        reads = lone_latency(c, leader, args.lone, read=True)
+        reads = lone_latency(kv, args.lone, read=True)
         fig.read_p50, fig.read_p99 = pct(reads, 0.5), pct(reads, 0.99)
         fig.failover = [failover(c) for _ in range(args.failovers)]
     finally:
@@ -135,12 +168,54 @@ def run(kind: str, name: str, hb: int, el: int, args: argparse.Namespace) -> Fig
     ms = 1000
     fo = ", ".join(f"{x:.2f}" for x in fig.failover or [])
     print(
-        f"{name:16s} writes/s={fig.writes_per_s:8.0f}  lone write p50={fig.lone_p50 * ms:6.2f} ms "
+        f"{name:20s} writes/s={fig.writes_per_s:8.0f}  lone write p50={fig.lone_p50 * ms:6.2f} ms "
         f"p99={fig.lone_p99 * ms:6.2f} ms  read p50={fig.read_p50 * ms:6.2f} ms "
-        f"p99={fig.read_p99 * ms:6.2f} ms  failover median={fig.failover_median:.2f} s [{fo}]",
+        f"p99={fig.read_p99 * ms:6.2f} ms  failover median={fig.failover_median:.2f} s [{fo}]  "
+        f"CPU/write: members {fig.server_cpu_us:.0f} us, client {fig.client_cpu_us:.0f} us",
         flush=True,
     )
     return fig
+
+
+class _BarePut(rpc_pb2_grpc.KVServicer):
+    async def Put(self, request: rpc_pb2.PutRequest, context: object) -> rpc_pb2.PutResponse:  # noqa: N802
+        return rpc_pb2.PutResponse(header=rpc_pb2.ResponseHeader(revision=1))
+
+
+def serve_bare(port: int) -> None:
+    async def main() -> None:
+        server = grpc.aio.server()
+        rpc_pb2_grpc.add_KVServicer_to_server(_BarePut(), server)  # type: ignore[abstract]
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+def bare_floor(args: argparse.Namespace) -> None:
+    """The same load against a grpc.aio server whose Put does nothing, in its own process."""
+    (port,) = free_ports(1)
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)])
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(channel).result(timeout=20)
+        kv = rpc_pb2_grpc.KVStub(channel)
+        lone_latency(kv, 50, read=False)
+        rate, server_us, client_us = measured_throughput(
+            kv, [proc.pid], args.writes, args.in_flight
+        )
+        lone = lone_latency(kv, args.lone, read=False)
+        channel.close()
+    finally:
+        proc.kill()
+        proc.wait(10)
+    print(
+        f"{'bare grpc.aio Put':20s} writes/s={rate:8.0f}  "
+        f"lone call p50={pct(lone, 0.5) * 1000:6.2f} ms"
+        f"  CPU/call: server {server_us:.0f} us, client {client_us:.0f} us  (no store, no Raft)",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -149,15 +224,27 @@ def main() -> None:
     p.add_argument("--in-flight", type=int, default=64)
     p.add_argument("--lone", type=int, default=300)
     p.add_argument("--failovers", type=int, default=5)
+    p.add_argument("--serve-bare", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print("fsync: etcd and kvstore fsync their logs; kvstore-no-fsync runs --unsafe-no-fsync")
     etcd = run("etcd", "etcd", 100, 1000, args)
     kv = run("kvstore", "kvstore", 100, 1000, args)
+    kv_nosync = run("kvstore", "kvstore-no-fsync", 100, 1000, args, "--unsafe-no-fsync")
     etcd_fast = run("etcd", "etcd-fast", 50, 500, args)
     kv_fast = run("kvstore", "kvstore-fast", 50, 500, args)
+    bare_floor(args)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
-    print(f"throughput kvstore/etcd         = {kv.writes_per_s / etcd.writes_per_s:.2f}x")
-    print(f"lone write p50 kvstore/etcd     = {kv.lone_p50 / etcd.lone_p50:.2f}x")
-    print(f"linearizable read p50 kv/etcd   = {kv.read_p50 / etcd.read_p50:.2f}x")
+    for label, k in (("kvstore", kv), ("kvstore-no-fsync", kv_nosync)):
+        print(
+            f"{label + ' / etcd:':24s} throughput {k.writes_per_s / etcd.writes_per_s:.2f}x, "
+            f"lone write p50 {k.lone_p50 / etcd.lone_p50:.2f}x, "
+            f"linearizable read p50 {k.read_p50 / etcd.read_p50:.2f}x"
+        )
     print(
         f"failover median default: kvstore {kv.failover_median:.2f} s, "
         f"etcd {etcd.failover_median:.2f} s"

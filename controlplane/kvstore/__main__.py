@@ -61,6 +61,12 @@ def _run_parser() -> argparse.ArgumentParser:
         help="how often watchers created with progress_notify get a progress notification",
     )
     p.add_argument("--peer-secret-file", default=None, help="file holding the cluster secret")
+    p.add_argument(
+        "--unsafe-no-fsync",
+        action="store_true",
+        help="do not fsync the Raft journal (as etcd's flag: faster, but a machine crash "
+        "or power loss may lose acknowledged writes)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -106,6 +112,7 @@ def _load_config(args: argparse.Namespace) -> Config:
         max_request_bytes=args.max_request_bytes,
         snapshot_count=args.snapshot_count,
         watch_progress_notify_interval=args.experimental_watch_progress_notify_interval,
+        unsafe_no_fsync=args.unsafe_no_fsync,
     )
 
 
@@ -124,7 +131,13 @@ def serve(config: Config) -> None:
         password=config.peer_secret,
         on_applied=hub.on_applied,
         snapshot_count=config.snapshot_count,
+        fsync=config.fsync,
     )
+    if not config.fsync:
+        log.warning(
+            "--unsafe-no-fsync: the Raft journal is not fsynced; a crash of the machine "
+            "may lose acknowledged writes"
+        )
     node = Node(config, backend, hub)
     server = BackgroundServer(node)
     server.start()

@@ -82,6 +82,7 @@ class Config:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     snapshot_count: int = DEFAULT_SNAPSHOT_COUNT
     watch_progress_notify_interval: float = 600.0
+    fsync: bool = True  # the Raft journal reaches the disk before an entry is acknowledged
 
     @property
     def self_member(self) -> Member:
@@ -168,6 +169,7 @@ def build_config(
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     snapshot_count: int = DEFAULT_SNAPSHOT_COUNT,
     watch_progress_notify_interval: str = "10m",
+    unsafe_no_fsync: bool = False,
 ) -> Config:
     listen_client = tuple(
         parse_url(u, "--listen-client-urls")
@@ -219,4 +221,5 @@ def build_config(
         watch_progress_notify_interval=parse_duration(
             watch_progress_notify_interval, "--experimental-watch-progress-notify-interval"
         ),
+        fsync=not unsafe_no_fsync,
     )

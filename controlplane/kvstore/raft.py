@@ -1,6 +1,7 @@
 """The pysyncobj adapter: carries MVCC commands through Raft and applies them in log order.
 
-This is the only module that imports pysyncobj. It offers `ReplicatedStore`:
+With peer.py (the peer transport), the only module importing pysyncobj. It offers
+`ReplicatedStore`:
 - `propose(command, timeout)` blocks until the command is applied locally and returns its
   `Applied`, or raises `UnavailableError` (no leader, too many requests, timed out, leader changed;
   the last two mean the outcome is unknown; nothing is retried here);
@@ -10,12 +11,19 @@ This is the only module that imports pysyncobj. It offers `ReplicatedStore`:
   acknowledged before it started (linearizable), and costs no log entry;
 - `read(fn)` runs `fn(store)` under the apply lock.
 
-Batching: pysyncobj either sends appends on a timer (~one heartbeat per lone write) or one
-message per command; here every proposal wakes the Raft thread, new entries leave at once when
-nothing sent earlier still waits for its quorum, and otherwise queue behind the in-flight
-append (about one append per round trip under load). Peer traffic is encrypted and
-authenticated with the cluster secret (pysyncobj's `password`, Fernet), because pysyncobj
-unpickles whatever reaches its port.
+Group commit: proposals queue here, not in pysyncobj. The Raft thread packs every queued
+proposal into ONE log entry (`apply_batch`: each command still applied in order as its own
+write transaction, with its own revision and result), so the Raft, pickle, journal and network
+cost is per batch rather than per write. On the leader a batch leaves at once when no earlier
+entry still waits for its quorum (a lone write is never delayed); otherwise proposals gather
+until that entry commits, so a flood travels as about one entry per round trip. A follower
+forwards its queued proposals to the leader as one batch per loop iteration.
+
+The leader fsyncs its journal once per loop iteration that appended entries, right after
+sending them; a follower before it acknowledges (`sync_journal`; off with --unsafe-no-fsync).
+
+Peer traffic is authenticated with the cluster secret (peer.py: a keyed MAC per frame, checked
+before anything is unpickled), because pysyncobj unpickles whatever reaches its port.
 """
 
 from __future__ import annotations
@@ -31,13 +39,13 @@ from typing import Any, TypeVar
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
-from pysyncobj.transport import TCPTransport
 
 from controlplane.kvstore import errors
 from controlplane.kvstore.backend import RaftStatus
 from controlplane.kvstore.commands import Command
 from controlplane.kvstore.config import Timing
 from controlplane.kvstore.mvcc import Applied, MvccStore
+from controlplane.kvstore.peer import PeerNode, PeerTransport, Sealer
 from controlplane.kvstore.readindex import ReadIndexTracker
 from controlplane.kvstore.snapshot import RESTORED_SNAPSHOT
 
@@ -45,6 +53,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_IN_FLIGHT = 512
+MAX_BATCH = 256  # proposals per log entry; a longer queue is drained in several entries
+
+Callback = Callable[[Any, int], None]  # pysyncobj's (result, FAIL_REASON)
 
 
 class _Machine(SyncObjConsumer):  # type: ignore[misc]
@@ -58,16 +69,29 @@ class _Machine(SyncObjConsumer):  # type: ignore[misc]
 
     @replicated  # type: ignore[untyped-decorator]
     def apply(self, command: Command) -> Applied:
+        """One command per entry: what journals written before group commit hold."""
         with self.lock:
-            try:
-                result = self.store.apply(command)
-            except Exception:
-                # A bug, not bad input (the store reports those in Applied): never let it kill
-                # the Raft thread, which would retry the same entry forever.
-                log.exception("apply failed command=%r", command)
-                result = Applied(None, errors.KvError("etcdserver: apply failed"), 0)
+            result = self._apply_one(command)
         self.on_applied(result)
         return result
+
+    @replicated  # type: ignore[untyped-decorator]
+    def apply_batch(self, commands: tuple[Command, ...]) -> tuple[Applied, ...]:
+        """A group-committed entry: each command in order, each its own transaction."""
+        with self.lock:
+            results = tuple(self._apply_one(command) for command in commands)
+        if results:
+            self.on_applied(results[-1])  # watchers read what changed themselves: wake once
+        return results
+
+    def _apply_one(self, command: Command) -> Applied:
+        try:
+            return self.store.apply(command)
+        except Exception:
+            # A bug, not bad input (the store reports those in Applied): never let it kill
+            # the Raft thread, which would retry the same entry forever.
+            log.exception("apply failed command=%r", command)
+            return Applied(None, errors.KvError("etcdserver: apply failed"), 0)
 
     def _deserialize(self, data: Any) -> None:
         with self.lock:
@@ -87,15 +111,6 @@ class _DivergenceAlarm(logging.Handler):
             self.raised = True
 
 
-class _CountingTransport(TCPTransport):  # type: ignore[misc]
-    """pysyncobj's TCP transport, counting the appends sent to each peer (for read index)."""
-
-    def send(self, node: Any, message: Any) -> Any:
-        if isinstance(message, dict) and message.get("type") == "append_entries":
-            self._syncObj._appends_sent[node] += 1
-        return super().send(node, message)
-
-
 class _RaftNode(SyncObj):  # type: ignore[misc]
     """pysyncobj's node with one Raft rule restored on the follower side.
 
@@ -110,12 +125,20 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
     divergence alarm when they hit applied entries).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, machine: _Machine, sealer: Sealer | None, fsync: bool, **kwargs: Any
+    ) -> None:
         # Set before pysyncobj's init (which starts the Raft thread), so the overridden hooks
         # never see them missing; pysyncobj leaves attributes that exist then out of snapshots.
-        self._appends_sent: Counter[Any] = Counter()  # counted by _CountingTransport
+        self._appends_sent: Counter[Any] = Counter()  # counted by PeerTransport
         self._tracker = ReadIndexTracker(sent=self._appends_sent)
-        self._wake_pending = False
+        self._sealer = sealer
+        self._batch_machine = machine
+        self._proposals_lock = threading.Lock()
+        self._proposals: list[tuple[Command, Callback]] = []
+        self._in_flight = False  # the leader's last entry still waits for its quorum
+        self._fsync = fsync
+        self._synced = (0, 0)  # (index, term) of the last journal entry known to be on disk
         self._sent_upto = (0, 0)
         # read index: requests from other threads, then bookkeeping on the Raft thread only
         self._reads_lock = threading.Lock()
@@ -123,8 +146,9 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         self._remote_reads: dict[int, tuple[Any, Future[None]]] = {}
         self._remote_seq = 0
         self._apply_waiters: list[tuple[int, Future[None]]] = []
-        super().__init__(*args, transportClass=_CountingTransport, **kwargs)
+        super().__init__(*args, transportClass=PeerTransport, **kwargs)
         self._notifier = PipeNotifier(self._poller)
+        self.addOnTickCallback(self._propose_queued)  # first: its entry leaves in this tick
         self.addOnTickCallback(self._flush_appends)
         self.addOnTickCallback(self._serve_reads)
         properties: set[str] = getattr(self, "_SyncObj__properies")  # noqa: B009
@@ -210,16 +234,49 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
             index = message.get("index")
             self._on_read_index(pending[1], index if isinstance(index, int) else None, None)
 
-    def _applyCommand(self, command: Any, callback: Any, commandType: Any = None) -> None:  # noqa: N802, N803
-        # Wake the Raft thread now rather than at its next timer tick (once per drain).
-        super()._applyCommand(command, callback, commandType)
-        if not self._wake_pending:
-            self._wake_pending = True
+    @property
+    def encryptor(self) -> Sealer | None:
+        """What pysyncobj hands its connections (and does its key handshake for)."""
+        return self._sealer
+
+    def _getEncryptor(self) -> Sealer | None:  # noqa: N802 - pysyncobj's name
+        return self._sealer
+
+    # ------------------------------------------------------------------ group commit
+
+    def enqueue(self, command: Command, callback: Callback) -> None:
+        """Any thread: queue a proposal; the Raft thread proposes it with its batch."""
+        with self._proposals_lock:
+            self._proposals.append((command, callback))
+            first = len(self._proposals) == 1
+        if first and not self._in_flight:
+            # Wake the Raft thread now, not at its next timer tick. With an entry in flight
+            # its acknowledgement wakes the thread, which proposes the queue then.
             self._notifier.notify()
 
-    def _checkCommandsToApply(self) -> None:  # noqa: N802
-        self._wake_pending = False  # commands queued from here on wake the loop again
-        super()._checkCommandsToApply()
+    def _propose_queued(self) -> None:
+        """Raft thread: turn the queued proposals into one log entry (or forward them).
+
+        The leader holds them while an earlier entry still waits for its quorum (unless the
+        queue is long), so under load each round trip carries one entry with everything that
+        arrived meanwhile; with nothing in flight they leave at once.
+        """
+        self._in_flight = bool(
+            self._isLeader()
+            and self.otherNodes
+            and self.raftCommitIndex < self._SyncObj__getCurrentLogIndex()
+        )
+        if not self._proposals or (self._in_flight and len(self._proposals) < MAX_BATCH):
+            return  # proposed when the entry in flight commits (this thread is woken then)
+        with self._proposals_lock:
+            queued, self._proposals = self._proposals, []
+        for start in range(0, len(queued), MAX_BATCH):
+            batch = queued[start : start + MAX_BATCH]
+            commands = tuple(command for command, _ in batch)
+            callbacks = [callback for _, callback in batch]
+            self._batch_machine.apply_batch(commands, callback=partial(_fan_out, callbacks))
+        self._checkCommandsToApply()  # into the log (or to the leader) in this very tick
+        self._in_flight = bool(self._isLeader() and self.otherNodes)
 
     def leader_reachable(self) -> bool:
         """A leader is known and (unless it is this node) connected to this node."""
@@ -246,6 +303,12 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
                 for request_id in sorted(waiting):
                     waiting[request_id](None, FAIL_REASON.LEADER_CHANGED)
             return
+        self._send_appends()
+        # After sending, as etcd's leader does: the followers write while this one syncs. The
+        # leader counts itself towards a quorum no earlier than the next iteration, after this.
+        self.sync_journal()
+
+    def _send_appends(self) -> None:
         log_index, commit = self._SyncObj__getCurrentLogIndex(), self.raftCommitIndex
         sent_log, sent_commit = self._sent_upto
         if (log_index, commit) == self._sent_upto:
@@ -256,6 +319,27 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         self._SyncObj__sendAppendEntries()
         if log_index != sent_log and not self.otherNodes:
             self._notifier.notify()  # alone: commit on the very next iteration
+
+    def sync_journal(self) -> None:
+        """Raft thread: fsync the journal if entries were appended since the last sync.
+
+        Called before this node acknowledges entries (follower) or counts them for a quorum
+        (leader): one fsync per appended batch (group commit), as etcd syncs its WAL. The
+        journal is an mmap of one file; fdatasync on it writes its dirty pages and size.
+        """
+        if not self._fsync:
+            return
+        tail = (self._SyncObj__getCurrentLogIndex(), self._SyncObj__getCurrentLogTerm())
+        if tail == self._synced:
+            return
+        journal = self._SyncObj__raftLog
+        mapped = getattr(journal, "_FileJournal__journalFile", None)
+        file = getattr(mapped, "_ResizableFile__f", None)
+        if file is not None:
+            os.fdatasync(file.fileno())
+        else:
+            journal.flush()  # another journal layout: msync through pysyncobj
+        self._synced = tail
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
         if not isinstance(message, dict):
@@ -303,6 +387,38 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
         return {**message, "entries": fresh, "prevLogIdx": last, "prevLogTerm": tail_term}
 
 
+class _Slots:
+    """A non-blocking bounded counter (threading.Semaphore is Python code around a Condition,
+    a visible cost when taken and released once per write)."""
+
+    def __init__(self, size: int) -> None:
+        self._lock = threading.Lock()
+        self._free = size
+
+    def acquire(self) -> bool:
+        with self._lock:
+            if self._free == 0:
+                return False
+            self._free -= 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._free += 1
+
+
+def _fan_out(callbacks: list[Callback], results: Any, error: int) -> None:
+    """pysyncobj's verdict on a batch, handed to each proposal in it."""
+    if error == FAIL_REASON.SUCCESS and isinstance(results, tuple):
+        if len(results) == len(callbacks):
+            for callback, result in zip(callbacks, results, strict=True):
+                callback(result, error)
+            return
+        log.error("batch result mismatch proposals=%d results=%d", len(callbacks), len(results))
+    for callback in callbacks:
+        callback(None, error)
+
+
 class ReplicatedStore:
     def __init__(
         self,
@@ -315,6 +431,7 @@ class ReplicatedStore:
         password: bytes | None,
         on_applied: Callable[[Applied], None] = lambda _: None,
         snapshot_count: int = 10_000,
+        fsync: bool = True,
     ) -> None:
         os.makedirs(data_dir, exist_ok=True)
         store = MvccStore()
@@ -326,7 +443,7 @@ class ReplicatedStore:
         self._machine = _Machine(store, on_applied)
         conf = SyncObjConf(
             bindAddress=bind_address,
-            password=password,
+            password=None,  # peer.py authenticates frames (pysyncobj's Fernet costs far more)
             journalFile=os.path.join(data_dir, "raft.journal"),
             fullDumpFile=os.path.join(data_dir, "raft.dump"),
             appendEntriesUseBatch=True,  # _RaftNode sends at once, batching what queued up
@@ -344,8 +461,17 @@ class ReplicatedStore:
         )
         self._alarm = _DivergenceAlarm()
         logging.getLogger("pysyncobj.syncobj").addHandler(self._alarm)
-        self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
-        self._raft = _RaftNode(self_address, peer_addresses, conf=conf, consumers=[self._machine])
+        self._slots = _Slots(MAX_IN_FLIGHT)
+        self._raft = _RaftNode(
+            self_address,
+            peer_addresses,
+            conf=conf,
+            consumers=[self._machine],
+            nodeClass=PeerNode,
+            machine=self._machine,
+            sealer=None if password is None else Sealer(password),
+            fsync=fsync,
+        )
         self.self_address = self_address
         self._stopped = False
 
@@ -362,7 +488,7 @@ class ReplicatedStore:
             raise errors.stopped()
         if self._alarm.raised:
             raise errors.corrupt()
-        if not self._slots.acquire(blocking=False):
+        if not self._slots.acquire():
             raise errors.too_many_requests()
         if not self._raft.leader_reachable():
             self._slots.release()
@@ -386,7 +512,7 @@ class ReplicatedStore:
             else:
                 future.set_exception(outcome)
 
-        self._machine.apply(command, callback=callback)
+        self._raft.enqueue(command, callback)
         return future
 
     def propose(self, command: Command, timeout: float) -> Applied:
