@@ -87,12 +87,23 @@ def main() -> int:
     ap.add_argument("--watchers", type=int, default=100)
     ap.add_argument("--watch-writes", type=int, default=50)
     ap.add_argument("--watch-procs", type=int, default=4)
+    ap.add_argument(
+        "--only-watch", action="store_true", help="skip creates and the list; measure watch only"
+    )
     if len(sys.argv) > 1 and sys.argv[1] == "--watch-worker":
         pki, port, rv, count, writes = sys.argv[2:7]
         return watch_worker(Path(pki), int(port), rv, int(count), int(writes))
     args = ap.parse_args()
-    per_client = args.creates // args.clients
     tmp = Path(tempfile.mkdtemp(prefix="kl-bench-"))
+    try:
+        run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    per_client = args.creates // args.clients
     with run_etcd(tmp / "etcd") as store:
         rest_port, grpc_port = free_port(), free_port()
         proc = subprocess.Popen(
@@ -118,6 +129,11 @@ def main() -> int:
             wait_until((pki / "admin.kubeconfig").exists, 30)
             client = Client.from_cert_dir(pki, [f"127.0.0.1:{grpc_port}"])
             wait_until(lambda: client.list(NAMESPACES).items, 30)
+            if args.only_watch:
+                watch_delivery(
+                    pki, grpc_port, client, args.watchers, args.watch_writes, args.watch_procs
+                )
+                return
             for ns in ("rest", "grpc", "peer"):
                 client.create(NAMESPACES, {"metadata": {"name": ns}})
             print(
@@ -213,8 +229,6 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(10)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return 0
 
 
 def watch_worker(pki: Path, grpc_port: int, rv: str, count: int, writes: int) -> int:

@@ -1,0 +1,181 @@
+"""The gRPC Watch fan-out: every watch stream served by coroutines on one asyncio event loop.
+
+Why not a thread per stream (grpc's synchronous server): there, each event wakes every watching
+thread, and a hundred threads hand the GIL to one another several times each (wake, translate,
+serialize, wait for the send to complete), so the last of a hundred watchers sees an event tens
+of milliseconds after the first. Here the watch cache's thread tells the loop once per applied
+batch (`call_soon_threadsafe`), the loop sets one `asyncio.Event` per waiting stream, and each
+stream's coroutine writes frames serialized once per event and event type for all watchers
+(the RPC's response serializer is the identity).
+
+What it must not do: block the loop. The calls a watch start may make to the store (the first
+list of a resource, a direct store watch for a resourceVersion older than the cache) and reads
+from a direct store watch run in the front end's thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+
+import grpc
+
+from controlplane.apiserver.handlers import Handlers, ListOptions
+from controlplane.apiserver.options import WatchEvent
+from controlplane.apiserver.watchcache import CachedEvent, DirectWatch, ResourceCache, Subscription
+from controlplane.apiserver.watching import WatchStream
+from kubelab.api import errors
+from kubelab.api.kind import KindInfo
+from kubelab.gen.api import api_pb2
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5  # how often an idle stream checks its deadline and bookmark interval
+
+
+def encode_event(type_: str, object_json: bytes) -> bytes:
+    return api_pb2.WatchEvent(type=type_, object=object_json).SerializeToString()
+
+
+def frame(ev: WatchEvent) -> bytes:
+    """The serialized `api.v1.WatchEvent` for `ev`; for a cache event computed once per event
+    and type (one event is ADDED for some filters, MODIFIED for others) for every stream."""
+    cached = ev.cached
+    if cached is not None and cached.obj is ev.object:
+        return cached.memo(("grpc", ev.type), lambda: encode_event(ev.type, cached.encoded()))
+    return encode_event(ev.type, ev.object_json())
+
+
+class Wakeups:
+    """Which streams of this loop wait on which cache; a cache's listener wakes them all.
+
+    Touched only from the loop's thread, but the listener, which runs on a cache's thread and
+    merely schedules `_wake` on the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiting: dict[ResourceCache, set[asyncio.Event]] = {}
+        self._listeners: dict[ResourceCache, Callable[[], None]] = {}
+
+    def add(self, cache: ResourceCache, event: asyncio.Event) -> None:
+        if cache not in self._listeners:
+            self._listeners[cache] = listener = self._listener(cache)
+            cache.add_listener(listener)
+        self._waiting.setdefault(cache, set()).add(event)
+
+    def discard(self, cache: ResourceCache, event: asyncio.Event) -> None:
+        self._waiting.get(cache, set()).discard(event)
+
+    def waiting(self, cache: ResourceCache) -> int:
+        return len(self._waiting.get(cache, ()))
+
+    def _listener(self, cache: ResourceCache) -> Callable[[], None]:
+        loop = self._loop
+
+        def listener() -> None:
+            # RuntimeError: the loop is closed, the front end has stopped.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._wake, cache)
+
+        return listener
+
+    def _wake(self, cache: ResourceCache) -> None:
+        for event in self._waiting.get(cache, ()):
+            event.set()
+
+    def close(self) -> None:
+        for cache, listener in self._listeners.items():
+            cache.remove_listener(listener)
+        self._listeners.clear()
+
+
+class WatchService:
+    """The `Watch` RPC as an async generator of pre-serialized frames."""
+
+    def __init__(
+        self,
+        handlers: Handlers,
+        pool: Executor,
+        wakeups: Wakeups,
+        info: Callable[[api_pb2.ResourceRef], KindInfo],
+        status_code: Callable[[errors.ApiError], grpc.StatusCode],
+        *,
+        require_auth: bool = True,
+    ) -> None:
+        self.h = handlers
+        self.pool = pool
+        self.wakeups = wakeups
+        self.info = info
+        self.status_code = status_code
+        self.require_auth = require_auth
+
+    async def watch(
+        self, request: api_pb2.WatchRequest, context: grpc.aio.ServicerContext[bytes, bytes]
+    ) -> AsyncIterator[bytes]:
+        if self.require_auth and not context.peer_identities():
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                json.dumps(errors.Unauthorized("Unauthorized").to_status()),
+            )
+        loop = asyncio.get_running_loop()
+        try:
+            stream = await loop.run_in_executor(self.pool, self._open, request)
+        except errors.ApiError as err:
+            await context.abort(self.status_code(err), json.dumps(err.to_status()))
+            raise AssertionError("unreachable") from err  # pragma: no cover - abort raises
+        source = stream.source
+        wake = asyncio.Event()
+        if isinstance(source, Subscription):
+            self.wakeups.add(source.cache, wake)
+        try:
+            for ev in stream.start():
+                yield frame(ev)
+            clock = self.h.clock
+            while not stream.expired(clock()):
+                batch = await self._next(source, wake)
+                for ev in stream.feed(batch, clock()):
+                    yield frame(ev)
+        except errors.ApiError as err:
+            yield encode_event("ERROR", json.dumps(err.to_status()).encode())
+        finally:
+            if isinstance(source, Subscription):
+                self.wakeups.discard(source.cache, wake)
+            source.close()
+
+    def _open(self, request: api_pb2.WatchRequest) -> WatchStream:
+        return self.h.open_watch(
+            self.info(request.ref),
+            request.ref.namespace,
+            ListOptions(
+                label_selector=request.label_selector,
+                field_selector=request.field_selector,
+                resource_version=request.resource_version,
+            ),
+            bookmarks=request.allow_bookmarks,
+            initial_events_end=True,
+            timeout=float(request.timeout_seconds) or None,
+        )
+
+    async def _next(
+        self, source: Subscription | DirectWatch, wake: asyncio.Event
+    ) -> list[CachedEvent]:
+        """The next events, or [] after POLL_SECONDS without any."""
+        if isinstance(source, DirectWatch):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.pool, source.next, POLL_SECONDS)
+        # Clear before reading: a batch applied after the read sets `wake` again (on this
+        # loop, after this coroutine yields), so no wake-up is lost between read and wait.
+        wake.clear()
+        batch = source.poll()
+        if batch:
+            return batch
+        try:
+            async with asyncio.timeout(POLL_SECONDS):
+                await wake.wait()
+        except TimeoutError:
+            return []
+        return source.poll()
