@@ -51,27 +51,33 @@ def frame(ev: WatchEvent) -> bytes:
 
 
 class Wakeups:
-    """Which streams of this loop wait on which cache; a cache's listener wakes them all.
+    """Per cache, one future that every stream of this loop waiting on that cache awaits: the
+    cache's listener resolves it (from the cache's thread, through `call_soon_threadsafe`) when
+    a batch has been applied, and a shared ticker resolves all of them every POLL_SECONDS so
+    idle streams check their deadline and bookmark interval. One future and one timer for all
+    streams, instead of an event and a timer each.
 
-    Touched only from the loop's thread, but the listener, which runs on a cache's thread and
-    merely schedules `_wake` on the loop."""
+    Touched only from the loop's thread, but the listener, which only schedules `_wake`."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, tick: float = POLL_SECONDS) -> None:
         self._loop = loop
-        self._waiting: dict[ResourceCache, set[asyncio.Event]] = {}
+        self._tick_seconds = tick
+        self._signals: dict[ResourceCache, asyncio.Future[None]] = {}
         self._listeners: dict[ResourceCache, Callable[[], None]] = {}
+        self._ticker: asyncio.TimerHandle | None = None
 
-    def add(self, cache: ResourceCache, event: asyncio.Event) -> None:
+    def next_change(self, cache: ResourceCache) -> asyncio.Future[None]:
+        """A future resolved after the next batch `cache` applies, or at the next tick. Await
+        it through `asyncio.shield`: it is shared, and a cancelled stream must not cancel it."""
         if cache not in self._listeners:
             self._listeners[cache] = listener = self._listener(cache)
             cache.add_listener(listener)
-        self._waiting.setdefault(cache, set()).add(event)
-
-    def discard(self, cache: ResourceCache, event: asyncio.Event) -> None:
-        self._waiting.get(cache, set()).discard(event)
-
-    def waiting(self, cache: ResourceCache) -> int:
-        return len(self._waiting.get(cache, ()))
+        signal = self._signals.get(cache)
+        if signal is None:
+            signal = self._signals[cache] = self._loop.create_future()
+        if self._ticker is None:
+            self._ticker = self._loop.call_later(self._tick_seconds, self._tick)
+        return signal
 
     def _listener(self, cache: ResourceCache) -> Callable[[], None]:
         loop = self._loop
@@ -84,13 +90,24 @@ class Wakeups:
         return listener
 
     def _wake(self, cache: ResourceCache) -> None:
-        for event in self._waiting.get(cache, ()):
-            event.set()
+        signal = self._signals.pop(cache, None)
+        if signal is not None and not signal.done():
+            signal.set_result(None)
+
+    def _tick(self) -> None:
+        self._ticker = None  # re-armed by the next waiter
+        for cache in list(self._signals):
+            self._wake(cache)
 
     def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
         for cache, listener in self._listeners.items():
             cache.remove_listener(listener)
         self._listeners.clear()
+        for signal in self._signals.values():
+            signal.cancel()
+        self._signals.clear()
 
 
 class WatchService:
@@ -128,22 +145,17 @@ class WatchService:
             await context.abort(self.status_code(err), json.dumps(err.to_status()))
             raise AssertionError("unreachable") from err  # pragma: no cover - abort raises
         source = stream.source
-        wake = asyncio.Event()
-        if isinstance(source, Subscription):
-            self.wakeups.add(source.cache, wake)
         try:
             for ev in stream.start():
                 yield frame(ev)
             clock = self.h.clock
             while not stream.expired(clock()):
-                batch = await self._next(source, wake)
+                batch = await self._next(source)
                 for ev in stream.feed(batch, clock()):
                     yield frame(ev)
         except errors.ApiError as err:
             yield encode_event("ERROR", json.dumps(err.to_status()).encode())
         finally:
-            if isinstance(source, Subscription):
-                self.wakeups.discard(source.cache, wake)
             source.close()
 
     def _open(self, request: api_pb2.WatchRequest) -> WatchStream:
@@ -160,22 +172,16 @@ class WatchService:
             timeout=float(request.timeout_seconds) or None,
         )
 
-    async def _next(
-        self, source: Subscription | DirectWatch, wake: asyncio.Event
-    ) -> list[CachedEvent]:
-        """The next events, or [] after POLL_SECONDS without any."""
+    async def _next(self, source: Subscription | DirectWatch) -> list[CachedEvent]:
+        """The next events, or [] after at most about POLL_SECONDS without any."""
         if isinstance(source, DirectWatch):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.pool, source.next, POLL_SECONDS)
-        # Clear before reading: a batch applied after the read sets `wake` again (on this
-        # loop, after this coroutine yields), so no wake-up is lost between read and wait.
-        wake.clear()
+        # Take the signal before reading: a batch applied after the read resolves it, so no
+        # wake-up is lost between the read and the wait.
+        signal = self.wakeups.next_change(source.cache)
         batch = source.poll()
         if batch:
             return batch
-        try:
-            async with asyncio.timeout(POLL_SECONDS):
-                await wake.wait()
-        except TimeoutError:
-            return []
+        await asyncio.shield(signal)
         return source.poll()
