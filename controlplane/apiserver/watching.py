@@ -145,9 +145,11 @@ class WatchStream:
         self._last_sent = now
 
     def start(self) -> list[WatchEvent]:
+        """The initial state (once)."""
         out = [WatchEvent("ADDED", obj) for obj in self._initial]
-        self._initial = []
-        if self._initial_end and self._bookmarks:
+        send_end = self._initial_end and self._bookmarks
+        self._initial, self._initial_end = [], False
+        if send_end:
             # As Kubernetes' sendInitialEvents: this bookmark's resourceVersion is where the
             # present state ends, the point a broken stream can resume from.
             out.append(_bookmark(self.filter, self.source.position, initial_end=True))
