@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -144,7 +145,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             client = Client.from_cert_dir(pki, [f"127.0.0.1:{grpc_port}"])
             wait_until(lambda: client.list(NAMESPACES).items, 30)
             if args.only_watch:
-                watch_delivery(pki, grpc_port, client, args)
+                watch_delivery(pki, grpc_port, client, args, proc.pid)
                 return
             for ns in ("rest", "grpc", "peer"):
                 client.create(NAMESPACES, {"metadata": {"name": ns}})
@@ -235,7 +236,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                 f"{t_table * 1000:.0f} ms"
             )
 
-            watch_delivery(pki, grpc_port, client, args)
+            watch_delivery(pki, grpc_port, client, args, proc.pid)
         finally:
             proc.terminate()
             proc.wait(10)
@@ -263,9 +264,10 @@ def watch_worker(pki: Path, grpc_port: int, rv: str, count: int, writes: int) ->
     started.wait()
     time.sleep(1.0)  # let every stream reach the server
     print("ready", flush=True)
+    cpu0 = time.process_time()
     for t in threads:
         t.join(120)
-    print(json.dumps(seen), flush=True)
+    print(json.dumps({"seen": seen, "cpu": time.process_time() - cpu0}), flush=True)
     return 0
 
 
@@ -311,16 +313,21 @@ def aio_watch_worker(pki: Path, grpc_port: int, rv: str, count: int, writes: int
         tasks = [asyncio.create_task(run(w, c)) for w, c in enumerate(calls)]
         await asyncio.sleep(1.0)  # let every stream reach the server
         print("ready", flush=True)
+        cpu[0] = time.process_time()
         await asyncio.wait_for(asyncio.gather(*tasks), 120)
+        cpu[0] = time.process_time() - cpu[0]
         for ch in channels:
             await ch.close()
 
+    cpu = [0.0]
     asyncio.run(main())
-    print(json.dumps(seen), flush=True)
+    print(json.dumps({"seen": seen, "cpu": cpu[0]}), flush=True)
     return 0
 
 
-def watch_delivery(pki: Path, grpc_port: int, client: Client, args: argparse.Namespace) -> None:
+def watch_delivery(
+    pki: Path, grpc_port: int, client: Client, args: argparse.Namespace, apiserver_pid: int
+) -> None:
     """Watchers run in `procs` separate processes, so their decoding does not share one GIL
     with the writer; times are CLOCK_MONOTONIC, comparable across processes."""
     watchers, writes, procs = args.watchers, args.watch_writes, args.watch_procs
@@ -338,6 +345,8 @@ def watch_delivery(pki: Path, grpc_port: int, client: Client, args: argparse.Nam
     for w in workers:
         assert w.stdout is not None
         assert w.stdout.readline().strip() == "ready"
+    apiserver = psutil.Process(apiserver_pid)
+    api_cpu0 = sum(apiserver.cpu_times()[:2])
     acked: dict[str, float] = {}
     for i in range(writes):
         name = f"w-{i}"
@@ -348,15 +357,19 @@ def watch_delivery(pki: Path, grpc_port: int, client: Client, args: argparse.Nam
     early = 0
     first: dict[str, float] = {}
     last: dict[str, float] = {}
+    watcher_cpu = 0.0
     for w in workers:
         out, _ = w.communicate(timeout=120)
-        for _, name, seen_at in json.loads(out):
+        result = json.loads(out)
+        watcher_cpu += result["cpu"]
+        for _, name, seen_at in result["seen"]:
             # A watcher may decode the event before the writer's create call has returned (the
             # event and the reply race from the apiserver): that counts as 0, not negative.
             early += seen_at < acked[name]
             lat.append(max(0.0, seen_at - acked[name]))
             first[name] = min(first.get(name, seen_at), seen_at)
             last[name] = max(last.get(name, seen_at), seen_at)
+    api_cpu = sum(apiserver.cpu_times()[:2]) - api_cpu0
     spread = [last[n] - first[n] for n in first]
     print(
         f"watch delivery to {per * procs} watchers ({args.watcher}) in {procs} processes "
@@ -365,6 +378,10 @@ def watch_delivery(pki: Path, grpc_port: int, client: Client, args: argparse.Nam
         f"events seen {len(lat)}/{per * procs * writes} ({early} before the create returned); "
         f"first-to-last watcher per event p50 {pct(spread, 50):.1f} ms, "
         f"p99 {pct(spread, 99):.1f} ms; store watches for pods: 1"
+    )
+    print(
+        f"CPU per write (its create and its fan-out to {per * procs} streams): apiserver "
+        f"{api_cpu / writes * 1000:.1f} ms, watcher processes {watcher_cpu / writes * 1000:.1f} ms"
     )
 
 
