@@ -110,6 +110,11 @@ class Wakeups:
         self._signals.clear()
 
 
+def _close_opened(opening: asyncio.Future[WatchStream]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().source.close()
+
+
 class WatchService:
     """The `Watch` RPC as an async generator of pre-serialized frames."""
 
@@ -139,8 +144,14 @@ class WatchService:
                 json.dumps(errors.Unauthorized("Unauthorized").to_status()),
             )
         loop = asyncio.get_running_loop()
+        opening = loop.run_in_executor(self.pool, self._open, request)
         try:
-            stream = await loop.run_in_executor(self.pool, self._open, request)
+            stream = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # The client left while the watch was starting: close what the pool still opens
+            # (a direct store watch holds a store stream and a thread).
+            opening.add_done_callback(_close_opened)
+            raise
         except errors.ApiError as err:
             await context.abort(self.status_code(err), json.dumps(err.to_status()))
             raise AssertionError("unreachable") from err  # pragma: no cover - abort raises

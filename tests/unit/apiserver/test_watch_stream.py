@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.apiserver.grpc_watch import Wakeups, frame
+from controlplane.apiserver.grpc_watch import Wakeups, _close_opened, frame
 from controlplane.apiserver.options import Filter, WatchEvent
 from controlplane.apiserver.storage import KV, EventType, StoreEvent
 from controlplane.apiserver.watchcache import CachedEvent, cached
@@ -172,3 +172,29 @@ def test_the_tick_wakes_idle_waiters() -> None:
         wakeups.close()
 
     asyncio.run(main())
+
+
+def test_a_watch_opened_after_its_client_left_is_closed() -> None:
+    closed: list[bool] = []
+
+    class Source:
+        position = 0
+
+        def close(self) -> None:
+            closed.append(True)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        opened: asyncio.Future[Any] = loop.create_future()
+        failed: asyncio.Future[Any] = loop.create_future()
+        opened.add_done_callback(_close_opened)
+        failed.add_done_callback(_close_opened)
+        finished = stream()
+        finished.source = Source()  # type: ignore[assignment]
+        opened.set_result(finished)  # the pool finished opening after the client left
+        failed.set_exception(RuntimeError("store down"))
+        await asyncio.sleep(0)
+        failed.exception()  # retrieved: no "never retrieved" warning
+
+    asyncio.run(main())
+    assert closed == [True]
