@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
         "--grpc-max-workers",
         type=int,
         default=2048,
-        help="gRPC worker threads; every open Watch holds one",
+        help="threads for unary gRPC calls (Watch streams share one event loop)",
     )
     p.add_argument(
         "--kubelet-client-certificate",

@@ -3,28 +3,36 @@
 Clients authenticate with a certificate from the cluster CA (mutual TLS; CN = user, O = groups);
 a call without one fails UNAUTHENTICATED. ApiErrors become gRPC status codes with the Kubernetes
 Status JSON as details, which `kubelab.client` turns back into the same exception classes.
+
+The server is `grpc.aio` on one event-loop thread: unary calls run the blocking `Handlers` in a
+thread pool; Watch streams are coroutines on the loop, fed by the watch cache (`grpc_watch.py`).
 """
 
 # ruff: noqa: N802  (servicer methods are named by the proto)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Coroutine
 from concurrent import futures
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from controlplane.apiserver.certs import Pki
+from controlplane.apiserver.grpc_watch import Wakeups, WatchService
 from controlplane.apiserver.handlers import DeleteOptions, Handlers, ListOptions
 from kubelab.api import errors
 from kubelab.api.kind import KindInfo
-from kubelab.gen.api import api_pb2, api_pb2_grpc
+from kubelab.gen.api import api_pb2
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SERVICE = "kubelab.api.v1.Api"
 
 CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -61,7 +69,9 @@ def _loads(data: bytes, what: str) -> Any:
         raise errors.BadRequest(f"{what} is not valid JSON: {exc}") from exc
 
 
-class ApiServicer(api_pb2_grpc.ApiServicer):
+class ApiServicer:
+    """The unary methods of the `Api` service (Watch is `grpc_watch.WatchService`)."""
+
     def __init__(self, handlers: Handlers, *, require_auth: bool = True) -> None:
         self.h = handlers
         self.require_auth = require_auth
@@ -78,7 +88,7 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
             context.abort(grpc_code(err), json.dumps(err.to_status()))
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
-    def _info(self, ref: api_pb2.ResourceRef) -> KindInfo:
+    def info(self, ref: api_pb2.ResourceRef) -> KindInfo:
         info = self.h.registry.get(ref.group, ref.version or "v1", ref.resource)
         if info is None:
             gv = f"{ref.group}/{ref.version}" if ref.group else ref.version
@@ -94,7 +104,7 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
         self, request: api_pb2.CreateRequest, context: grpc.ServicerContext
     ) -> api_pb2.ObjectResponse:
         def run() -> api_pb2.ObjectResponse:
-            info = self._info(request.ref)
+            info = self.info(request.ref)
             body = _loads(request.object, "object")
             obj, warnings = self.h.create(
                 info, request.ref.namespace, body, dry_run=request.dry_run, strict=request.strict
@@ -109,7 +119,7 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
         return self._guard(
             context,
             lambda: self._reply(
-                self.h.get(self._info(request.ref), request.ref.namespace, request.ref.name)
+                self.h.get(self.info(request.ref), request.ref.namespace, request.ref.name)
             ),
         )
 
@@ -118,7 +128,7 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
     ) -> api_pb2.ListResponse:
         def run() -> api_pb2.ListResponse:
             result = self.h.list(
-                self._info(request.ref), request.ref.namespace, self._list_options(request)
+                self.info(request.ref), request.ref.namespace, self._list_options(request)
             )
             return api_pb2.ListResponse(
                 items=[_dumps(o) for o in result.items],
@@ -145,7 +155,7 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
         def run() -> api_pb2.ObjectResponse:
             ref = request.ref
             obj, warnings = self.h.update(
-                self._info(ref),
+                self.info(ref),
                 ref.namespace,
                 ref.name,
                 _loads(request.object, "object"),
@@ -173,7 +183,7 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
         def run() -> api_pb2.ObjectResponse:
             ref = request.ref
             obj, warnings = self.h.patch(
-                self._info(ref),
+                self.info(ref),
                 ref.namespace,
                 ref.name,
                 request.patch_type or "application/merge-patch+json",
@@ -201,7 +211,7 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
                 precondition_resource_version=request.precondition_resource_version or None,
                 dry_run=request.dry_run,
             )
-            return self._reply(self.h.delete(self._info(ref), ref.namespace, ref.name, opts))
+            return self._reply(self.h.delete(self.info(ref), ref.namespace, ref.name, opts))
 
         return self._guard(context, run)
 
@@ -218,65 +228,103 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
             context, lambda: self._reply(self.h.bind(request.namespace, request.name, binding))
         )
 
-    def Watch(
-        self, request: api_pb2.WatchRequest, context: grpc.ServicerContext
-    ) -> Iterator[api_pb2.WatchEvent]:
-        def start() -> Iterator[Any]:
-            info = self._info(request.ref)
-            opts = ListOptions(
-                label_selector=request.label_selector,
-                field_selector=request.field_selector,
-                resource_version=request.resource_version,
-            )
-            return self.h.watch(
-                info,
-                request.ref.namespace,
-                opts,
-                bookmarks=request.allow_bookmarks,
-                initial_events_end=True,
-                timeout=float(request.timeout_seconds) or None,
-                stopped=lambda: not context.is_active(),
-            )
 
-        events = self._guard(context, start)
-        try:
-            for ev in events:
-                yield api_pb2.WatchEvent(type=ev.type, object=ev.object_json())
-        except errors.ApiError as err:
-            yield api_pb2.WatchEvent(type="ERROR", object=_dumps(err.to_status()))
-        finally:
-            events.close()  # type: ignore[attr-defined]
+UNARY: tuple[tuple[str, type[Message], type[Message]], ...] = (
+    ("Create", api_pb2.CreateRequest, api_pb2.ObjectResponse),
+    ("Get", api_pb2.GetRequest, api_pb2.ObjectResponse),
+    ("List", api_pb2.ListRequest, api_pb2.ListResponse),
+    ("Update", api_pb2.UpdateRequest, api_pb2.ObjectResponse),
+    ("UpdateStatus", api_pb2.UpdateRequest, api_pb2.ObjectResponse),
+    ("Patch", api_pb2.PatchRequest, api_pb2.ObjectResponse),
+    ("Delete", api_pb2.DeleteRequest, api_pb2.ObjectResponse),
+    ("Bind", api_pb2.BindRequest, api_pb2.ObjectResponse),
+)
+
+
+def method_handlers(servicer: ApiServicer, watch: WatchService) -> grpc.GenericRpcHandler:
+    """The `Api` service: unary calls on the servicer's blocking methods (the server runs them
+    in its thread pool), `Watch` as a coroutine whose frames are already serialized."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, name),
+            request_deserializer=request.FromString,
+            response_serializer=response.SerializeToString,
+        )
+        for name, request, response in UNARY
+    }
+    handlers["Watch"] = grpc.unary_stream_rpc_method_handler(
+        watch.watch,  # an async generator: grpc.aio iterates it
+        request_deserializer=api_pb2.WatchRequest.FromString,
+        response_serializer=None,  # identity: frames are bytes, serialized once per event
+    )
+    return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
 class GrpcFrontEnd:
+    """A `grpc.aio` server on its own event-loop thread. Unary calls run in a thread pool (they
+    block on the store); every Watch stream is a coroutine on the loop (`grpc_watch.py`)."""
+
     def __init__(
         self, handlers: Handlers, pki: Pki | None, host: str, port: int, *, max_workers: int = 2048
     ) -> None:
-        # Every open Watch holds a worker thread: size the pool for node agents x watches each.
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        self._pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="grpc")
+        self._thread.start()
+        self._stopped = False
+        try:
+            self.server, self.wakeups, self.port = self._call(
+                self._create(handlers, pki, f"{host}:{port}")
+            )
+        except BaseException:
+            self._close_loop()
+            raise
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    async def _create(
+        self, handlers: Handlers, pki: Pki | None, address: str
+    ) -> tuple[grpc.aio.Server, Wakeups, int]:
+        server = grpc.aio.server(
+            migration_thread_pool=self._pool,
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 512 * 1024 * 1024),
             ],
         )
-        api_pb2_grpc.add_ApiServicer_to_server(
-            ApiServicer(handlers, require_auth=pki is not None), self.server
+        servicer = ApiServicer(handlers, require_auth=pki is not None)
+        wakeups = Wakeups(asyncio.get_running_loop())
+        watch = WatchService(
+            handlers, self._pool, wakeups, servicer.info, grpc_code, require_auth=pki is not None
         )
-        address = f"{host}:{port}"
+        server.add_generic_rpc_handlers((method_handlers(servicer, watch),))
         if pki is None:
-            self.port = self.server.add_insecure_port(address)
+            port = server.add_insecure_port(address)
         else:
             creds = grpc.ssl_server_credentials(
                 [(pki.serving_key.read_bytes(), pki.serving_cert.read_bytes())],
                 root_certificates=pki.ca_cert.read_bytes(),
                 require_client_auth=True,  # gRPC cannot request a cert optionally
             )
-            self.port = self.server.add_secure_port(address, creds)
+            port = server.add_secure_port(address, creds)
+        return server, wakeups, port
 
     def start(self) -> None:
-        self.server.start()
+        self._call(self.server.start())
 
     def stop(self) -> None:
-        self.server.stop(grace=1).wait()
+        if self._stopped:
+            return
+        self._stopped = True
+        self._call(self.server.stop(grace=1))
+        self.wakeups.close()
+        self._call(self._loop.shutdown_asyncgens())
+        self._close_loop()
+
+    def _close_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)

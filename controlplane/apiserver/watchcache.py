@@ -44,13 +44,19 @@ class CachedEvent:
     obj: Obj
     prev: Obj | None
     revision: int
-    _json: list[bytes] = field(default_factory=list, compare=False, repr=False)
+    _wire: dict[object, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def encoded(self) -> bytes:
         """`obj` as JSON, encoded once however many watchers send it."""
-        if not self._json:
-            self._json.append(json.dumps(self.obj, separators=(",", ":")).encode())
-        return self._json[0]
+        return self.memo("json", lambda: json.dumps(self.obj, separators=(",", ":")).encode())
+
+    def memo(self, key: object, encode: Callable[[], bytes]) -> bytes:
+        """`encode()`, computed once per `key` (a front end's wire format) for all watchers.
+        Two threads may both encode the first time; either result is the same bytes."""
+        data = self._wire.get(key)
+        if data is None:
+            data = self._wire[key] = encode()
+        return data
 
 
 def cached(ev: StoreEvent) -> CachedEvent:
@@ -74,6 +80,10 @@ class Subscription:
 
     def next(self, timeout: float) -> list[CachedEvent]:
         return self.cache.read_after(self, timeout)
+
+    def poll(self) -> list[CachedEvent]:
+        """The events after this position now, without waiting (Gone if it fell behind)."""
+        return self.cache.read_after(self, 0)
 
     def close(self) -> None:
         self.closed = True
@@ -138,6 +148,7 @@ class ResourceCache:
         self._ready = threading.Event()
         self._stopped = False
         self._watch: StoreWatch | None = None
+        self._listeners: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"cache{prefix}")
         self._thread.start()
 
@@ -197,6 +208,21 @@ class ResourceCache:
                 self._revs.popleft()
                 self.floor = dropped.revision
             self._cond.notify_all()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` (from the cache's thread, after the lock is released) whenever
+        events have been applied: how an event loop learns there is something to read. It must
+        not block: an event loop's `call_soon_threadsafe` is what it is for."""
+        with self._cond:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        with self._cond:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
 
     def wake(self) -> None:
         with self._cond:
@@ -211,7 +237,7 @@ class ResourceCache:
 
     def read_after(self, sub: Subscription, timeout: float) -> list[CachedEvent]:
         with self._cond:
-            if sub.position >= self.revision and not sub.closed:
+            if timeout > 0 and sub.position >= self.revision and not sub.closed:
                 self._cond.wait(timeout)
             if sub.position < self.floor:
                 raise Gone(f"too old resource version: {sub.position} ({self.floor})")

@@ -118,3 +118,22 @@ def test_a_subscriber_behind_the_window_gets_gone(store: FakeStore) -> None:
         assert [e.revision for e in cache.subscribe(7).next(0.1)] == [8, 9]
     finally:
         cache.stop()
+
+
+def test_poll_does_not_wait_and_listeners_hear_of_each_applied_batch(store: FakeStore) -> None:
+    cache = make_cache(store)
+    heard: list[int] = []
+    listener = lambda: heard.append(cache.revision)  # noqa: E731
+    cache.add_listener(listener)
+    try:
+        sub = cache.subscribe(5)
+        assert sub.poll() == []  # nothing new: answers at once
+        store.put("b")
+        wait_until(lambda: heard == [6], 5)
+        assert [e.revision for e in sub.poll()] == [6]
+        cache.remove_listener(listener)
+        store.put("c")
+        wait_until(lambda: cache.revision == 7, 5)
+        assert heard == [6]
+    finally:
+        cache.stop()
