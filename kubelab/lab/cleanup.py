@@ -13,8 +13,9 @@ not trust records alone: it scans the kernel for objects carrying the lab's pref
 - mounts under the lab's directory (deepest first);
 - cgroups `/sys/fs/cgroup/<controller>/<name>-*` (the kubelets' `--cgroup-parent`; processes
   killed, deepest first);
-- the kubelets' runtime directories on /run (`/run/kubelab/kubelet/<hash>`, the default
-  `--runtime-dir`) whose `root-dir` file names a directory under the lab's directory.
+- the kubelets' runtime directories on a tmpfs (`/run/kubelab/kubelet/<hash>` or
+  `/dev/shm/kubelab/kubelet/<hash>`, the default `--runtime-dir`) whose `root-dir` file names
+  a directory under the lab's directory.
 
 `select()` is pure: what else to remove, given what was observed. `observe()` and `remove()` are
 the edge (iptables, /proc, /sys).
@@ -51,8 +52,8 @@ log = logging.getLogger(__name__)
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{1,7}-$")
 IPTABLES_TABLES = ("filter", "nat", "mangle", "raw")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-# The kubelet's default --runtime-dir parent and owner file (node_agent.kubelet.rundir).
-KUBELET_RUN_ROOT = Path("/run/kubelab/kubelet")
+# The kubelet's default --runtime-dir parents and owner file (node_agent.kubelet.rundir).
+KUBELET_RUN_ROOTS = (Path("/run/kubelab/kubelet"), Path("/dev/shm/kubelab/kubelet"))  # noqa: S108
 RUN_OWNER_FILE = "root-dir"
 # Options whose value is a chain or interface name.
 _NAME_OPTIONS = frozenset(
@@ -215,7 +216,7 @@ def observe(prefix: str) -> Observed:
         iptables=tuple(tables),
         mounts=tuple(mounts),
         cgroups=tuple(cgroups),
-        run_dirs=tuple(_kubelet_run_dirs(KUBELET_RUN_ROOT)),
+        run_dirs=tuple(d for base in KUBELET_RUN_ROOTS for d in _kubelet_run_dirs(base)),
     )
 
 

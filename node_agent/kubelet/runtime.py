@@ -8,7 +8,7 @@ dozen small files there and a disk's metadata operations cost milliseconds under
 
     pods/<uid>/pod.json                       the Pod as last run (adoption after a restart)
     pods/<uid>/etc/{hosts,resolv.conf,hostname}
-    pods/<uid>/containers/<name>/<attempt>/   spec.json, run.json, pid, exit.json
+    pods/<uid>/containers/<name>/<attempt>/   spec (marshal, for the shim), run.json, pid, exit.json
 
 and data that users keep or read stays under `--root-dir`:
 
@@ -335,14 +335,14 @@ class ProcessRuntime:
             "log_file": str(self.log_path(pod, name, attempt)),
             "log_max_size": self.log_max_size,
         }
-        _write_json(rdir / "spec.json", spec)
+        launcher.write_spec(str(rdir / "spec"), spec)
         logfile = self.log_path(pod, name, attempt)
         logfile.parent.mkdir(parents=True, exist_ok=True)
         for old in logfile.parent.glob("*.log*"):
             run_number = old.name.split(".", 1)[0]
             if run_number.isdigit() and int(run_number) < attempt - 1:
                 old.unlink(missing_ok=True)
-        shim_pid = self._spawn(rdir / "spec.json", logfile, pod.uid)
+        shim_pid = self._spawn(rdir / "spec", logfile, pod.uid)
         info = {
             "id": uuid.uuid4().hex,
             "startedAt": time.time(),
@@ -536,7 +536,7 @@ class ProcessRuntime:
         pid_text = (rdir / "pid").read_text().strip() if rdir and (rdir / "pid").exists() else ""
         if not pid_text.isdigit():
             return ExecResult(126, f"container {name} is not running")
-        spec = _read_json(rdir / "spec.json") if rdir else None
+        spec = _read_spec(rdir) if rdir else None
         env = (spec or {}).get("env", {"PATH": catalog.HOST_PATH})
         cmd = ["nsenter", "--target", pid_text, "--net", "--mount", "--uts", "--pid"]
         c = pod.container(name)
@@ -585,6 +585,14 @@ class ProcessRuntime:
                     with suppress(ProcessLookupError):
                         os.kill(int(pid_text), signal.SIGKILL)
                 self._signal(int(found[0]["shimPid"]), found[0], signal.SIGKILL)
+
+
+def _read_spec(rdir: Path) -> dict[str, Any] | None:
+    """A container's spec (`spec.json`: written by kubelets before the marshal format)."""
+    try:
+        return launcher.read_spec(str(rdir / "spec"))
+    except (OSError, ValueError, EOFError, TypeError):
+        return _read_json(rdir / "spec.json")
 
 
 def _resolve(argv: Sequence[str], path: str) -> list[str]:
