@@ -331,7 +331,7 @@ def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float]
     if os.environ.get("PROFILE"):  # py-spy samples the kubelet into PROFILE-<n>.txt
         spy_argv = [
             "py-spy", "record", "-p", str(kubelet.pid), "-f", "raw", "--threads", "--gil",
-            "-r", "50", "-o", f"{os.environ['PROFILE']}-{n}.txt",
+            "-r", os.environ.get("PROFILE_RATE", "50"), "-o", f"{os.environ['PROFILE']}-{n}.txt",
         ]  # fmt: skip
         spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
