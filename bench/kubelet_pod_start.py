@@ -485,7 +485,7 @@ def main() -> None:
         results = run_static(counts, opts.image)
         start = "manifests written"
     floor = python_floor()
-    layout = "root-dir (disk)" if opts.runtime_dir_on_disk else "default (/run tmpfs)"
+    layout = "root-dir (disk)" if opts.runtime_dir_on_disk else "default (tmpfs)"
     print(f"source={opts.source} image={opts.image} runtime-dir={layout} latency from {start}")
     print(f"peer: bare `python3 -I -S -c pass` start = {floor * 1000:.0f} ms")
     head = ("pods", "running", "run p50", "run p99", "ready", "rdy p50", "rdy p99", "rdy max",

@@ -21,8 +21,8 @@ Deliberately small: only the standard library, no kubelet imports, so it starts 
 zygote stays as small as `python -I -S` allows while it has nothing to do (it counts in the node
 agent's memory): at module level only built-in modules (`_signal`, as `signal` loads enum).
 What a shim needs beyond that (ctypes, select, warnings) the zygote loads on its first request,
-so each later shim inherits it through fork instead of importing it (about 10 ms of CPU and a
-few private megabytes per container, against about 2 MB once in the zygote).
+so each later shim inherits it through fork instead of importing it (about 10 ms of CPU and
+about 1.7 MB private per container with json, against 0.6 MB once in the zygote: 8.7 -> 9.3 MB).
 """
 
 from __future__ import annotations
