@@ -18,8 +18,13 @@ Peer in the same run: starting one bare `python3 -I -S -c pass` (the floor under
 per-container shim). Runs as root; every kernel object carries the run's `klb<hex>` tag and is
 removed afterwards.
 
+CPU per pod is also given for the kubelet's whole process tree (zygote, shims, containers;
+reaped processes through their parent's children's time), the apiserver and the store.
+`--runtime-dir-on-disk` keeps the kubelet's runtime state under its --root-dir (the layout
+before `--runtime-dir` defaulted to the /run tmpfs), for a before/after in the same session.
+
 Usage: .venv/bin/python bench/kubelet_pod_start.py [--counts 1,10,100] [--image busybox]
-           [--source api|static] [--store etcd|kvstore]
+           [--source api|static] [--store etcd|kvstore] [--runtime-dir-on-disk]
 """
 
 from __future__ import annotations
@@ -69,6 +74,46 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (fields 14 and 15 of /proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[int, str, float, float] | None:
+    """(ppid, start time, own CPU s, reaped children's CPU s) of a process, or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / tick
+    children = (int(fields[13]) + int(fields[14])) / tick
+    return int(fields[1]), fields[19], own, children
+
+
+def tree_cpu(root: int) -> dict[tuple[int, str], float]:
+    """CPU seconds (own + reaped children's) of `root` and every descendant, keyed by
+    (pid, start time) so that a reused pid is not taken for the same process."""
+    procs = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _stat(int(entry))
+            if st is not None:
+                procs[int(entry)] = st
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, *_rest) in procs.items():
+        kids.setdefault(ppid, []).append(pid)
+    out, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in procs:
+            _, start, own, children = procs[pid]
+            out[(pid, start)] = own + children
+            todo += kids.get(pid, [])
+    return out
+
+
+def tree_delta(before: dict[tuple[int, str], float], after: dict[tuple[int, str], float]) -> float:
+    """CPU used between two `tree_cpu` snapshots by processes alive at the second one (the
+    zygote's reaped shims count in its children's time)."""
+    return sum(cpu - before.get(key, 0.0) for key, cpu in after.items())
 
 
 def rss_mb(pid: int) -> int:
@@ -137,7 +182,9 @@ def node_namespace(tag: str) -> Iterator[tuple[str, str, str]]:
 
 
 @contextmanager
-def control_plane(work: Path, host_ip: str, store: str) -> Iterator[tuple[Client, str]]:
+def control_plane(
+    work: Path, host_ip: str, store: str
+) -> Iterator[tuple[Client, str, tuple[int, int]]]:
     """etcd (or kubelab's kvstore) on loopback and the apiserver on `host_ip`, both processes."""
     client_port, peer = free_port(), free_port()
     flags = [
@@ -182,7 +229,7 @@ def control_plane(work: Path, host_ip: str, store: str) -> Iterator[tuple[Client
                     pass
             time.sleep(0.2)
         client.timeout = 10
-        yield client, api
+        yield client, api, (procs[0].pid, procs[1].pid)
     finally:
         if client is not None:
             client.close()
@@ -224,9 +271,38 @@ class ApiLab:
     work: Path
     client: Client
     api: str
+    pids: tuple[int, int]  # the store's and the apiserver's
+    on_disk: bool  # --runtime-dir = --root-dir (the layout before the /run tmpfs)
 
 
-def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float], int, float]:
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds from the first Binding to the last pod Ready, per process group."""
+
+    kubelet: float  # the kubelet process alone
+    node: float  # the kubelet, its zygote, the shims and the containers
+    apiserver: float
+    store: float
+
+
+def wait_registered(
+    client: Client, node: str, kubelet: subprocess.Popen[bytes], log_path: Path
+) -> None:
+    deadline = time.time() + 60
+    while True:
+        try:
+            got = client.get(NODES, node)
+            if any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in got["status"].get("conditions", [])):  # fmt: skip
+                break
+        except Exception:  # not registered yet
+            pass
+        if kubelet.poll() is not None or time.time() > deadline:
+            raise SystemExit(f"kubelet did not register:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
+def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float], int, Cpu]:
     tag, ns, node_ip, work, client, api = (
         lab.tag,
         lab.ns,
@@ -245,6 +321,8 @@ def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float]
         "--kubeconfig", str(work / "pki" / "admin.kubeconfig"), "--apiserver", api,
         "--port", "0",
     ]  # fmt: skip
+    if lab.on_disk:
+        argv += ["--runtime-dir", str(root)]
     names = [f"p{n}-{i:03d}" for i in range(n)]
     log_path = work / f"kubelet{n}.log"
     with log_path.open("wb") as log:
@@ -253,22 +331,11 @@ def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float]
     if os.environ.get("PROFILE"):  # py-spy samples the kubelet into PROFILE-<n>.txt
         spy_argv = [
             "py-spy", "record", "-p", str(kubelet.pid), "-f", "raw", "--threads", "--gil",
-            "-r", "50", "-o", f"{os.environ['PROFILE']}-{n}.txt",
+            "-r", os.environ.get("PROFILE_RATE", "50"), "-o", f"{os.environ['PROFILE']}-{n}.txt",
         ]  # fmt: skip
         spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                got = client.get(NODES, node)
-                if any(c["type"] == "Ready" and c["status"] == "True"
-                       for c in got["status"].get("conditions", [])):  # fmt: skip
-                    break
-            except Exception:  # not registered yet
-                pass
-            if kubelet.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"kubelet did not register:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
+        wait_registered(client, node, kubelet, log_path)
         rv = ""
         for name in names:
             rv = client.create(PODS, pod_object(name, image), namespace=namespace)["metadata"][
@@ -278,6 +345,8 @@ def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float]
         watch = PodWatch(client, namespace, rv)
         bound: dict[str, float] = {}
         cpu0 = cpu_seconds(kubelet.pid)
+        others0 = [cpu_seconds(p) for p in lab.pids]
+        tree0 = tree_cpu(kubelet.pid)
 
         def bind(name: str) -> None:
             client.bind(namespace, name, node)
@@ -292,7 +361,9 @@ def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float]
         watch.stop()
         running = [watch.running[p] - bound[p] for p in names if p in watch.running]
         ready = [watch.ready[p] - bound[p] for p in names if p in watch.ready]
-        cpu = cpu_seconds(kubelet.pid) - cpu0
+        tree = tree_delta(tree0, tree_cpu(kubelet.pid))
+        store_cpu, api_cpu = (cpu_seconds(p) - c for p, c in zip(lab.pids, others0, strict=True))
+        cpu = Cpu(cpu_seconds(kubelet.pid) - cpu0, tree, api_cpu, store_cpu)
         return running, ready, rss_mb(kubelet.pid), cpu
     finally:
         if spy is not None:
@@ -301,24 +372,21 @@ def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float]
         subprocess.run([*argv, "--cleanup"], capture_output=True, timeout=300, check=False)
 
 
-# pods, running s, ready s, kubelet RSS MB, kubelet CPU s from the first Binding to all Ready
-Result = tuple[int, list[float], list[float], int, float]
+# pods, running s, ready s, kubelet RSS MB, CPU s from the first Binding to all Ready
+Result = tuple[int, list[float], list[float], int, Cpu]
 
 
-def run_api(counts: list[int], image: str, store: str) -> list[Result]:
+def run_api(counts: list[int], image: str, store: str, on_disk: bool) -> list[Result]:
     tag = "klb" + secrets.token_hex(3)
     work = Path(tempfile.mkdtemp(prefix=f"{tag}-"))
     results = []
     try:
         with (
             node_namespace(tag) as (ns, host_ip, node_ip),
-            control_plane(work, host_ip, store) as (
-                client,
-                api,
-            ),
+            control_plane(work, host_ip, store) as (client, api, pids),
         ):
             for n in counts:
-                lab = ApiLab(tag, ns, node_ip, work, client, api)
+                lab = ApiLab(tag, ns, node_ip, work, client, api, pids, on_disk)
                 running, ready, rss, cpu = api_round(lab, n, image)
                 results.append((n, running, ready, rss, cpu))
     finally:
@@ -376,11 +444,14 @@ def run_static(counts: list[int], image: str) -> list[Result]:
                 time.sleep(0.3)
                 t0 = time.time()
                 cpu0 = cpu_seconds(kubelet.pid)
+                tree0 = tree_cpu(kubelet.pid)
                 docs = [pod_object(f"p{i:03d}", image) for i in range(n)]
                 (manifests / "pods.yaml").write_text(yaml.safe_dump_all(docs))
                 seen = wait_ready_files(root / "status" / "pods", n)
                 lat = [t - t0 for t in seen.values()]
-                cpu = cpu_seconds(kubelet.pid) - cpu0
+                nan = float("nan")
+                tree = tree_delta(tree0, tree_cpu(kubelet.pid))
+                cpu = Cpu(cpu_seconds(kubelet.pid) - cpu0, tree, nan, nan)
                 results.append((n, lat, lat, rss_mb(kubelet.pid), cpu))
             finally:
                 stop(kubelet)
@@ -400,27 +471,46 @@ def main() -> None:
     parser.add_argument("--image", default="busybox")
     parser.add_argument("--source", choices=("api", "static"), default="api")
     parser.add_argument("--store", choices=("etcd", "kvstore"), default="etcd")
+    parser.add_argument(
+        "--runtime-dir-on-disk",
+        action="store_true",
+        help="pass --runtime-dir = --root-dir (runtime state on disk, as before /run)",
+    )
     opts = parser.parse_args()
     counts = [int(c) for c in opts.counts.split(",")]
     if opts.source == "api":
-        results = run_api(counts, opts.image, opts.store)
+        results = run_api(counts, opts.image, opts.store, opts.runtime_dir_on_disk)
         start = "Binding written"
     else:
         results = run_static(counts, opts.image)
         start = "manifests written"
     floor = python_floor()
-    print(f"source={opts.source} image={opts.image} latency from {start}")
+    layout = "root-dir (disk)" if opts.runtime_dir_on_disk else "default (tmpfs)"
+    print(f"source={opts.source} image={opts.image} runtime-dir={layout} latency from {start}")
     print(f"peer: bare `python3 -I -S -c pass` start = {floor * 1000:.0f} ms")
     head = ("pods", "running", "run p50", "run p99", "ready", "rdy p50", "rdy p99", "rdy max",
-            "p99/peer", "RSS MB", "CPU ms/pod")  # fmt: skip
-    print("{:>5} {:>7} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10}".format(*head))
+            "p99/peer", "RSS MB", "kubelet", "node", "apiserver", "store")  # fmt: skip
+    print(f"{'':>83} {'CPU ms per pod':-^40}")
+    row = "{:>5} {:>7} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9}"
+    print(row.format(*head))
     for n, running, ready, rss, cpu in results:
+        per = [f"{x * 1000 / n:.1f}" for x in (cpu.kubelet, cpu.node, cpu.apiserver, cpu.store)]
         print(
-            f"{n:>5} {len(running):>7} {pct(running, 0.5):>8.2f} {pct(running, 0.99):>8.2f}"
-            f" {len(ready):>6} {pct(ready, 0.5):>8.2f} {pct(ready, 0.99):>8.2f}"
-            f" {max(ready, default=float('nan')):>8.2f} {pct(ready, 0.99) / floor:>8.1f}"
-            f" {rss:>7} {cpu * 1000 / n:>10.1f}"
+            row.format(
+                n,
+                len(running),
+                f"{pct(running, 0.5):.2f}",
+                f"{pct(running, 0.99):.2f}",
+                len(ready),
+                f"{pct(ready, 0.5):.2f}",
+                f"{pct(ready, 0.99):.2f}",
+                f"{max(ready, default=float('nan')):.2f}",
+                f"{pct(ready, 0.99) / floor:.1f}",
+                rss,
+                *per,
+            )
         )
+    print("node = the kubelet, its zygote, the shims and the containers")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ not trust records alone: it scans the kernel for objects carrying the lab's pref
   (`netlab:<name>`, or one starting with the prefix);
 - mounts under the lab's directory (deepest first);
 - cgroups `/sys/fs/cgroup/<controller>/<name>-*` (the kubelets' `--cgroup-parent`; processes
-  killed, deepest first).
+  killed, deepest first);
+- the kubelets' runtime directories on a tmpfs (`/run/kubelab/kubelet/<hash>` or
+  `/dev/shm/kubelab/kubelet/<hash>`, the default `--runtime-dir`) whose `root-dir` file names
+  a directory under the lab's directory.
 
 `select()` is pure: what else to remove, given what was observed. `observe()` and `remove()` are
 the edge (iptables, /proc, /sys).
@@ -29,6 +32,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -48,6 +52,9 @@ log = logging.getLogger(__name__)
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{1,7}-$")
 IPTABLES_TABLES = ("filter", "nat", "mangle", "raw")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# The kubelet's default --runtime-dir parents and owner file (node_agent.kubelet.rundir).
+KUBELET_RUN_ROOTS = (Path("/run/kubelab/kubelet"), Path("/dev/shm/kubelab/kubelet"))  # noqa: S108
+RUN_OWNER_FILE = "root-dir"
 # Options whose value is a chain or interface name.
 _NAME_OPTIONS = frozenset(
     ("-j", "--jump", "-g", "--goto", "-i", "--in-interface", "-o", "--out-interface")
@@ -61,6 +68,7 @@ class Observed:
     iptables: tuple[tuple[str, str], ...] = ()  # (table, iptables-save output)
     mounts: tuple[str, ...] = ()
     cgroups: tuple[str, ...] = ()
+    run_dirs: tuple[tuple[str, str], ...] = ()  # (kubelet runtime dir, the root dir it names)
 
 
 @dataclass(frozen=True)
@@ -81,11 +89,18 @@ class CleanupPlan:
     chains: tuple[tuple[str, str], ...] = ()  # (table, chain)
     mounts: tuple[str, ...] = ()
     cgroups: tuple[str, ...] = ()
+    run_dirs: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
         return not (
-            self.netns or self.links or self.rules or self.chains or self.mounts or self.cgroups
+            self.netns
+            or self.links
+            or self.rules
+            or self.chains
+            or self.mounts
+            or self.cgroups
+            or self.run_dirs
         )
 
     def summary(self) -> str:
@@ -158,11 +173,13 @@ def select(prefix: str, lab_dir: Path, observed: Observed) -> CleanupPlan:
         (c for c in observed.cgroups if Path(c).name.startswith(prefix)),
         key=lambda c: (-c.count("/"), c),
     )
+    run_dirs = sorted(d for d, owner in observed.run_dirs if _under(owner, root))
     return CleanupPlan(
         rules=tuple(rules),
         chains=tuple(chains),
         mounts=tuple(mounts),
         cgroups=tuple(cgroups),
+        run_dirs=tuple(run_dirs),
     )
 
 
@@ -199,7 +216,18 @@ def observe(prefix: str) -> Observed:
         iptables=tuple(tables),
         mounts=tuple(mounts),
         cgroups=tuple(cgroups),
+        run_dirs=tuple(d for base in KUBELET_RUN_ROOTS for d in _kubelet_run_dirs(base)),
     )
+
+
+def _kubelet_run_dirs(base: Path) -> list[tuple[str, str]]:
+    """(runtime dir, the root dir its owner file names) for every kubelet runtime dir."""
+    found = []
+    with suppress(OSError):
+        for d in base.iterdir():
+            with suppress(OSError):
+                found.append((str(d), (d / RUN_OWNER_FILE).read_text().strip()))
+    return found
 
 
 def _kill_pids(pids: Sequence[str]) -> None:
@@ -266,6 +294,9 @@ def remove(plan: CleanupPlan) -> CleanupReport:
         _step(report, f"mount {mount}", ["umount", "-l", mount], ("not mounted", "no mount point"))
     for cgroup in plan.cgroups:
         _remove_cgroup_tree(cgroup, report)
+    for run_dir in plan.run_dirs:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        report.removed.append(f"runtime dir {run_dir}")
     for line in report.failed:
         log.warning("cleanup failed %s", line)
     return report

@@ -6,9 +6,9 @@ With `--kubeconfig` it runs the pods the apiserver binds to this node instead
 (`apisource.ApiNode`): it registers the Node (`--node-labels`, `--register-with-taints`),
 renews its Lease, reports pod status and keeps routes to the other nodes' pod CIDRs; static
 pods from `--pod-manifest-path` then run too, mirrored read-only into the API.
-`--cleanup` removes everything this node runs (pods, namespaces, veths, cgroups, the bridge)
-and exits. SIGTERM/SIGINT stop the kubelet and leave the pods running, as upstream; a kubelet
-started again with the same `--root-dir` adopts them.
+`--cleanup` removes everything this node runs (pods, namespaces, veths, cgroups, the bridge,
+the `--runtime-dir`) and exits. SIGTERM/SIGINT stop the kubelet and leave the pods running, as
+upstream; a kubelet started again with the same `--root-dir` (and `--runtime-dir`) adopts them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from kubelab.api.quantity import QuantityError, milli_value, value
+from node_agent.kubelet import rundir
 from node_agent.kubelet.apisource import (
     ApiNode,
     StaticAndApiSource,
@@ -55,6 +56,12 @@ def parser() -> argparse.ArgumentParser:
     add = p.add_argument
     add("--node-name", default=socket.gethostname(), help="this node's name (default: hostname)")
     add("--root-dir", default="/var/lib/kubelab/kubelet", help="state, pod volumes and logs")
+    add(
+        "--runtime-dir",
+        default="",
+        help="runtime state of running pods, best on a tmpfs (default: "
+        f"{rundir.BASE}/<hash of --root-dir>; the --root-dir itself keeps everything there)",
+    )
     add("--pod-cidr", required=True, help="this node's pod network, e.g. 10.244.1.0/24")
     add("--node-ip", default="", help="the node's InternalIP")
     add("--pod-manifest-path", default="", help="directory of static pod manifests")
@@ -122,14 +129,21 @@ def _quantity(flag: str, text: str) -> int:
         raise ManifestError(flag, text, f"a quantity such as 10Mi ({exc})") from exc
 
 
+def runtime_dir(args: argparse.Namespace) -> Path:
+    if args.runtime_dir:
+        return Path(args.runtime_dir)
+    return rundir.default_for(Path(args.root_dir))
+
+
 def build(args: argparse.Namespace) -> Assembly:
     root = Path(args.root_dir)
     root.mkdir(parents=True, exist_ok=True)
+    run_dir = rundir.prepare(runtime_dir(args), root)
     cidr = parse_cidr(args.pod_cidr)
     node = args.node_name
     network = BridgeNetwork(
         cidr,
-        HostLocalIPAM(root / "ipam", cidr),
+        HostLocalIPAM(run_dir / "ipam", cidr),
         bridge=args.bridge,
         netns_prefix=args.netns_prefix or f"kubelab-{node}-",
         veth_prefix=args.veth_prefix,
@@ -153,6 +167,7 @@ def build(args: argparse.Namespace) -> Assembly:
         host_ip=args.node_ip,
         dns=DNSConfig(args.cluster_dns or None, args.cluster_domain),
         log_max_size=_quantity("--container-log-max-size", args.container_log_max_size),
+        runtime_dir=run_dir,
     )
     config = KubeletConfig(
         node=NodeConfig(
@@ -206,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             parts.network.remove_bridge()
             parts.cgroups.remove_parent()
             parts.runtime.close()
+            rundir.remove(parts.runtime.runtime_dir, parts.runtime.root)
             log.info("cleanup done node=%s", args.node_name)
             return 0
         parts.network.ensure_node()
@@ -250,10 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info(
-        "kubelet started node=%s pod-cidr=%s root-dir=%s",
+        "kubelet started node=%s pod-cidr=%s root-dir=%s runtime-dir=%s",
         args.node_name,
         args.pod_cidr,
         args.root_dir,
+        parts.runtime.runtime_dir,
     )
     kubelet.run()
     if server is not None:

@@ -228,12 +228,18 @@ class Kubelet:
         return False
 
     # -- per-pod work --------------------------------------------------------------------
-    def _submit(self, uid: str, remove: bool = False) -> None:
+    def _submit(self, uid: str, remove: bool = False, again: bool = True) -> None:
+        """Sync (or remove) pod `uid` on a worker. If a worker has it already, `again` asks
+        for one more sync after the current one: for news the current sync may have missed
+        (an exit, a probe, a removal). A relist passes again=False: the running sync reads
+        the same state, and a pod still settling afterwards is taken up by the next relist
+        (at most `relist_period` later); a burst of pods would otherwise sync each one twice."""
         if self._stop.is_set():
             return
         with self._lock:
             if uid in self._busy:
-                self._again.add(uid)
+                if again:
+                    self._again.add(uid)
                 return
             self._busy.add(uid)
         self._pool.submit(self._work, uid, remove)
@@ -464,7 +470,7 @@ class Kubelet:
             settling = plan is None or bool(plan.actions or plan.waiting)
             quiet_for = now - self._synced_at.get(uid, 0.0)
             if settling or quiet_for >= self.config.resync_period:
-                self._submit(uid)
+                self._submit(uid, again=False)
 
     def container_exited(self, uid: str) -> None:
         """The runtime saw a container of pod `uid` end: sync that pod now."""

@@ -2,16 +2,23 @@
 
 `Runtime` is the Protocol the kubelet's sync loop drives; `ProcessRuntime` implements it with
 the shim in `launcher.py`, the `PodNetwork` (normally `network.BridgeNetwork`), cgroups and
-files under `--root-dir`:
+files. Runtime state, which lives no longer than the pod's processes and namespace, sits under
+`--runtime-dir` (a tmpfs such as /run, as containerd keeps its task state: each pod writes a
+dozen small files there and a disk's metadata operations cost milliseconds under load):
 
     pods/<uid>/pod.json                       the Pod as last run (adoption after a restart)
     pods/<uid>/etc/{hosts,resolv.conf,hostname}
+    pods/<uid>/containers/<name>/<attempt>/   spec (marshal, for the shim), run.json, pid, exit.json
+
+and data that users keep or read stays under `--root-dir`:
+
     pods/<uid>/volumes/<name>/                emptyDir, configMap and secret volumes
-    pods/<uid>/containers/<name>/<attempt>/   spec.json, run.json, pid, exit.json
+    pods/<uid>/created_paths                  mount points created on the host (removal)
     logs/<namespace>_<pod>_<uid>/<container>/<attempt>.log   (the current and the previous run)
 
-Everything needed to observe a container is on disk, so a restarted kubelet sees running
-containers (by shim pid and start time) and how finished ones ended (the shim's exit file).
+The two may be the same directory. Everything needed to observe a container is in files, so a
+restarted kubelet sees running containers (by shim pid and start time) and how finished ones
+ended (the shim's exit file).
 """
 
 from __future__ import annotations
@@ -117,12 +124,15 @@ class ProcessRuntime:
         host_ip: str = "",
         dns: DNSConfig | None = None,
         log_max_size: int = 10 * 1024 * 1024,
+        runtime_dir: Path | None = None,
     ) -> None:
         self.root = root
-        self.pods_dir = root / "pods"
+        self.runtime_dir = runtime_dir or root
+        self.pods_dir = self.runtime_dir / "pods"
+        self.data_dir = root / "pods"  # volumes and created mount points
         self.logs_dir = root / "logs"
         self.images_dir = root / "images"
-        for d in (self.pods_dir, self.logs_dir, self.images_dir):
+        for d in (self.pods_dir, self.data_dir, self.logs_dir, self.images_dir):
             d.mkdir(parents=True, exist_ok=True)
         catalog.prepare(self.images_dir)
         self.network = network
@@ -146,7 +156,12 @@ class ProcessRuntime:
 
     # -- paths ---------------------------------------------------------------------------
     def pod_dir(self, uid: str) -> Path:
+        """The pod's runtime state (pod.json, etc/, containers/)."""
         return self.pods_dir / uid
+
+    def pod_data_dir(self, uid: str) -> Path:
+        """The pod's volumes and its record of created mount points (may be `pod_dir`)."""
+        return self.data_dir / uid
 
     def log_dir(self, pod: PodSpec) -> Path:
         return self.logs_dir / f"{pod.namespace}_{pod.name}_{pod.uid}"
@@ -159,8 +174,10 @@ class ProcessRuntime:
 
     # -- observation ---------------------------------------------------------------------
     def pod_uids(self) -> set[str]:
-        """Every pod this node holds anything of: state directories and pod namespaces."""
-        return {p.name for p in self.pods_dir.iterdir() if p.is_dir()} | self.network.pod_uids()
+        """Every pod this node holds anything of: state and data directories, pod namespaces."""
+        dirs = {self.pods_dir, self.data_dir}
+        found = {p.name for d in dirs for p in d.iterdir() if p.is_dir()}
+        return found | self.network.pod_uids()
 
     def stored_pod(self, uid: str) -> PodSpec | None:
         raw = _read_json(self.pod_dir(uid) / "pod.json")
@@ -265,7 +282,7 @@ class ProcessRuntime:
         self._sandboxes.pop(pod.uid, None)
         sandbox = self.network.setup(pod.uid)
         self._sandboxes[pod.uid] = sandbox
-        materialise(pdir, pod, self.lookup)
+        materialise(self.pod_data_dir(pod.uid), pod, self.lookup)
         write_etc(pdir, pod, sandbox.ip, self.dns)
 
     # -- containers ----------------------------------------------------------------------
@@ -283,12 +300,14 @@ class ProcessRuntime:
         self._store(pdir, pod)
         env = self._env(pod, c, image, sandbox.ip)
         argv = [expand(a, env) for a in catalog.argv(image, c.command, c.args)]
-        sources = materialise(pdir, pod, self.lookup)
+        ddir = self.pod_data_dir(pod.uid)
+        sources = materialise(ddir, pod, self.lookup)
         mounts = container_mounts(pdir, c, pod, sources)
-        ensure_targets(mounts, pdir / "created_paths")
+        ensure_targets(mounts, ddir / "created_paths")
         if c.working_dir and not Path(c.working_dir).exists():
             Path(c.working_dir).mkdir(parents=True, exist_ok=True)
-            with (pdir / "created_paths").open("a") as f:
+            ddir.mkdir(parents=True, exist_ok=True)
+            with (ddir / "created_paths").open("a") as f:
                 f.write(f"{c.working_dir}\n")
         cg = self.cgroups.create(pod.uid, c.name, c.memory_limit, c.cpu_limit_milli)
         rdir = self._run_dir(pod.uid, name, attempt)
@@ -316,14 +335,14 @@ class ProcessRuntime:
             "log_file": str(self.log_path(pod, name, attempt)),
             "log_max_size": self.log_max_size,
         }
-        _write_json(rdir / "spec.json", spec)
+        launcher.write_spec(str(rdir / "spec"), spec)
         logfile = self.log_path(pod, name, attempt)
         logfile.parent.mkdir(parents=True, exist_ok=True)
         for old in logfile.parent.glob("*.log*"):
             run_number = old.name.split(".", 1)[0]
             if run_number.isdigit() and int(run_number) < attempt - 1:
                 old.unlink(missing_ok=True)
-        shim_pid = self._spawn(rdir / "spec.json", logfile, pod.uid)
+        shim_pid = self._spawn(rdir / "spec", logfile, pod.uid)
         info = {
             "id": uuid.uuid4().hex,
             "startedAt": time.time(),
@@ -517,7 +536,7 @@ class ProcessRuntime:
         pid_text = (rdir / "pid").read_text().strip() if rdir and (rdir / "pid").exists() else ""
         if not pid_text.isdigit():
             return ExecResult(126, f"container {name} is not running")
-        spec = _read_json(rdir / "spec.json") if rdir else None
+        spec = _read_spec(rdir) if rdir else None
         env = (spec or {}).get("env", {"PATH": catalog.HOST_PATH})
         cmd = ["nsenter", "--target", pid_text, "--net", "--mount", "--uts", "--pid"]
         c = pod.container(name)
@@ -547,11 +566,11 @@ class ProcessRuntime:
         self._stored.pop(uid, None)
         self.network.teardown(uid)
         self.cgroups.remove_pod(uid)
-        pdir = self.pod_dir(uid)
-        remove_created(pdir / "created_paths")
+        remove_created(self.pod_data_dir(uid) / "created_paths")
         if pod is not None:
             shutil.rmtree(self.log_dir(pod), ignore_errors=True)
-        shutil.rmtree(pdir, ignore_errors=True)
+        shutil.rmtree(self.pod_data_dir(uid), ignore_errors=True)
+        shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
         log.info("pod removed uid=%s", uid)
 
     def _kill_all_shims(self, uid: str) -> None:
@@ -566,6 +585,14 @@ class ProcessRuntime:
                     with suppress(ProcessLookupError):
                         os.kill(int(pid_text), signal.SIGKILL)
                 self._signal(int(found[0]["shimPid"]), found[0], signal.SIGKILL)
+
+
+def _read_spec(rdir: Path) -> dict[str, Any] | None:
+    """A container's spec (`spec.json`: written by kubelets before the marshal format)."""
+    try:
+        return launcher.read_spec(str(rdir / "spec"))
+    except (OSError, ValueError, EOFError, TypeError):
+        return _read_json(rdir / "spec.json")
 
 
 def _resolve(argv: Sequence[str], path: str) -> list[str]:

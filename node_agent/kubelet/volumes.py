@@ -187,6 +187,7 @@ def ensure_targets(mounts: list[Mount], record: Path) -> None:
             target.touch()
         created.extend(missing)
     if created:
+        record.parent.mkdir(parents=True, exist_ok=True)
         with record.open("a") as f:
             for p in created:
                 f.write(f"{p}\n")

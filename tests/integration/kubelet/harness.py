@@ -3,7 +3,8 @@
 `KubeletHarness` writes pod manifests into the kubelet's `--pod-manifest-path`, reads the
 status files it reports, runs commands inside pod namespaces and restarts the kubelet. Every
 kernel object carries the test's unique tag (node namespace `<tag>-node`, pod namespaces
-`<tag>-p-<uid>`, cgroups `kubelab-<tag>`), and `close()` always runs the kubelet's own
+`<tag>-p-<uid>`, cgroups `kubelab-<tag>`; the default `--runtime-dir` is derived from the
+test's own root dir), and `close()` always runs the kubelet's own
 `--cleanup` and then checks nothing of the tag is left.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from node_agent.kubelet import logs
+from node_agent.kubelet import logs, rundir
 from node_agent.kubelet.network import entered
 from tests.support import wait_until
 
@@ -35,6 +36,7 @@ class KubeletHarness:
         self.tag = tag
         self.node_ns = node_ns
         self.root = workdir / "root"
+        self.run_dir = rundir.default_for(self.root)  # the default --runtime-dir (on /run)
         self.manifests = workdir / "manifests"
         self.manifests.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / "kubelet.log"
@@ -197,8 +199,10 @@ class KubeletHarness:
         return logs.render(path.read_bytes()).decode(errors="replace") if path.exists() else ""
 
     def leftovers(self) -> list[str]:
-        """Kernel objects of this node still present (namespaces, cgroups)."""
+        """Kernel objects of this node still present (namespaces, cgroups, the runtime dir)."""
         found = [n for n in os.listdir("/run/netns") if n.startswith(self.netns_prefix)]
+        if self.run_dir.exists():
+            found.append(str(self.run_dir))
         for controller in ("memory", "cpu"):
             d = Path("/sys/fs/cgroup") / controller / f"kubelab-{self.tag}"
             if d.exists() and any(p.is_dir() for p in d.iterdir()):

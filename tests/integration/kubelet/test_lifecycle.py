@@ -187,8 +187,9 @@ def test_deletion_runs_pre_stop_and_leaves_nothing_behind(kubelet: KubeletHarnes
     assert "veth" not in kubelet.in_node("ip", "-o", "link").stdout
     assert not cgroup.exists()
     assert not (kubelet.root / "pods" / uid).exists()
+    assert not (kubelet.run_dir / "pods" / uid).exists()
     assert not list((kubelet.root / "logs").glob(f"*{uid}"))
-    ipam = kubelet.root / "ipam" / "10.244.7.0_24"
+    ipam = kubelet.run_dir / "ipam" / "10.244.7.0_24"
     assert not (ipam / st["podIP"]).exists()
 
 
@@ -198,6 +199,9 @@ def test_restarted_kubelet_adopts_running_pods(kubelet: KubeletHarness) -> None:
     # the shim and the container process, both inside the pod's network namespace
     pids = wait_until(lambda: _both_pids(kubelet, "keep"), 10)
     container_id = kubelet.container("keep", "web")["containerID"]
+    uid = kubelet.uid("keep")
+    assert (kubelet.run_dir / "pods" / uid / "pod.json").exists()  # runtime state on /run
+    assert not (kubelet.root / "pods" / uid / "pod.json").exists()
     kubelet.stop()
     assert all(os.path.exists(f"/proc/{p}") for p in pids)  # pods outlive the kubelet
     kubelet.start()

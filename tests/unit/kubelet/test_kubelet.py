@@ -339,3 +339,16 @@ def test_every_loop_iteration_syncs_mirror_pods() -> None:
     kubelet.sync_all()
     kubelet.stop()
     assert Mirrors.calls == 2
+
+
+def test_a_relist_does_not_queue_a_second_sync_of_a_pod_being_synced() -> None:
+    kubelet, _runtime, _sink, _, _ = make(pod_dict())
+    kubelet.refresh()
+    kubelet._busy.add("u1")  # a worker is syncing u1 (its first sync: still settling)
+    kubelet.sync_all()
+    assert kubelet._again == set()  # the next relist takes it up if it is still settling
+    kubelet.container_exited("u1")  # news the running sync may have missed: sync once more
+    assert kubelet._again == {"u1"}
+    kubelet._busy.discard("u1")
+    kubelet._again.clear()
+    kubelet.stop()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelab.lab.cleanup import Observed, select
+from kubelab.lab.cleanup import RUN_OWNER_FILE, Observed, _kubelet_run_dirs, remove, select
 
 P = "lab-"
 LAB = Path("/var/lib/kubelab/lab")
@@ -87,3 +87,26 @@ def test_nothing_found_is_an_empty_plan() -> None:
 def test_refuses_anything_but_a_whole_lab_prefix(prefix: str) -> None:
     with pytest.raises(ValueError, match="refusing"):
         select(prefix, LAB, Observed())
+
+
+def test_kubelet_runtime_dirs_are_picked_by_the_root_dir_they_name(tmp_path: Path) -> None:
+    mine, other = tmp_path / "a1b2", tmp_path / "c3d4"
+    for d, owner in ((mine, "/var/lib/kubelab/lab/machines/w1/kubelet"),
+                     (other, "/var/lib/kubelab/lab2/machines/w1/kubelet")):  # fmt: skip
+        d.mkdir()
+        (d / RUN_OWNER_FILE).write_text(f"{owner}\n")
+    (tmp_path / "no-owner").mkdir()
+    found = _kubelet_run_dirs(tmp_path)
+    assert sorted(found) == sorted(
+        [
+            (str(mine), "/var/lib/kubelab/lab/machines/w1/kubelet"),
+            (str(other), "/var/lib/kubelab/lab2/machines/w1/kubelet"),
+        ]
+    )
+    plan = select(P, LAB, Observed(run_dirs=tuple(found)))
+    assert plan.run_dirs == (str(mine),)
+    assert not plan.empty
+    report = remove(plan)
+    assert not mine.exists()
+    assert other.exists()
+    assert report.removed == [f"runtime dir {mine}"]
