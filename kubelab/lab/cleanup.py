@@ -303,11 +303,15 @@ def remove(plan: CleanupPlan) -> CleanupReport:
 
 
 def remove_machine(
-    netns: str, others: Sequence[tuple[str, str]], all_netns: Sequence[str]
+    netns: str,
+    others: Sequence[tuple[str, str]],
+    all_netns: Sequence[str],
+    machine_dir: Path | None = None,
 ) -> CleanupReport:
     """Remove one machine of a running lab: its namespace and its pods' (`<netns>-*`), its
-    kubelet's cgroups (`<netns>`, exactly), and the routes to its pod subnet on the others
-    (`others`: (netns, pod CIDR) pairs). Its LAN veth goes with its namespace."""
+    kubelet's cgroups (`<netns>`, exactly), the routes to its pod subnet on the others
+    (`others`: (netns, pod CIDR) pairs) and, given `machine_dir`, its kubelet's runtime dirs
+    (those naming a root dir under it). Its LAN veth goes with its namespace."""
     report = CleanupReport()
     gone = ("No such file", "Cannot find device", "does not exist")
     mine = [n for n in all_netns if n == netns or n.startswith(f"{netns}-")]
@@ -319,6 +323,11 @@ def remove_machine(
         for controller in CGROUP_ROOT.iterdir():
             if (controller / netns).is_dir():
                 _remove_cgroup_tree(str(controller / netns), report)
+    if machine_dir is not None:
+        for run_dir, owner in (d for base in KUBELET_RUN_ROOTS for d in _kubelet_run_dirs(base)):
+            if _under(owner, str(machine_dir)):
+                shutil.rmtree(run_dir, ignore_errors=True)
+                report.removed.append(f"runtime dir {run_dir}")
     return report
 
 

@@ -95,7 +95,9 @@ def _remove_machine(
         except LabError as exc:
             failed.append(f"process {proc.key}: {exc}")
     others = [(m.netns, str(machine.pod_cidr)) for m in lab.machines if m.name != machine.name]
-    report = cleanup.remove_machine(machine.netns, others, list_netns())
+    report = cleanup.remove_machine(
+        machine.netns, others, list_netns(), lab.paths.machine(machine.name)
+    )
     lab.paths.kubeconfig(machine.name).unlink(missing_ok=True)
     return failed + report.failed
 

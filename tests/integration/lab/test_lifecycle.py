@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from kubelab.cli import cli
-from kubelab.lab import kubeconfig, lifecycle, nodes, procs, steps
+from kubelab.lab import cleanup, kubeconfig, lifecycle, nodes, procs, steps
 from kubelab.lab.errors import LabError, LabExistsError
 from kubelab.lab.plan import Plan, ProcessSpec, Tools, plan
 from kubelab.lab.prereqs import Probes
@@ -278,6 +278,10 @@ def test_node_add_and_remove(lab: Lab) -> None:
         line.startswith("node-2/kubelet ") and " running " in line for line in out.splitlines()
     )
 
+    # node-1's kubelet runtime dir (on tmpfs, named by its root dir) goes with the machine.
+    run_dir = cleanup.KUBELET_RUN_ROOTS[1] / f"t{secrets.token_hex(8)}"
+    run_dir.mkdir(parents=True)
+    (run_dir / cleanup.RUN_OWNER_FILE).write_text(str(lab.plan.paths.machine("node-1") / "kubelet"))
     code, out = lab.cli("node", "remove", "node-9")
     assert code == 1
     assert "NODE=node-9: not a worker of lab" in out
@@ -285,6 +289,7 @@ def test_node_add_and_remove(lab: Lab) -> None:
     assert code == 0, out
     assert f"lab {lab.name}: removed node-1; Node node-1 not deleted (the lab's LAN" in out
     assert f"{lab.name}-node-1" not in lab_netns(lab.name)
+    assert not run_dir.exists()
     keys = [r.key for r in read_processes(lab.plan.paths.supervisor)]
     assert "node-1/kubelet" not in keys
     assert "node-2/kubelet" in keys
