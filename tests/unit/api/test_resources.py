@@ -18,22 +18,9 @@ from kubelab.api.resources import (
     parse_list,
     pod_requests,
 )
+from tests.support.pods import container, pod_with
 
 GI = 1024**3
-
-
-def container(
-    name: str, cpu: str | None = None, memory: str | None = None, **extra: Any
-) -> dict[str, Any]:
-    requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
-    return {"name": name, "resources": {"requests": requests}, **extra}
-
-
-def pod_with(containers: list[Any], init: list[Any] | None = None, **spec: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "p"},
-        "spec": {"containers": containers, "initContainers": init or [], **spec},
-    }
 
 
 @pytest.mark.parametrize(
