@@ -111,6 +111,7 @@ class CleanupPlan:
             f"{len(self.rules)} iptables rules",
             f"{len(self.mounts)} mounts",
             f"{len(self.cgroups)} cgroups",
+            f"{len(self.run_dirs)} kubelet runtime dirs",
         ]
         return ", ".join(parts)
 
@@ -220,6 +221,15 @@ def observe(prefix: str) -> Observed:
     )
 
 
+def _remove_empty_run_roots() -> None:
+    """`<base>/kubelab/kubelet` and `<base>/kubelab` once no lab's kubelet uses them; a directory
+    still holding another lab's runtime dir stays (rmdir refuses)."""
+    for root in KUBELET_RUN_ROOTS:
+        for d in (root, root.parent):
+            with suppress(OSError):
+                d.rmdir()
+
+
 def _kubelet_run_dirs(base: Path) -> list[tuple[str, str]]:
     """(runtime dir, the root dir its owner file names) for every kubelet runtime dir."""
     found = []
@@ -297,6 +307,8 @@ def remove(plan: CleanupPlan) -> CleanupReport:
     for run_dir in plan.run_dirs:
         shutil.rmtree(run_dir, ignore_errors=True)
         report.removed.append(f"runtime dir {run_dir}")
+    if plan.run_dirs:
+        _remove_empty_run_roots()
     for line in report.failed:
         log.warning("cleanup failed %s", line)
     return report
@@ -328,6 +340,7 @@ def remove_machine(
             if _under(owner, str(machine_dir)):
                 shutil.rmtree(run_dir, ignore_errors=True)
                 report.removed.append(f"runtime dir {run_dir}")
+        _remove_empty_run_roots()
     return report
 
 
