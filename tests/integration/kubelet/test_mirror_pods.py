@@ -8,7 +8,6 @@ when the manifest goes. The real kubectl lists it.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -18,11 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from controlplane.apiserver.server import Apiserver, ApiserverConfig
-from kubelab.client import NODES, PODS, Client
-from tests.integration.apiserver.cluster import run_store
+from controlplane.apiserver.server import Apiserver
+from kubelab.client import NODES, PODS
 from tests.integration.kubelet.harness import busybox, pod
-from tests.integration.kubelet.test_with_apiserver import Node, get_pod, kubelet_argv
+from tests.integration.kubelet.test_with_apiserver import Node, get_pod, node_with_apiserver
 from tests.support import wait_until
 from tests.support.netns import NetnsFactory, run
 
@@ -33,55 +31,14 @@ MIRROR = "kubernetes.io/config.mirror"
 
 @pytest.fixture
 def node(netns: NetnsFactory, tmp_path: Path) -> Iterator[tuple[Node, Path, Apiserver]]:
-    name = netns.tag
-    ns = netns("node")
-    octet = 100 + secrets.randbelow(100)
-    host_ip, node_ip = f"169.254.{octet}.1", f"169.254.{octet}.2"
-    run("ip", "link", "add", f"{name}h", "type", "veth", "peer", "name", f"{name}n")
-    run("ip", "link", "set", f"{name}n", "netns", ns)
-    run("ip", "addr", "add", f"{host_ip}/30", "dev", f"{name}h")
-    run("ip", "link", "set", f"{name}h", "up")
-    run("ip", "-n", ns, "addr", "add", f"{node_ip}/30", "dev", f"{name}n")
-    run("ip", "-n", ns, "link", "set", f"{name}n", "up")
     manifests = tmp_path / "manifests"
     manifests.mkdir()
     (manifests / "web.yaml").write_text(
         yaml.safe_dump(pod("web", busybox("c", "sleep 3600"), terminationGracePeriodSeconds=0))
     )
-    with run_store("etcd", tmp_path / "etcd") as store:
-        server = Apiserver(
-            ApiserverConfig(
-                etcd_servers=tuple(store.endpoints),
-                cert_dir=tmp_path / "pki",
-                bind_address=host_ip,
-                secure_port=0,
-                grpc_port=0,
-                tls_sans=(host_ip,),
-                bookmark_interval=0.5,
-            )
-        )
-        server.start()
-        api = f"{host_ip}:{server.grpc_port}"
-        client = Client.from_cert_dir(tmp_path / "pki", [api])
-        argv = [
-            *kubelet_argv(name, ns, tmp_path / "root", api=api, node_ip=node_ip),
-            "--pod-manifest-path", str(manifests), "--file-check-frequency", "0.2",
-        ]  # fmt: skip
-        log = tmp_path / "kubelet.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield Node(name, ns, host_ip, node_ip, client, proc, log), manifests, server
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            subprocess.run([*argv, "--cleanup"], capture_output=True, timeout=60)
-            client.close()
-            server.stop()
+    extra = ["--pod-manifest-path", str(manifests), "--file-check-frequency", "0.2"]
+    with node_with_apiserver(netns, tmp_path, extra) as (n, server):
+        yield n, manifests, server
 
 
 def running_mirror(n: Node, name: str, not_uid: str = "") -> dict[str, Any] | None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -65,8 +66,12 @@ def kubelet_argv(name: str, netns: str, root: Path, *, api: str, node_ip: str) -
     ]  # fmt: skip
 
 
-@pytest.fixture
-def node(netns: NetnsFactory, tmp_path: Path) -> Iterator[Node]:
+@contextmanager
+def node_with_apiserver(
+    netns: NetnsFactory, tmp_path: Path, extra_argv: Sequence[str] = ()
+) -> Iterator[tuple[Node, Apiserver]]:
+    """A node namespace joined to the host by a link-local veth pair, an apiserver (over a
+    real etcd) on the host end, and a kubelet in the namespace driven by it; all removed after."""
     name = netns.tag
     ns = netns("node")
     octet = 100 + secrets.randbelow(100)
@@ -92,12 +97,12 @@ def node(netns: NetnsFactory, tmp_path: Path) -> Iterator[Node]:
         server.start()
         api = f"{host_ip}:{server.grpc_port}"
         client = Client.from_cert_dir(tmp_path / "pki", [api])
-        argv = kubelet_argv(name, ns, tmp_path / "root", api=api, node_ip=node_ip)
+        argv = [*kubelet_argv(name, ns, tmp_path / "root", api=api, node_ip=node_ip), *extra_argv]
         log = tmp_path / "kubelet.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         try:
-            yield Node(name, ns, host_ip, node_ip, client, proc, log)
+            yield Node(name, ns, host_ip, node_ip, client, proc, log), server
         finally:
             proc.terminate()
             try:
@@ -108,6 +113,12 @@ def node(netns: NetnsFactory, tmp_path: Path) -> Iterator[Node]:
             subprocess.run([*argv, "--cleanup"], capture_output=True, timeout=60)
             client.close()
             server.stop()
+
+
+@pytest.fixture
+def node(netns: NetnsFactory, tmp_path: Path) -> Iterator[Node]:
+    with node_with_apiserver(netns, tmp_path) as (n, _server):
+        yield n
 
 
 def get_pod(n: Node, name: str) -> dict[str, Any] | None:
