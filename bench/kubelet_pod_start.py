@@ -70,6 +70,15 @@ def python_floor(n: int = 10) -> float:
     return statistics.median(took)
 
 
+def loop_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python loop: how fast the machine runs right now (on
+    a shared VM the same loop varies by up to 2x as the host gets busier)."""
+    start, n = time.process_time(), 0
+    for i in range(1_000_000):
+        n += i
+    return (time.process_time() - start) * 1000
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (fields 14 and 15 of /proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -478,6 +487,7 @@ def main() -> None:
     )
     opts = parser.parse_args()
     counts = [int(c) for c in opts.counts.split(",")]
+    before = loop_ms()
     if opts.source == "api":
         results = run_api(counts, opts.image, opts.store, opts.runtime_dir_on_disk)
         start = "Binding written"
@@ -485,9 +495,11 @@ def main() -> None:
         results = run_static(counts, opts.image)
         start = "manifests written"
     floor = python_floor()
+    after = loop_ms()
     layout = "root-dir (disk)" if opts.runtime_dir_on_disk else "default (tmpfs)"
     print(f"source={opts.source} image={opts.image} runtime-dir={layout} latency from {start}")
     print(f"peer: bare `python3 -I -S -c pass` start = {floor * 1000:.0f} ms")
+    print(f"machine speed: a 1M-step Python loop took {before:.0f} ms before, {after:.0f} after")
     head = ("pods", "running", "run p50", "run p99", "ready", "rdy p50", "rdy p99", "rdy max",
             "p99/peer", "RSS MB", "kubelet", "node", "apiserver", "store")  # fmt: skip
     print(f"{'':>83} {'CPU ms per pod':-^40}")

@@ -60,8 +60,9 @@ def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
     p.add_argument(
         "--grpc-max-workers",
         type=int,
-        default=2048,
-        help="threads for unary gRPC calls (Watch streams share one event loop)",
+        default=8,
+        help="threads for unary gRPC calls: more only contend for the interpreter lock "
+        "(Watch streams share one event loop)",
     )
     p.add_argument(
         "--kubelet-client-certificate",

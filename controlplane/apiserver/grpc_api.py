@@ -260,14 +260,22 @@ def method_handlers(servicer: ApiServicer, watch: WatchService) -> grpc.GenericR
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
+WATCH_WORKERS = 2048  # watch starts and direct store watches (each may wait on the store)
+
+
 class GrpcFrontEnd:
     """A `grpc.aio` server on its own event-loop thread. Unary calls run in a thread pool (they
     block on the store); every Watch stream is a coroutine on the loop (`grpc_watch.py`)."""
 
     def __init__(
-        self, handlers: Handlers, pki: Pki | None, host: str, port: int, *, max_workers: int = 2048
+        self, handlers: Handlers, pki: Pki | None, host: str, port: int, *, max_workers: int = 8
     ) -> None:
+        # Unary calls: a few threads keep the store busy; dozens would only pass the GIL
+        # around. Watch starts and direct store watches block for longer: a pool of their own.
         self._pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc")
+        self._watch_pool = futures.ThreadPoolExecutor(
+            max_workers=WATCH_WORKERS, thread_name_prefix="grpc-watch"
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="grpc")
         self._thread.start()
@@ -297,7 +305,12 @@ class GrpcFrontEnd:
         servicer = ApiServicer(handlers, require_auth=pki is not None)
         wakeups = Wakeups(asyncio.get_running_loop())
         watch = WatchService(
-            handlers, self._pool, wakeups, servicer.info, grpc_code, require_auth=pki is not None
+            handlers,
+            self._watch_pool,
+            wakeups,
+            servicer.info,
+            grpc_code,
+            require_auth=pki is not None,
         )
         server.add_generic_rpc_handlers((method_handlers(servicer, watch),))
         if pki is None:
@@ -328,3 +341,4 @@ class GrpcFrontEnd:
         self._thread.join(10)
         self._loop.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._watch_pool.shutdown(wait=False, cancel_futures=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import copy
 import logging
 import secrets
 import threading
@@ -54,7 +53,7 @@ from kubelab.api.selectors import (
     parse_label_selector,
 )
 from kubelab.api.tables import format_time
-from kubelab.api.types import Object
+from kubelab.api.types import Object, copy_json
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +64,17 @@ CAS_RETRIES = 16
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _sets_resource_version(patch: Any) -> bool:
+    """Whether a patch names metadata.resourceVersion (a precondition on the write)."""
+    if isinstance(patch, dict):
+        return "resourceVersion" in (patch.get("metadata") or {})
+    if isinstance(patch, list):  # a JSON patch
+        return any(
+            isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion" for op in patch
+        )
+    return False
 
 
 class Handlers(Watching):
@@ -126,6 +136,25 @@ class Handlers(Watching):
             raise self._not_found(info, name)
         return decode(kv), kv
 
+    def _read_for_write(
+        self, info: KindInfo, namespace: str, name: str, *, fresh: bool
+    ) -> tuple[Object, KV]:
+        """The object a compare-and-swap write starts from. The first try (`fresh` false)
+        takes the watch cache's copy, as Kubernetes' GuaranteedUpdate does: no store round
+        trip. The write compares the revision read, so a copy the cache has not caught up on
+        only costs a conflict, and the caller's next try reads the store. (The returned KV
+        carries the revision only.)"""
+        if not fresh:
+            key = key_for(info, namespace, name)
+            try:
+                obj = self.caches.get(f"{ROOT}/{info.resource}/").state.get(key)
+            except StoreError:
+                obj = None
+            if obj is not None:
+                revision = int(obj["metadata"]["resourceVersion"])
+                return copy_json(obj), KV(key, b"", revision, 0)
+        return self._read(info, namespace, name)
+
     def _not_found(self, info: KindInfo, name: str) -> errors.NotFound:
         what = f"{info.resource}.{info.group}" if info.group else info.resource
         return errors.NotFound(
@@ -176,7 +205,7 @@ class Handlers(Watching):
     ) -> tuple[Object, builtins.list[str]]:
         if not isinstance(body, dict):
             raise errors.BadRequest("the body of the request must be a JSON object")
-        body = copy.deepcopy(body)
+        body = copy_json(body)
         meta = body.setdefault("metadata", {})
         if isinstance(meta, dict) and not meta.get("name") and meta.get("generateName"):
             suffix = "".join(secrets.choice(GENERATE_ALPHABET) for _ in range(5))
@@ -378,7 +407,7 @@ class Handlers(Watching):
         try:
             self.get(info, namespace, name)
         except errors.NotFound:
-            body = copy.deepcopy(config)
+            body = copy_json(config)
             body.setdefault("metadata", {})["name"] = name
             try:
                 obj, warnings = self.create(info, namespace, body, dry_run=dry_run, strict=strict)
@@ -402,31 +431,57 @@ class Handlers(Watching):
         dry_run: bool = False,
         strict: bool = False,
     ) -> tuple[Object, builtins.list[str]]:
-        for _ in range(CAS_RETRIES):
-            old, kv = self._read(info, namespace, name)
+        explicit = _sets_resource_version(patch)
+        for attempt in range(CAS_RETRIES):
+            fresh = attempt > 0
+            old, kv = self._read_for_write(info, namespace, name, fresh=fresh)
             try:
-                patched = apply_patch(content_type, old, patch)
-            except PatchError as exc:
-                if "unsupported patch type" in str(exc):
-                    raise errors.UnsupportedMediaType(str(exc)) from exc
-                raise errors.Invalid(str(exc), kind=info.kind, name=name) from exc
-            if not isinstance(patched, dict):
-                raise errors.BadRequest("the patched object is not a JSON object")
-            patched_meta = patched.setdefault("metadata", {})
-            precondition = str(patched_meta.get("resourceVersion") or "")
-            if precondition and precondition != str(kv.mod_revision):
-                raise self._conflict(info, name, "the object has been modified")
-            patched_meta["resourceVersion"] = str(kv.mod_revision)
-            new, warnings = prepare_update(
-                info, patched, old, subresource=subresource, strict=strict
-            )
+                new, warnings, precondition = self._patched(
+                    info, name, old, kv, content_type, patch, explicit, subresource, strict
+                )
+            except errors.ApiError:
+                if not fresh:
+                    continue  # decided on the cache's copy: decide again on the store's
+                raise
             try:
                 return self._write_update(info, namespace, name, new, kv, dry_run=dry_run), warnings
             except errors.Conflict:
-                if precondition:
+                if precondition and fresh:
                     raise
                 continue
         raise self._conflict(info, name, "too many concurrent writers; try again")
+
+    def _patched(
+        self,
+        info: KindInfo,
+        name: str,
+        old: Object,
+        kv: KV,
+        content_type: str,
+        patch: Any,
+        explicit: bool,
+        subresource: str,
+        strict: bool,
+    ) -> tuple[Object, builtins.list[str], str]:
+        """The object to write, its warnings, and the caller's resourceVersion precondition
+        ("" if the patch sets none)."""
+        try:
+            patched = apply_patch(content_type, old, patch)
+        except PatchError as exc:
+            if "unsupported patch type" in str(exc):
+                raise errors.UnsupportedMediaType(str(exc)) from exc
+            raise errors.Invalid(str(exc), kind=info.kind, name=name) from exc
+        if not isinstance(patched, dict):
+            raise errors.BadRequest("the patched object is not a JSON object")
+        patched_meta = patched.setdefault("metadata", {})
+        current = str(kv.mod_revision)
+        wanted = str(patched_meta.get("resourceVersion") or "")
+        precondition = wanted if explicit or wanted != current else ""
+        if precondition and precondition != current:
+            raise self._conflict(info, name, "the object has been modified")
+        patched_meta["resourceVersion"] = current
+        new, warnings = prepare_update(info, patched, old, subresource=subresource, strict=strict)
+        return new, warnings, precondition
 
     # --- delete ----------------------------------------------------------------------------------
 
@@ -506,7 +561,7 @@ class Handlers(Watching):
             return obj  # already terminating with a shorter or equal grace period
         if grace == 0 and not meta.get("finalizers"):
             return obj if opts.dry_run else self._cas_delete(info, namespace, name, obj, kv)
-        new = copy.deepcopy(obj)
+        new: Object = copy_json(obj)
         new["metadata"]["deletionTimestamp"] = format_time(self.clock() + timedelta(seconds=grace))
         new["metadata"]["deletionGracePeriodSeconds"] = grace
         if opts.propagation_policy == "Orphan" and "orphan" not in (meta.get("finalizers") or []):
@@ -569,20 +624,22 @@ class Handlers(Watching):
             )
         if target.get("kind") not in (None, "", "Node"):
             raise_invalid(pods, name, [Cause("target.kind", "Invalid value: must be Node")])
-        for _ in range(CAS_RETRIES):
-            pod, kv = self._read(pods, namespace, name)
-            if pod["metadata"].get("deletionTimestamp"):
-                raise self._conflict(
-                    pods, name, "pod is being deleted, cannot be assigned to a host"
-                )
+        for attempt in range(CAS_RETRIES):
+            fresh = attempt > 0
+            pod, kv = self._read_for_write(pods, namespace, name, fresh=fresh)
             current = (pod.get("spec") or {}).get("nodeName")
-            if current:
-                raise self._conflict(
-                    pods, name, f'pod {name} is already assigned to node "{current}"'
-                )
             uid = (binding.get("metadata") or {}).get("uid")
-            if uid and uid != pod["metadata"].get("uid"):
-                raise self._conflict(pods, name, "Precondition failed: UID mismatch")
+            refusal = ""
+            if pod["metadata"].get("deletionTimestamp"):
+                refusal = "pod is being deleted, cannot be assigned to a host"
+            elif current:
+                refusal = f'pod {name} is already assigned to node "{current}"'
+            elif uid and uid != pod["metadata"].get("uid"):
+                refusal = "Precondition failed: UID mismatch"
+            if refusal:
+                if not fresh:
+                    continue  # decided on the store's copy, not the cache's
+                raise self._conflict(pods, name, refusal)
             pod["spec"]["nodeName"] = node
             conds = pod.setdefault("status", {}).setdefault("conditions", [])
             conds[:] = [c for c in conds if c.get("type") != "PodScheduled"]

@@ -35,7 +35,7 @@ class ApiserverConfig:
     tls_sans: tuple[str, ...] = field(default_factory=tuple)
     bookmark_interval: float = 10.0
     watch_cache_size: int = 4096
-    grpc_max_workers: int = 2048
+    grpc_max_workers: int = 8
     store_wait_seconds: float = 60.0
     event_ttl: int = 3600
     # The client certificate presented to kubelets (default: the cert dir's own pair).

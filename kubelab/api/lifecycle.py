@@ -8,13 +8,12 @@ back at once in one `Invalid` error. The caller supplies the uid and the clock's
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from kubelab.api.errors import BadRequest, Cause, Invalid
 from kubelab.api.kind import KindInfo
 from kubelab.api.schema import check
-from kubelab.api.types import Object
+from kubelab.api.types import Object, copy_json
 from kubelab.api.validation import validate_object_meta
 
 SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
@@ -87,7 +86,7 @@ def prepare_create(
 ) -> tuple[Object, list[str]]:
     """The object to store for a create, and warnings; raises Invalid/BadRequest."""
     check_type(info, body)
-    obj = copy.deepcopy(body)
+    obj = copy_json(body)
     obj["apiVersion"], obj["kind"] = info.api_version, info.kind
     meta = obj.setdefault("metadata", {})
     if not isinstance(meta, dict):
@@ -126,18 +125,19 @@ def prepare_update(
 ) -> tuple[Object, list[str]]:
     """The object to store for an update of `old` (or of its status subresource)."""
     check_type(info, body)
-    new = copy.deepcopy(body)
     if subresource == "status":
-        merged = copy.deepcopy(old)
-        merged["status"] = new.get("status", {})
-        new_meta = new.get("metadata") or {}
+        # Only the status comes from the body; everything else is the stored object's.
+        new = copy_json(old)
+        new["status"] = copy_json(body.get("status", {}))
+        body_meta = body.get("metadata") or {}
         # A status write may still carry the caller's resourceVersion precondition.
-        merged["metadata"]["resourceVersion"] = new_meta.get(
+        new["metadata"]["resourceVersion"] = body_meta.get(
             "resourceVersion", old["metadata"].get("resourceVersion")
         )
-        new = merged
-    elif info.has_status and "status" in old:
-        new["status"] = copy.deepcopy(old["status"])
+    else:
+        new = copy_json(body)
+        if info.has_status and "status" in old:
+            new["status"] = copy_json(old["status"])
     new["apiVersion"], new["kind"] = info.api_version, info.kind
     meta = new.setdefault("metadata", {})
     old_meta = old["metadata"]

@@ -10,8 +10,9 @@ raise PatchError naming the path or operation.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
+
+from kubelab.api.types import copy_json
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -46,14 +47,21 @@ class PatchError(ValueError):
 
 
 def json_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 onto a copy of `target` (copied once, then merged in place)."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return copy_json(patch)
+    return _merge_into(copy_json(target) if isinstance(target, dict) else {}, patch)
+
+
+def _merge_into(result: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
+        elif isinstance(value, dict):
+            current = result.get(key)
+            result[key] = _merge_into(current if isinstance(current, dict) else {}, value)
         else:
-            result[key] = json_merge_patch(result.get(key), value)
+            result[key] = copy_json(value)
     return result
 
 
@@ -135,7 +143,7 @@ def _remove(doc: Any, path: str) -> Any:
 def json_patch(target: Any, ops: Any) -> Any:
     if not isinstance(ops, list):
         raise PatchError("a JSON patch must be a list of operations")
-    doc = copy.deepcopy(target)
+    doc = copy_json(target)
     for i, op in enumerate(ops):
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise PatchError(f"operation {i} must be an object with 'op' and 'path'")
@@ -143,19 +151,19 @@ def json_patch(target: Any, ops: Any) -> Any:
         if kind in ("add", "replace", "test") and "value" not in op:
             raise PatchError(f"operation {i} ({kind} {path}) is missing 'value'")
         if kind == "add":
-            doc = _add(doc, path, copy.deepcopy(op["value"]))
+            doc = _add(doc, path, copy_json(op["value"]))
         elif kind == "remove":
             doc = _remove(doc, path)
         elif kind == "replace":
             _get(doc, path)
             if path == "":
-                doc = copy.deepcopy(op["value"])
+                doc = copy_json(op["value"])
             else:
-                doc = _add(_remove(doc, path), path, copy.deepcopy(op["value"]))
+                doc = _add(_remove(doc, path), path, copy_json(op["value"]))
         elif kind in ("move", "copy"):
             if "from" not in op:
                 raise PatchError(f"operation {i} ({kind} {path}) is missing 'from'")
-            value = copy.deepcopy(_get(doc, op["from"]))
+            value = copy_json(_get(doc, op["from"]))
             if kind == "move":
                 doc = _remove(doc, op["from"])
             doc = _add(doc, path, value)
@@ -169,17 +177,17 @@ def json_patch(target: Any, ops: Any) -> Any:
 
 def strategic_merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return copy_json(patch)
     return _smp_map(target if isinstance(target, dict) else {}, patch)
 
 
 def _smp_map(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     directive = patch.get("$patch")
     if directive == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+        return {k: copy_json(v) for k, v in patch.items() if k != "$patch"}
     if directive == "delete":
         return {}
-    result = copy.deepcopy(target)
+    result: dict[str, Any] = copy_json(target)
     retain = patch.get("$retainKeys")
     orders: dict[str, list[Any]] = {}
     for key, value in patch.items():
@@ -205,7 +213,7 @@ def _smp_map(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, list):
             result[key] = _smp_list(key, result.get(key), value)
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = copy_json(value)
     for field, order in orders.items():
         if isinstance(result.get(field), list):
             result[field] = _reorder(field, result[field], order)
@@ -218,17 +226,17 @@ def _smp_list(field: str, current: Any, patch: list[Any]) -> list[Any]:
     current = current if isinstance(current, list) else []
     merge_key = MERGE_KEYS.get(field)
     if any(isinstance(p, dict) and p.get("$patch") == "replace" for p in patch):
-        return [copy.deepcopy(p) for p in patch if not (isinstance(p, dict) and "$patch" in p)]
+        return [copy_json(p) for p in patch if not (isinstance(p, dict) and "$patch" in p)]
     out: list[Any]
     if field in MERGED_PRIMITIVE_LISTS:
-        out = list(copy.deepcopy(current))
+        out = list(copy_json(current))
         for item in patch:
             if item not in out:
-                out.append(copy.deepcopy(item))
+                out.append(copy_json(item))
         return out
     if merge_key is None or not all(isinstance(p, dict) for p in patch):
-        return [copy.deepcopy(p) for p in patch]
-    out = list(copy.deepcopy(current))
+        return [copy_json(p) for p in patch]
+    out = list(copy_json(current))
     for item in patch:
         key = item.get(merge_key)
         idx = next(

@@ -37,3 +37,14 @@ def key_of(obj: Object) -> str:
     """`namespace/name`, or `name` for cluster-scoped objects (the informer/workqueue key)."""
     ns = namespace_of(obj)
     return f"{ns}/{name_of(obj)}" if ns else name_of(obj)
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON value (dicts, lists, scalars), several times faster than
+    `copy.deepcopy`: no memo, since decoded JSON has no shared or cyclic parts."""
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_json(v) for k, v in value.items()}
+    if kind is list:
+        return [copy_json(v) for v in value]
+    return value

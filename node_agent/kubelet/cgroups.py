@@ -50,21 +50,29 @@ class Cgroups:
         if not self.enabled:
             return ContainerCgroup((), "")
         dirs = self._dirs(f"pod{pod_uid}", container)
+        fresh = True  # a new cgroup starts without limits: only limits need writing then
         for controller, d in dirs.items():
-            d.mkdir(parents=True, exist_ok=True)
+            try:
+                d.mkdir(parents=True)
+            except FileExistsError:
+                fresh = False  # a restarted container's: set (or clear) its limits again
             if controller == "unified":
                 self._enable_v2_controllers(d)
         if self.v2:
             d = dirs["unified"]
-            (d / "memory.max").write_text(str(memory) if memory else "max")
-            quota = f"{cpu_milli * CPU_PERIOD_US // 1000} {CPU_PERIOD_US}" if cpu_milli else "max"
-            (d / "cpu.max").write_text(quota)
+            if memory or not fresh:
+                (d / "memory.max").write_text(str(memory) if memory else "max")
+            if cpu_milli or not fresh:
+                quota = f"{cpu_milli * CPU_PERIOD_US // 1000}" if cpu_milli else "max"
+                (d / "cpu.max").write_text(f"{quota} {CPU_PERIOD_US}")
             return ContainerCgroup((str(d / "cgroup.procs"),), str(d))
         mem, cpu = dirs["memory"], dirs["cpu"]
-        (mem / "memory.limit_in_bytes").write_text(str(memory) if memory else "-1")
-        (cpu / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
-        quota = str(max(1000, cpu_milli * CPU_PERIOD_US // 1000)) if cpu_milli else "-1"
-        (cpu / "cpu.cfs_quota_us").write_text(quota)
+        if memory or not fresh:
+            (mem / "memory.limit_in_bytes").write_text(str(memory) if memory else "-1")
+        if cpu_milli or not fresh:
+            (cpu / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+            quota = str(max(1000, cpu_milli * CPU_PERIOD_US // 1000)) if cpu_milli else "-1"
+            (cpu / "cpu.cfs_quota_us").write_text(quota)
         return ContainerCgroup((str(mem / "cgroup.procs"), str(cpu / "cgroup.procs")), str(mem))
 
     def _enable_v2_controllers(self, leaf: Path) -> None:

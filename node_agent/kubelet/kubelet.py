@@ -33,7 +33,7 @@ from node_agent.kubelet.node import NodeConfig, lease_object, node_object
 from node_agent.kubelet.probemanager import ProbeManager
 from node_agent.kubelet.routes import PodRoute, node_routes
 from node_agent.kubelet.runtime import Runtime
-from node_agent.kubelet.spec import PodSpec, parse_pod
+from node_agent.kubelet.spec import PodSpec, changed_beyond_status, parse_pod
 from node_agent.kubelet.state import ObservedPod
 from node_agent.kubelet.status import pod_status
 from node_agent.kubelet.sync import (
@@ -139,7 +139,8 @@ class Kubelet:
         self._synced_at: dict[str, float] = {}
         self.bad_manifests: dict[str, str] = {}
         self.rejected: dict[str, PodSpec] = {}
-        self._parsed: dict[tuple[str, str], PodSpec] = {}  # (uid, resourceVersion) -> spec
+        # uid -> (spec, the object last seen for it), from the last relist
+        self._parsed: dict[str, tuple[PodSpec, Object]] = {}
         self._lock = threading.RLock()
         self._busy: set[str] = set()
         self._again: set[str] = set()
@@ -156,19 +157,20 @@ class Kubelet:
     def _desired(self) -> dict[str, PodSpec]:
         """The source's pods, parsed; invalid ones are logged once and skipped."""
         desired: dict[str, PodSpec] = {}
-        parsed: dict[tuple[str, str], PodSpec] = {}
+        parsed: dict[str, tuple[PodSpec, Object]] = {}
         for obj in self.source.pods():
             meta = obj.get("metadata", {})
             ident = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
-            # A relist re-reads every pod; parse only those that changed since the last one
-            # (static pods have no resourceVersion, but their uid is a hash of their content).
-            key = (str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
+            # A relist re-reads every pod; parse only those whose spec or metadata changed
+            # since the last one. The kubelet's own status writes change nothing it parses:
+            # such a pod keeps its spec (and the object it was parsed from).
+            uid = str(meta.get("uid", ""))
             try:
-                pod = self._parsed.get(key) if key[0] else None
-                if pod is None:
+                pod, seen = self._parsed.get(uid, (None, None)) if uid else (None, None)
+                if pod is None or (seen is not obj and changed_beyond_status(pod.raw, obj)):
                     pod = parse_pod(obj)
-                if key[0]:
-                    parsed[key] = pod
+                if uid:
+                    parsed[uid] = (pod, obj)
             except ManifestError as exc:
                 if self.bad_manifests.get(ident) != str(exc):
                     log.error("invalid pod pod=%s err=%s", ident, exc)

@@ -33,7 +33,9 @@ SOURCE = "kubernetes.io/config.source"
 
 
 def _annotations(pod: Object) -> dict[str, str]:
-    return dict((pod.get("metadata") or {}).get("annotations") or {})
+    """The pod's annotations, not copied: read them only."""
+    found: dict[str, str] = (pod.get("metadata") or {}).get("annotations") or {}
+    return found
 
 
 def is_mirror(pod: Object) -> bool:

@@ -36,6 +36,7 @@ MNT_DETACH = 2
 _libc = ctypes.CDLL(None, use_errno=True)
 _UID = re.compile(r"^[0-9a-f][0-9a-f-]{15,35}$")  # a pod uid, as namespace names carry it
 _GONE = (errno.ENODEV, errno.ESRCH, errno.ENOENT)  # deleting what is not there
+LOOPBACK_INDEX = 1  # `lo` is the first link of every network namespace
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class BridgeNetwork:
         self.bridge = bridge
         self.netns_prefix = netns_prefix
         self.veth_prefix = veth_prefix
+        self._bridge: int | None = None  # see _bridge_index
 
     # -- names ---------------------------------------------------------------------------
     def netns_name(self, uid: str) -> str:
@@ -101,6 +103,7 @@ class BridgeNetwork:
     # -- node ----------------------------------------------------------------------------
     def ensure_node(self) -> None:
         gw = str(gateway(self.cidr))
+        self._bridge = None
         try:
             with RtnlSocket() as nl:
                 _tolerate(nl.add_bridge, self.bridge)
@@ -118,10 +121,18 @@ class BridgeNetwork:
             log.warning("cannot enable ip_forward err=%s", exc)
 
     def remove_bridge(self) -> None:
+        self._bridge = None
         with RtnlSocket() as nl:
             _tolerate(nl.del_link, self.bridge)
 
     # -- pods ----------------------------------------------------------------------------
+    def _bridge_index(self, nl: RtnlSocket) -> int:
+        """The bridge's link index, looked up once (and again after a failed pod setup)."""
+        index = self._bridge
+        if index is None:
+            index = self._bridge = nl.link_index(self.bridge)
+        return index
+
     def setup(self, uid: str) -> Sandbox:
         name, veth = self.netns_name(uid), self.veth_name(uid)
         path = f"{NETNS_DIR}/{name}"
@@ -131,13 +142,24 @@ class BridgeNetwork:
             if not os.path.exists(path):
                 create_netns(name)
             # Single-object requests only (no link dumps): their cost does not grow with pods.
+            # Eight of them: the host end is created on the bridge and up, and `lo` has the
+            # same index in every namespace.
             with RtnlSocket() as nl:
-                _tolerate(nl.add_veth, veth, "eth0", path)
+                bridge = self._bridge_index(nl)
+                try:
+                    nl.add_veth(veth, "eth0", path, master=bridge, up=True)
+                    created = True
+                except NetlinkError as exc:
+                    self._bridge = None  # looked up again next time, in case it was the bridge
+                    if exc.errno != errno.EEXIST:
+                        raise
+                    created = False  # left by an earlier try: set what creation would have
                 idx = nl.link_index(veth)
-                nl.set_link(idx, master=nl.link_index(self.bridge), up=True)
+                if not created:
+                    nl.set_link(idx, master=bridge, up=True)
                 nl.set_hairpin(idx)  # a pod reaches itself through a Service VIP
             with entered(path), RtnlSocket() as ns:
-                ns.set_link(ns.link_index("lo"), up=True)
+                ns.set_link(LOOPBACK_INDEX, up=True)
                 eth0 = ns.link_index("eth0")
                 _tolerate(ns.add_addr, eth0, ip, self.cidr.prefixlen)
                 ns.set_link(eth0, up=True)

@@ -26,11 +26,13 @@ Key = tuple[str, str, ProbeKind]
 
 
 def _probe_of(c: ContainerSpec, kind: ProbeKind) -> Probe | None:
-    return {
-        ProbeKind.LIVENESS: c.liveness,
-        ProbeKind.READINESS: c.readiness,
-        ProbeKind.STARTUP: c.startup,
-    }[kind]
+    if kind is ProbeKind.LIVENESS:
+        return c.liveness
+    return c.readiness if kind is ProbeKind.READINESS else c.startup
+
+
+def _has_probes(c: ContainerSpec) -> bool:
+    return c.liveness is not None or c.readiness is not None or c.startup is not None
 
 
 class ProbeManager:
@@ -111,6 +113,8 @@ class ProbeManager:
             if obs is None:
                 continue
             for c in pod.containers:
+                if not _has_probes(c):  # most containers: nothing to do on any tick
+                    continue
                 run = obs.runs.get(c.name)
                 if run is None or not run.running:
                     continue

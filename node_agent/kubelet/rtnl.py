@@ -149,12 +149,25 @@ def new_bridge(seq: int, name: str) -> bytes:
     return message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, body)
 
 
-def new_veth(seq: int, name: str, peer: str, peer_netns_fd: int | None = None) -> bytes:
-    """A veth pair `name` <-> `peer`, the peer created in the namespace `peer_netns_fd`."""
+def new_veth(
+    seq: int,
+    name: str,
+    peer: str,
+    peer_netns_fd: int | None = None,
+    *,
+    master: int | None = None,
+    up: bool = False,
+) -> bytes:
+    """A veth pair `name` <-> `peer`, the peer created in the namespace `peer_netns_fd`. With
+    `master` the end `name` is enslaved to that bridge and with `up` it comes up, in the same
+    request. (Not the peer: the kernel configures it before the pair is joined, and a veth
+    without its peer cannot come up: ENOTCONN.)"""
     peer_body = ifinfo() + attr_str(IFLA_IFNAME, peer)
     if peer_netns_fd is not None:
         peer_body += attr_u32(IFLA_NET_NS_FD, peer_netns_fd)
-    body = ifinfo() + attr_str(IFLA_IFNAME, name)
+    body = ifinfo(up=True if up else None) + attr_str(IFLA_IFNAME, name)
+    if master is not None:
+        body += attr_u32(IFLA_MASTER, master)
     body += nested(
         IFLA_LINKINFO,
         attr_str(IFLA_INFO_KIND, "veth"),
@@ -362,15 +375,24 @@ class RtnlSocket:
     def add_bridge(self, name: str) -> None:
         self.request(new_bridge, name, what=f"add bridge {name}")
 
-    def add_veth(self, name: str, peer: str, peer_netns: str | None = None) -> None:
-        """Create veth `name` here and its peer `peer` in the namespace at path `peer_netns`."""
+    def add_veth(
+        self,
+        name: str,
+        peer: str,
+        peer_netns: str | None = None,
+        *,
+        master: int | None = None,
+        up: bool = False,
+    ) -> None:
+        """Create veth `name` here and its peer `peer` in the namespace at path `peer_netns`
+        (see `new_veth` for `master` and `up`)."""
         what = f"add veth {name} peer {peer}" + (f" in {peer_netns}" if peer_netns else "")
         if peer_netns is None:
-            self.request(new_veth, name, peer, what=what)
+            self.request(new_veth, name, peer, master=master, up=up, what=what)
             return
         fd = os.open(peer_netns, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            self.request(new_veth, name, peer, fd, what=what)
+            self.request(new_veth, name, peer, fd, master=master, up=up, what=what)
         finally:
             os.close(fd)
 

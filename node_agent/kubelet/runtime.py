@@ -100,17 +100,59 @@ def _proc_start(pid: int) -> str | None:
     return fields[19]
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: str | Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        with open(path, "rb") as f:
+            return json.loads(f.read())  # type: ignore[no-any-return]
     except (OSError, ValueError):
         return None
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
+def _listdir(path: str) -> list[str]:
+    """The names in a directory; none if it is missing or not a directory."""
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _write_json(path: str | Path, data: dict[str, Any]) -> None:
+    """Written whole or not at all: to `<name>.tmp` first, then renamed."""
+    path = str(path)
+    tmp = path.removesuffix(".json") + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(data))
     os.replace(tmp, path)
+
+
+def _fresh_dir(path: str, stale: Sequence[str] = ()) -> None:
+    """Make directory `path` (and its parents); if it was there already, remove `stale` files
+    from it."""
+    try:
+        os.mkdir(path)
+        return
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
+        return
+    except FileExistsError:
+        pass
+    for name in stale:
+        with suppress(FileNotFoundError):
+            os.unlink(f"{path}/{name}")
+
+
+def _prune_runs(path: str, keep_from: int) -> None:
+    """Remove the runs (directories `N`) and logs (`N.log`, rotated `N.log.1`) of `path`
+    numbered below `keep_from`."""
+    for name in _listdir(path):
+        number = name.split(".", 1)[0]
+        if number.isdigit() and int(number) < keep_from:
+            target = f"{path}/{name}"
+            if os.path.isdir(target):
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                with suppress(FileNotFoundError):
+                    os.unlink(target)
 
 
 class ProcessRuntime:
@@ -190,23 +232,25 @@ class ProcessRuntime:
             return None
 
     def observe(self, pod: PodSpec) -> ObservedPod:
+        # Every sync reads this, so it walks plain string paths (pathlib costs more than the
+        # system calls here).
         sandbox = self._sandbox(pod.uid)
-        ready = sandbox is not None and (self.pod_dir(pod.uid) / "etc" / "hosts").exists()
+        pdir = f"{self.pods_dir}/{pod.uid}"
+        ready = sandbox is not None and os.path.exists(f"{pdir}/etc/hosts")
         runs: dict[str, ContainerRun] = {}
         previous: dict[str, ContainerRun] = {}
-        cdir = self.pod_dir(pod.uid) / "containers"
-        if cdir.is_dir():
-            for entry in cdir.iterdir():
-                attempts = sorted(int(a.name) for a in entry.iterdir() if a.name.isdigit())
-                if not attempts:
-                    continue
-                latest = self._run(pod.uid, entry.name, attempts[-1])
-                if latest is not None:
-                    runs[entry.name] = latest
-                if len(attempts) > 1:
-                    prev = self._run(pod.uid, entry.name, attempts[-2])
-                    if prev is not None:
-                        previous[entry.name] = prev
+        cdir = f"{pdir}/containers"
+        for name in _listdir(cdir):
+            attempts = sorted(int(a) for a in _listdir(f"{cdir}/{name}") if a.isdigit())
+            if not attempts:
+                continue
+            latest = self._run(pod.uid, name, attempts[-1])
+            if latest is not None:
+                runs[name] = latest
+            if len(attempts) > 1:
+                prev = self._run(pod.uid, name, attempts[-2])
+                if prev is not None:
+                    previous[name] = prev
         return ObservedPod(
             uid=pod.uid,
             sandbox_ready=ready,
@@ -216,14 +260,18 @@ class ProcessRuntime:
         )
 
     def _run(self, uid: str, name: str, attempt: int) -> ContainerRun | None:
-        d = self._run_dir(uid, name, attempt)
-        info = _read_json(d / "run.json")
+        d = f"{self.pods_dir}/{uid}/containers/{name}/{attempt}"
+        info = _read_json(f"{d}/run.json")
         if info is None:
-            info = _read_json(d / "shim.json")  # started, but the kubelet died before recording
+            info = _read_json(f"{d}/shim.json")  # started, but the kubelet died before recording
             if info is None:
                 return None
             info["id"] = f"{uid[:8]}{name}{attempt}"
-        pid_text = (d / "pid").read_text().strip() if (d / "pid").exists() else ""
+        try:
+            with open(f"{d}/pid") as f:
+                pid_text = f.read().strip()
+        except OSError:
+            pid_text = ""
         child_pid = int(pid_text) if pid_text.isdigit() else None
         run = ContainerRun(
             name=name,
@@ -232,12 +280,12 @@ class ProcessRuntime:
             started_at=float(info["startedAt"]),
             pid=child_pid,
         )
-        done = _read_json(d / "exit.json")
+        done = _read_json(f"{d}/exit.json")
         if done is None and not self._alive(info):
             # The shim is gone without an exit file: it was killed. Record that once, so the
             # finish time (and the back-off counted from it) stays put.
             done = {"exitCode": 137, "finishedAt": time.time(), "oomKilled": False}
-            _write_json(d / "exit.json", done)
+            _write_json(Path(d) / "exit.json", done)
         if done is None:
             return run
         return ContainerRun(
@@ -310,13 +358,14 @@ class ProcessRuntime:
             with (ddir / "created_paths").open("a") as f:
                 f.write(f"{c.working_dir}\n")
         cg = self.cgroups.create(pod.uid, c.name, c.memory_limit, c.cpu_limit_milli)
-        rdir = self._run_dir(pod.uid, name, attempt)
-        rdir.mkdir(parents=True, exist_ok=True)
-        for old in rdir.parent.iterdir():  # keep the current and the previous run only
-            if old.name.isdigit() and int(old.name) < attempt - 1:
-                shutil.rmtree(old, ignore_errors=True)
-        for stale in ("exit.json", "pid", "shim.json", "run.json"):
-            (rdir / stale).unlink(missing_ok=True)
+        # Plain string paths from here: this runs for every container start.
+        rdir = f"{self.pods_dir}/{pod.uid}/containers/{name}/{attempt}"
+        _fresh_dir(rdir, stale=("exit.json", "pid", "shim.json", "run.json"))
+        logfile = f"{self.log_dir(pod)}/{name}/{attempt}.log"
+        _fresh_dir(os.path.dirname(logfile))
+        if attempt >= 2:  # keep the current and the previous run (and its log) only
+            _prune_runs(os.path.dirname(rdir), attempt - 1)
+            _prune_runs(os.path.dirname(logfile), attempt - 1)
         spec = {
             "netns": sandbox.netns_path,
             "hostname": (pod.hostname or pod.name)[:63],
@@ -330,26 +379,20 @@ class ProcessRuntime:
             ],
             "cgroup_procs": list(cg.procs_files),
             "memory_cgroup": cg.memory_dir,
-            "pid_file": str(rdir / "pid"),
-            "exit_file": str(rdir / "exit.json"),
-            "log_file": str(self.log_path(pod, name, attempt)),
+            "pid_file": f"{rdir}/pid",
+            "exit_file": f"{rdir}/exit.json",
+            "log_file": logfile,
             "log_max_size": self.log_max_size,
         }
-        launcher.write_spec(str(rdir / "spec"), spec)
-        logfile = self.log_path(pod, name, attempt)
-        logfile.parent.mkdir(parents=True, exist_ok=True)
-        for old in logfile.parent.glob("*.log*"):
-            run_number = old.name.split(".", 1)[0]
-            if run_number.isdigit() and int(run_number) < attempt - 1:
-                old.unlink(missing_ok=True)
-        shim_pid = self._spawn(rdir / "spec", logfile, pod.uid)
+        launcher.write_spec(f"{rdir}/spec", spec)
+        shim_pid = self._spawn(f"{rdir}/spec", logfile, pod.uid)
         info = {
             "id": uuid.uuid4().hex,
             "startedAt": time.time(),
             "shimPid": shim_pid,
             "shimStart": _proc_start(shim_pid),
         }
-        _write_json(rdir / "run.json", info)
+        _write_json(f"{rdir}/run.json", info)
         log.info(
             "container started pod=%s container=%s attempt=%d shim=%d argv=%s",
             pod.key,
@@ -359,7 +402,7 @@ class ProcessRuntime:
             argv,
         )
 
-    def _spawn(self, spec: Path, logfile: Path, uid: str) -> int:
+    def _spawn(self, spec: str, logfile: str, uid: str) -> int:
         """Have the zygote fork a shim for `spec`, logging to `logfile`; the shim's pid.
 
         Requests are pipelined: a caller writes its line and waits for its own reply, which

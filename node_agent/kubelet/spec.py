@@ -449,6 +449,20 @@ def _volume(obj: Any, path: str) -> Volume:
     return Volume(obj["name"], kinds[0], source)
 
 
+def changed_beyond_status(old: Object, new: Object) -> bool:
+    """Whether an update touched more than the pod's status (and its resourceVersion): what
+    a parsed `PodSpec` reads is the same in both otherwise."""
+    if old.get("spec") != new.get("spec"):
+        return True
+    o, n = old.get("metadata") or {}, new.get("metadata") or {}
+    keys = (o.keys() | n.keys()) - _VOLATILE_META
+    return any(o.get(k, _ABSENT) != n.get(k, _ABSENT) for k in keys)
+
+
+_VOLATILE_META = frozenset({"resourceVersion", "managedFields"})
+_ABSENT = object()
+
+
 def parse_pod(obj: Object) -> PodSpec:
     """Parse a Pod object; raise ManifestError on the first invalid field."""
     if not isinstance(obj, dict):

@@ -81,11 +81,16 @@ def hosts_file(pod: PodSpec, ip: str) -> str:
 
 
 def write_etc(pod_dir: Path, pod: PodSpec, ip: str, dns: DNSConfig) -> None:
-    etc = pod_dir / "etc"
-    etc.mkdir(parents=True, exist_ok=True)
-    (etc / "hosts").write_text(hosts_file(pod, ip))
-    (etc / "resolv.conf").write_text(resolv_conf(pod, dns))
-    (etc / "hostname").write_text((pod.hostname or pod.name) + "\n")
+    etc = f"{pod_dir}/etc"
+    os.makedirs(etc, exist_ok=True)
+    files = (
+        ("hosts", hosts_file(pod, ip)),
+        ("resolv.conf", resolv_conf(pod, dns)),
+        ("hostname", (pod.hostname or pod.name) + "\n"),
+    )
+    for name, text in files:
+        with open(f"{etc}/{name}", "w") as f:
+            f.write(text)
 
 
 def _write_keys(target: Path, data: Mapping[str, str], source: Mapping[str, object]) -> None:

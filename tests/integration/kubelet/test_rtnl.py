@@ -70,6 +70,17 @@ def test_links_bridge_veth_master_hairpin_and_delete(netns: NetnsFactory) -> Non
     assert "eth0" not in ip("-n", pod, "-o", "link")  # a veth goes as a pair
 
 
+def test_veth_created_on_the_bridge_and_up_in_one_request(netns: NetnsFactory) -> None:
+    node, pod = netns("node"), netns("pod")
+    ip("-n", node, "link", "add", "br0", "type", "bridge")
+    with rtnl_in(node) as nl:
+        nl.add_veth("vh1", "eth0", f"/run/netns/{pod}", master=nl.link_index("br0"), up=True)
+    host = ip("-n", node, "-o", "link", "show", "vh1")
+    assert "master br0" in host
+    assert "MULTICAST,UP>" in host  # administratively up; no carrier while the peer is down
+    assert "state DOWN" in ip("-n", pod, "-o", "link", "show", "eth0")  # the peer: left down
+
+
 def test_addresses_and_routes(netns: NetnsFactory) -> None:
     node = netns("node")
     ip("-n", node, "link", "add", "br0", "type", "bridge")

@@ -34,6 +34,20 @@ def test_json_merge_patch_rfc7386() -> None:
     assert POD["metadata"]["labels"] == {"a": "1", "b": "2"}  # input untouched
 
 
+def test_json_merge_patch_result_shares_nothing_with_its_inputs() -> None:
+    patch: dict[str, Any] = {
+        "metadata": {"labels": {"c": "3"}},
+        "spec": {"tolerations": [{"key": "t2"}]},
+    }
+    out = json_merge_patch(POD, patch)
+    out["metadata"]["labels"]["a"] = "changed"
+    out["spec"]["containers"][0]["env"].append({"name": "B"})
+    out["spec"]["tolerations"][0]["key"] = "changed"
+    assert POD["metadata"]["labels"] == {"a": "1", "b": "2"}
+    assert POD["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}]
+    assert patch["spec"]["tolerations"] == [{"key": "t2"}]
+
+
 def test_strategic_merge_merges_containers_by_name() -> None:
     out = strategic_merge_patch(
         POD,

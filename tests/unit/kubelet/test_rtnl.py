@@ -51,6 +51,22 @@ def test_new_veth_with_peer_in_another_namespace() -> None:
     )
 
 
+def test_new_veth_on_a_bridge_and_up() -> None:
+    assert rtnl.new_veth(7, "veth0", "eth0", 5, master=4, up=True) == h(
+        "70000000 1000 0506 07000000 00000000",  # len 112
+        "00 00 0000 00000000 01000000 01000000",  # flags IFF_UP, change IFF_UP
+        "0a00 0300 7665746830 00 0000",  # IFLA_IFNAME "veth0\0"
+        "0800 0a00 04000000",  # IFLA_MASTER 4
+        "3c00 1280",  # IFLA_LINKINFO (nested), len 60
+        "0900 0100 7665746800 000000",  # IFLA_INFO_KIND "veth\0"
+        "2c00 0280",  # IFLA_INFO_DATA (nested), len 44
+        "2800 0100",  # VETH_INFO_PEER, len 40
+        IFINFO_0,  # the peer cannot come up before the pair is joined
+        "0900 0300 65746830 00 000000",  # IFLA_IFNAME "eth0\0"
+        "0800 1c00 05000000",  # IFLA_NET_NS_FD 5
+    )
+
+
 def test_set_link_up_with_master() -> None:
     assert rtnl.set_link(2, 9, up=True, master=4) == h(
         "28000000 1000 0500 02000000 00000000",  # RTM_NEWLINK, REQUEST|ACK (no create)

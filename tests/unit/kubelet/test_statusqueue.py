@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from node_agent.kubelet.apisource import changed_beyond_status
+from node_agent.kubelet.spec import changed_beyond_status
 from node_agent.kubelet.statusqueue import StatusQueue
 from tests.support import wait_until
 
