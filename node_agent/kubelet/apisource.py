@@ -21,7 +21,8 @@
 - other nodes: a Node informer for the routes to their pod CIDRs;
 - ConfigMaps and Secrets are read from the apiserver when a pod starts;
 - Events (Pulled, Started, Killing, BackOff, ...) are created, repeats patched (count), by one
-  background thread that lets queued status writes go first.
+  background thread that lets pod syncs and queued status writes go first (for at most
+  `EVENT_DELAY_MAX` seconds).
 
 Flag parsing for `--node-labels` and `--register-with-taints` is pure and lives here too.
 Nothing here decides what runs: that is `kubelet.Kubelet` and `sync.py`.
@@ -34,6 +35,7 @@ import logging
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,7 @@ from node_agent.kubelet.statusqueue import StatusQueue
 log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
+EVENT_DELAY_MAX = 2.0  # seconds an Event may wait for pod syncs and status writes
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _LABEL_KEY = re.compile(
@@ -133,6 +136,8 @@ class ApiNode:
     client: Client
     node_name: str
     running_uids: Callable[[], set[str]] = field(default=set)
+    # Whether the kubelet is busy syncing pods: Events wait for that too (see _write_events).
+    busy: Callable[[], bool] = field(default=lambda: False)
     status_workers: int = 4
     pod_informer: Informer = field(init=False)
     node_informer: Informer = field(init=False)
@@ -341,9 +346,7 @@ class ApiNode:
         assert self._events is not None
         while True:
             event = self._events.get()
-            # Status first: a pod's Running matters more than its Started event, and both
-            # compete for the apiserver (upstream rate-limits events for the same reason).
-            self._statuses.wait_idle(timeout=2.0)
+            self._wait_quiet(EVENT_DELAY_MAX)
             meta = event.get("metadata") or {}
             namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
             try:
@@ -354,6 +357,17 @@ class ApiNode:
                     self.client.patch(EVENTS, name, patch, namespace=namespace)
             except ApiError as exc:
                 log.warning("event not written event=%s/%s err=%s", namespace, name, exc)
+
+    def _wait_quiet(self, most: float) -> None:
+        """Let pod starts and status writes go first, for at most `most` seconds: a pod's
+        Running matters more than its Started event, and both compete for the apiserver and
+        the CPU (upstream rate-limits events for the same reason)."""
+        deadline = time.monotonic() + most
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or (self._statuses.wait_idle(timeout=left) and not self.busy()):
+                return
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def node_status(self, node: Object) -> None:
         if not self._registered:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from node_agent.kubelet.errors import IPAMExhaustedError, ManifestError
+from node_agent.kubelet.fsutil import write_bytes
 
 Network = ipaddress.IPv4Network
 Address = ipaddress.IPv4Address
@@ -100,9 +101,11 @@ class HostLocalIPAM:
                 except FileExistsError:
                     reserved[addr] = "?"
                     continue
-                with os.fdopen(fd, "w") as f:
-                    f.write(owner)
-                last_file.write_text(str(addr))
+                try:
+                    os.write(fd, owner.encode())
+                finally:
+                    os.close(fd)
+                write_bytes(last_file, str(addr))
                 self._cache[addr] = owner
                 return addr
 

@@ -160,26 +160,30 @@ class Kubelet:
         parsed: dict[str, tuple[PodSpec, Object]] = {}
         for obj in self.source.pods():
             meta = obj.get("metadata", {})
-            ident = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
             # A relist re-reads every pod; parse only those whose spec or metadata changed
             # since the last one. The kubelet's own status writes change nothing it parses:
             # such a pod keeps its spec (and the object it was parsed from).
             uid = str(meta.get("uid", ""))
-            try:
-                pod, seen = self._parsed.get(uid, (None, None)) if uid else (None, None)
-                if pod is None or (seen is not obj and changed_beyond_status(pod.raw, obj)):
+            known = self._parsed.get(uid) if uid else None
+            if known is not None and (
+                known[1] is obj or not changed_beyond_status(known[0].raw, obj)
+            ):
+                pod = known[0]
+            else:
+                ident = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+                try:
                     pod = parse_pod(obj)
-                if uid:
-                    parsed[uid] = (pod, obj)
-            except ManifestError as exc:
-                if self.bad_manifests.get(ident) != str(exc):
-                    log.error("invalid pod pod=%s err=%s", ident, exc)
-                    self.bad_manifests[ident] = str(exc)
-                continue
-            self.bad_manifests.pop(ident, None)
-            if not pod.uid:
-                log.error("pod without metadata.uid pod=%s", pod.key)
-                continue
+                except ManifestError as exc:
+                    if self.bad_manifests.get(ident) != str(exc):
+                        log.error("invalid pod pod=%s err=%s", ident, exc)
+                        self.bad_manifests[ident] = str(exc)
+                    continue
+                self.bad_manifests.pop(ident, None)
+                if not pod.uid:
+                    log.error("pod without metadata.uid pod=%s", pod.key)
+                    continue
+            if uid:
+                parsed[uid] = (pod, obj)
             desired[pod.uid] = pod
         self._parsed = parsed
         return desired
@@ -194,7 +198,10 @@ class Kubelet:
             for uid in [u for u in self.rejected if u not in desired]:
                 pod = self.rejected.pop(uid)
                 self.sink.pod_removed(pod.namespace, pod.name, uid)
-            for uid, pod in sorted(desired.items(), key=lambda item: item[1].key):
+            # New or changed pods only (the rest are already known as they are), new ones
+            # admitted in name order.
+            changed = [(u, p) for u, p in desired.items() if self.pods.get(u) is not p]
+            for uid, pod in sorted(changed, key=lambda item: item[1].key):
                 if uid in self.rejected:
                     continue
                 if uid not in self.pods and not self._admit(pod):
@@ -285,11 +292,23 @@ class Kubelet:
             image_known=self.image_known,
         )
         waiting = self._carry_out(pod, plan, now)
+        settled = False
         if plan.actions:
             observed = self.runtime.observe(pod)
+            # Usually the actions leave nothing to do: then the pod has settled, and the next
+            # relist need not sync it again (an exit or a probe result still syncs it at once).
+            left = compute_plan(
+                pod,
+                observed,
+                now=self.clock(),
+                backoff=self.backoff,
+                probes=self.probes.verdicts(uid),
+                image_known=self.image_known,
+            )
+            settled = not left.actions and not left.waiting and not waiting
         plan = Plan(plan.actions, waiting, plan.init_failed)
         self._backoff_events(pod, plan)
-        self.last_plan[uid] = plan
+        self.last_plan[uid] = Plan((), waiting, plan.init_failed) if settled else plan
         self.observed[uid] = observed
         self._synced_at[uid] = time.monotonic()
         self._report(pod, observed, plan)
@@ -473,6 +492,11 @@ class Kubelet:
             quiet_for = now - self._synced_at.get(uid, 0.0)
             if settling or quiet_for >= self.config.resync_period:
                 self._submit(uid, again=False)
+
+    def busy(self) -> bool:
+        """Whether any pod is being synced or removed right now."""
+        with self._lock:
+            return bool(self._busy)
 
     def container_exited(self, uid: str) -> None:
         """The runtime saw a container of pod `uid` end: sync that pod now."""

@@ -158,10 +158,9 @@ def read_spec(path: str) -> dict[str, Any]:
 
 def write_spec(path: str, spec: dict[str, Any]) -> None:
     """Write `spec` for `read_spec` (by the kubelet; atomically)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        marshal.dump(spec, f)
-    os.replace(tmp, path)
+    from node_agent.kubelet.fsutil import replace_bytes  # noqa: PLC0415 - kubelet side only
+
+    replace_bytes(path, marshal.dumps(spec))
 
 
 def _preload() -> None:

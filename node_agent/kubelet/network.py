@@ -166,7 +166,7 @@ class BridgeNetwork:
                 _tolerate(ns.add_route, DEFAULT_DST, 0, gw)
         except OSError as exc:  # NetlinkError included
             raise NetworkError(f"pod network uid={uid} netns={name} ip={ip}: {exc}") from exc
-        log.info("pod network up uid=%s netns=%s ip=%s veth=%s", uid, name, ip, veth)
+        log.debug("pod network up uid=%s netns=%s ip=%s veth=%s", uid, name, ip, veth)
         return Sandbox(name, ip, veth)
 
     def teardown(self, uid: str) -> None:

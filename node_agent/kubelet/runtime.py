@@ -46,6 +46,7 @@ from node_agent.kubelet import launcher
 from node_agent.kubelet.cgroups import Cgroups
 from node_agent.kubelet.env import ConfigLookup, expand, resolve_env
 from node_agent.kubelet.errors import ContainerRuntimeError, ImageNotFoundError
+from node_agent.kubelet.fsutil import read_bytes, replace_bytes
 from node_agent.kubelet.network import Sandbox
 from node_agent.kubelet.spec import ContainerSpec, PodSpec, parse_pod
 from node_agent.kubelet.state import ContainerRun, ObservedPod
@@ -89,22 +90,22 @@ class Runtime(Protocol):
 
 def _proc_start(pid: int) -> str | None:
     """The process's start time in clock ticks (field 22 of /proc/<pid>/stat), or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except OSError:
+    data = read_bytes(f"/proc/{pid}/stat")
+    if not data:
         return None
-    fields = data.rsplit(")", 1)[1].split()
+    fields = data.decode(errors="replace").rsplit(")", 1)[1].split()
     if fields[0] == "Z":
         return None
     return fields[19]
 
 
 def _read_json(path: str | Path) -> dict[str, Any] | None:
+    data = read_bytes(path)
+    if data is None:
+        return None
     try:
-        with open(path, "rb") as f:
-            return json.loads(f.read())  # type: ignore[no-any-return]
-    except (OSError, ValueError):
+        return json.loads(data)  # type: ignore[no-any-return]
+    except ValueError:
         return None
 
 
@@ -117,12 +118,7 @@ def _listdir(path: str) -> list[str]:
 
 
 def _write_json(path: str | Path, data: dict[str, Any]) -> None:
-    """Written whole or not at all: to `<name>.tmp` first, then renamed."""
-    path = str(path)
-    tmp = path.removesuffix(".json") + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(data))
-    os.replace(tmp, path)
+    replace_bytes(path, json.dumps(data))  # whole or not at all
 
 
 def _fresh_dir(path: str, stale: Sequence[str] = ()) -> None:
@@ -267,11 +263,7 @@ class ProcessRuntime:
             if info is None:
                 return None
             info["id"] = f"{uid[:8]}{name}{attempt}"
-        try:
-            with open(f"{d}/pid") as f:
-                pid_text = f.read().strip()
-        except OSError:
-            pid_text = ""
+        pid_text = (read_bytes(f"{d}/pid") or b"").decode(errors="replace").strip()
         child_pid = int(pid_text) if pid_text.isdigit() else None
         run = ContainerRun(
             name=name,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from node_agent.kubelet.env import ConfigLookup, object_data
 from node_agent.kubelet.errors import ConfigError
+from node_agent.kubelet.fsutil import write_bytes
 from node_agent.kubelet.spec import ContainerSpec, PodSpec, Volume
 
 CLUSTER_DNS_SEARCH = ("svc.cluster.local", "cluster.local")
@@ -89,8 +90,7 @@ def write_etc(pod_dir: Path, pod: PodSpec, ip: str, dns: DNSConfig) -> None:
         ("hostname", (pod.hostname or pod.name) + "\n"),
     )
     for name, text in files:
-        with open(f"{etc}/{name}", "w") as f:
-            f.write(text)
+        write_bytes(f"{etc}/{name}", text)
 
 
 def _write_keys(target: Path, data: Mapping[str, str], source: Mapping[str, object]) -> None:

@@ -352,3 +352,30 @@ def test_a_relist_does_not_queue_a_second_sync_of_a_pod_being_synced() -> None:
     kubelet._busy.discard("u1")
     kubelet._again.clear()
     kubelet.stop()
+
+
+def relist_submits(kubelet: Kubelet) -> list[str]:
+    """The pods a relist (`sync_all`) hands to the workers."""
+    submitted: list[str] = []
+    real = kubelet._submit
+    kubelet._submit = lambda uid, remove=False, again=True: submitted.append(uid)  # type: ignore[method-assign]
+    try:
+        kubelet.sync_all()
+    finally:
+        kubelet._submit = real  # type: ignore[method-assign]
+    return submitted
+
+
+def test_a_start_that_left_nothing_to_do_is_not_synced_again_by_a_relist() -> None:
+    kubelet, runtime, sink, _, _ = make(pod_dict())
+    sync(kubelet)
+    assert runtime.calls == [("sandbox", "u1"), ("start", "c", "0")]
+    assert sink.statuses["p"]["phase"] == "Running"
+    assert relist_submits(kubelet) == []
+
+
+def test_a_pod_still_waiting_after_its_sync_is_synced_again_by_a_relist() -> None:
+    kubelet, _, sink, _, _ = make(pod_dict({"name": "c", "image": "nope"}))
+    sync(kubelet)
+    assert container(sink)["state"]["waiting"]["reason"] == "ErrImagePull"
+    assert relist_submits(kubelet) == ["u1"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -148,3 +149,25 @@ def test_dropped_and_failed_writes() -> None:
 )  # fmt: skip
 def test_changed_beyond_status(old: Object, new: Object, changed: bool) -> None:
     assert changed_beyond_status(old, new) is changed
+
+
+def test_events_wait_for_a_busy_kubelet_but_not_for_ever() -> None:
+    from node_agent.kubelet.apisource import ApiNode  # noqa: PLC0415
+
+    api = ApiNode(client=FakeClient(), node_name="n1")  # type: ignore[arg-type]
+    t = time.monotonic()
+    api._wait_quiet(30.0)  # nothing queued, nothing syncing: well before the limit
+    assert time.monotonic() - t < 10
+    busy = [True]
+    api.busy = lambda: busy[0]
+    t = time.monotonic()
+    api._wait_quiet(0.3)  # busy throughout: gives up at the limit
+    assert time.monotonic() - t >= 0.3
+    threading.Timer(0.2, lambda: busy.__setitem__(0, False)).start()
+    t = time.monotonic()
+    api._wait_quiet(30.0)  # returns once the kubelet is idle, well before the limit
+    assert 0.2 <= time.monotonic() - t < 10
+
+
+class FakeClient:
+    """Enough of a client for ApiNode's informers to be built (they are never started)."""
