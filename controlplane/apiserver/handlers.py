@@ -240,6 +240,11 @@ class Handlers(Watching):
     def list(self, info: KindInfo, namespace: str, opts: ListOptions) -> ListResult:
         flt = self._filter(info, namespace, opts.label_selector, opts.field_selector)
         prefix = prefix_for(info, namespace)
+        # The resource's watch cache starts (once) before the store is read: a watch from
+        # this list's resourceVersion, as every informer opens next, is then served by the
+        # cache, not by a store watch of its own.
+        with contextlib.suppress(StoreError):
+            self.caches.get(f"{ROOT}/{info.resource}/")
         revision, start = 0, ""
         if opts.continue_token:
             revision, start = _parse_continue(opts.continue_token)
