@@ -221,13 +221,24 @@ class ApiNode:
                     self._finalize(pod)
         return pods
 
-    def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
+    def watch(
+        self,
+        changed: Callable[[], None],
+        stop: threading.Event,
+        added: Callable[[Object], None] | None = None,
+    ) -> None:
         def updated(old: Object, new: Object) -> None:
             if changed_beyond_status(old, new):
                 changed()
 
+        def new_pod(pod: Object) -> None:
+            if added is None or is_mirror(pod) or is_deleting(pod):
+                changed()
+            else:
+                added(pod)
+
         self.pod_informer.add_handler(
-            on_add=lambda _p: changed(),
+            on_add=new_pod,
             on_update=updated,
             on_delete=lambda _p: changed(),
         )
@@ -416,8 +427,13 @@ class StaticAndApiSource:
     def pods(self) -> list[Object]:
         return [*self.static.pods(), *self.api.pods()]
 
-    def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
+    def watch(
+        self,
+        changed: Callable[[], None],
+        stop: threading.Event,
+        added: Callable[[Object], None] | None = None,
+    ) -> None:
         threading.Thread(
             target=self.static.watch, args=(changed, stop), name="static-source", daemon=True
         ).start()
-        self.api.watch(changed, stop)
+        self.api.watch(changed, stop, added)

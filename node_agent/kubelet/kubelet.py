@@ -59,8 +59,14 @@ class PodSource(Protocol):
 
 
 class WatchablePodSource(PodSource, Protocol):
-    def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
-        """Block until `stop` is set, calling `changed()` whenever the desired pods change."""
+    def watch(
+        self,
+        changed: Callable[[], None],
+        stop: threading.Event,
+        added: Callable[[Object], None] | None = None,
+    ) -> None:
+        """Block until `stop` is set, calling `changed()` whenever the desired pods change;
+        a source that sees single pods arrive may call `added(pod)` for those instead."""
 
 
 class NodeSource(Protocol):
@@ -498,6 +504,29 @@ class Kubelet:
         with self._lock:
             return bool(self._busy)
 
+    def pod_added(self, obj: Object) -> None:
+        """A pod the source has just added (its watch calls this): parsed, admitted and synced
+        at once, without relisting every pod, which a burst of pods would otherwise do once
+        per pod. Whatever is unusual about it is left to a relist."""
+        uid = str((obj.get("metadata") or {}).get("uid") or "")
+        try:
+            pod = parse_pod(obj) if uid else None
+        except ManifestError:
+            pod = None
+        if pod is None:
+            self.wake()  # the relist reports it (once)
+            return
+        with self._lock:
+            if uid in self.pods or uid in self.rejected or not self._adopted:
+                return  # known already, or the first relist (adoption) has not run yet
+            if not self._admit(pod):
+                return
+            log.info("pod added pod=%s uid=%s", pod.key, uid)
+            self.start_times.setdefault(uid, self.clock())
+            self.pods[uid] = pod
+            self._parsed[uid] = (pod, obj)
+        self._submit(uid)
+
     def container_exited(self, uid: str) -> None:
         """The runtime saw a container of pod `uid` end: sync that pod now."""
         if uid in self.pods:
@@ -509,7 +538,10 @@ class Kubelet:
         watch = getattr(self.source, "watch", None)
         if callable(watch):  # a source that can tell about changes between relists
             threading.Thread(
-                target=watch, args=(self.wake, self._stop), name="source", daemon=True
+                target=watch,
+                args=(self.wake, self._stop, self.pod_added),
+                name="source",
+                daemon=True,
             ).start()
         next_node = next_lease = 0.0
         while not self._stop.is_set():

@@ -106,8 +106,14 @@ class StaticPodSource:
                     self._error(str(self.path), "--pod-manifest-path is not a directory")
                     self._pods, self._config = [], {}
 
-    def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
-        """Re-read the directory every `check_period`; call `changed()` when the pods differ."""
+    def watch(
+        self,
+        changed: Callable[[], None],
+        stop: threading.Event,
+        added: Callable[[Object], None] | None = None,
+    ) -> None:
+        """Re-read the directory every `check_period`; call `changed()` when the pods differ
+        (`added` is not used: a changed file relists its pods)."""
         before = [p["metadata"]["uid"] for p in self.pods()]
         while not stop.wait(self.check_period):
             self._refresh(force=True)

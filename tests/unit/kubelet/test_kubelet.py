@@ -379,3 +379,26 @@ def test_a_pod_still_waiting_after_its_sync_is_synced_again_by_a_relist() -> Non
     sync(kubelet)
     assert container(sink)["state"]["waiting"]["reason"] == "ErrImagePull"
     assert relist_submits(kubelet) == ["u1"]
+
+
+def test_a_pod_added_by_the_watch_starts_without_a_relist() -> None:
+    kubelet, runtime, sink, source, _ = make()
+    kubelet.refresh()  # the first relist (adoption) has run
+    new = pod_dict()
+    source.items = [new]
+    kubelet.pod_added(new)
+    wait_until(lambda: sink.statuses.get("p", {}).get("phase") == "Running", 5)
+    assert runtime.calls == [("sandbox", "u1"), ("start", "c", "0")]
+    kubelet.pod_added(new)  # again (or after a relist found it): nothing more
+    kubelet.refresh()
+    kubelet.stop()
+    assert runtime.calls == [("sandbox", "u1"), ("start", "c", "0")]
+
+
+def test_an_invalid_pod_from_the_watch_is_left_to_the_relist() -> None:
+    kubelet, runtime, _, _, _ = make()
+    kubelet.refresh()
+    kubelet.pod_added({"metadata": {"name": "bad", "uid": "u9"}, "spec": {"containers": []}})
+    assert kubelet.pods == {}
+    assert kubelet._wake.is_set()  # a relist will log it, once
+    assert runtime.calls == []
