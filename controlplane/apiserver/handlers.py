@@ -137,13 +137,14 @@ class Handlers(Watching):
         return decode(kv), kv
 
     def _read_for_write(
-        self, info: KindInfo, namespace: str, name: str, *, fresh: bool
+        self, info: KindInfo, namespace: str, name: str, *, fresh: bool, private: bool
     ) -> tuple[Object, KV]:
         """The object a compare-and-swap write starts from. The first try (`fresh` false)
         takes the watch cache's copy, as Kubernetes' GuaranteedUpdate does: no store round
         trip. The write compares the revision read, so a copy the cache has not caught up on
         only costs a conflict, and the caller's next try reads the store. (The returned KV
-        carries the revision only.)"""
+        carries the revision only.) The cache's object is shared: a caller that changes the
+        object it gets asks for a `private` copy."""
         if not fresh:
             key = key_for(info, namespace, name)
             try:
@@ -152,7 +153,7 @@ class Handlers(Watching):
                 obj = None
             if obj is not None:
                 revision = int(obj["metadata"]["resourceVersion"])
-                return copy_json(obj), KV(key, b"", revision, 0)
+                return copy_json(obj) if private else obj, KV(key, b"", revision, 0)
         return self._read(info, namespace, name)
 
     def _not_found(self, info: KindInfo, name: str) -> errors.NotFound:
@@ -439,7 +440,8 @@ class Handlers(Watching):
         explicit = _sets_resource_version(patch)
         for attempt in range(CAS_RETRIES):
             fresh = attempt > 0
-            old, kv = self._read_for_write(info, namespace, name, fresh=fresh)
+            # Read only: the patch and prepare_update work on copies.
+            old, kv = self._read_for_write(info, namespace, name, fresh=fresh, private=False)
             try:
                 new, warnings, precondition = self._patched(
                     info, name, old, kv, content_type, patch, explicit, subresource, strict
@@ -631,7 +633,7 @@ class Handlers(Watching):
             raise_invalid(pods, name, [Cause("target.kind", "Invalid value: must be Node")])
         for attempt in range(CAS_RETRIES):
             fresh = attempt > 0
-            pod, kv = self._read_for_write(pods, namespace, name, fresh=fresh)
+            pod, kv = self._read_for_write(pods, namespace, name, fresh=fresh, private=True)
             current = (pod.get("spec") or {}).get("nodeName")
             uid = (binding.get("metadata") or {}).get("uid")
             refusal = ""

@@ -448,7 +448,7 @@ class Kubelet:
         if old is not None and _strip_times(old) == _strip_times(status):
             return
         self.statuses[pod.uid] = status
-        log.info("pod status pod=%s phase=%s ip=%s", pod.key, status["phase"], status.get("podIP"))
+        log.debug("pod status pod=%s phase=%s ip=%s", pod.key, status["phase"], status.get("podIP"))
         self.sink.pod_status(pod.raw, status)
 
     def remove_pod(self, uid: str) -> None:
