@@ -55,7 +55,7 @@ from node_agent.kubelet.mirror import (
     is_static,
 )
 from node_agent.kubelet.node import LEASE_NAMESPACE
-from node_agent.kubelet.spec import changed_beyond_status
+from node_agent.kubelet.spec import PodAdded, PodsChanged, changed_beyond_status
 from node_agent.kubelet.statusqueue import StatusQueue
 
 log = logging.getLogger(__name__)
@@ -221,18 +221,13 @@ class ApiNode:
                     self._finalize(pod)
         return pods
 
-    def watch(
-        self,
-        changed: Callable[[], None],
-        stop: threading.Event,
-        added: Callable[[Object], None] | None = None,
-    ) -> None:
+    def watch(self, changed: PodsChanged, stop: threading.Event, added: PodAdded) -> None:
         def updated(old: Object, new: Object) -> None:
             if changed_beyond_status(old, new):
                 changed()
 
         def new_pod(pod: Object) -> None:
-            if added is None or is_mirror(pod) or is_deleting(pod):
+            if is_mirror(pod) or is_deleting(pod):
                 changed()
             else:
                 added(pod)
@@ -427,13 +422,11 @@ class StaticAndApiSource:
     def pods(self) -> list[Object]:
         return [*self.static.pods(), *self.api.pods()]
 
-    def watch(
-        self,
-        changed: Callable[[], None],
-        stop: threading.Event,
-        added: Callable[[Object], None] | None = None,
-    ) -> None:
+    def watch(self, changed: PodsChanged, stop: threading.Event, added: PodAdded) -> None:
         threading.Thread(
-            target=self.static.watch, args=(changed, stop), name="static-source", daemon=True
+            target=self.static.watch,
+            args=(changed, stop, added),
+            name="static-source",
+            daemon=True,
         ).start()
         self.api.watch(changed, stop, added)

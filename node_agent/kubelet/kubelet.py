@@ -33,7 +33,13 @@ from node_agent.kubelet.node import NodeConfig, lease_object, node_object
 from node_agent.kubelet.probemanager import ProbeManager
 from node_agent.kubelet.routes import PodRoute, node_routes
 from node_agent.kubelet.runtime import Runtime
-from node_agent.kubelet.spec import PodSpec, changed_beyond_status, parse_pod
+from node_agent.kubelet.spec import (
+    PodAdded,
+    PodsChanged,
+    PodSpec,
+    changed_beyond_status,
+    parse_pod,
+)
 from node_agent.kubelet.state import ObservedPod
 from node_agent.kubelet.status import pod_status
 from node_agent.kubelet.sync import (
@@ -59,12 +65,7 @@ class PodSource(Protocol):
 
 
 class WatchablePodSource(PodSource, Protocol):
-    def watch(
-        self,
-        changed: Callable[[], None],
-        stop: threading.Event,
-        added: Callable[[Object], None] | None = None,
-    ) -> None:
+    def watch(self, changed: PodsChanged, stop: threading.Event, added: PodAdded) -> None:
         """Block until `stop` is set, calling `changed()` whenever the desired pods change;
         a source that sees single pods arrive may call `added(pod)` for those instead."""
 

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -447,6 +447,10 @@ def _volume(obj: Any, path: str) -> Volume:
     if kinds[0] == "secret" and not isinstance(source.get("secretName"), str):
         raise ManifestError(f"{path}.secret.secretName", source.get("secretName"), "a name")
     return Volume(obj["name"], kinds[0], source)
+
+
+PodsChanged = Callable[[], None]  # a pod source's news: relist
+PodAdded = Callable[[Object], None]  # a pod source's news: this one pod is new
 
 
 def changed_beyond_status(old: Object, new: Object) -> bool:

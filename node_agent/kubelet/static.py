@@ -18,11 +18,12 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from node_agent.kubelet.spec import PodAdded, PodsChanged
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +107,7 @@ class StaticPodSource:
                     self._error(str(self.path), "--pod-manifest-path is not a directory")
                     self._pods, self._config = [], {}
 
-    def watch(
-        self,
-        changed: Callable[[], None],
-        stop: threading.Event,
-        added: Callable[[Object], None] | None = None,
-    ) -> None:
+    def watch(self, changed: PodsChanged, stop: threading.Event, added: PodAdded) -> None:
         """Re-read the directory every `check_period`; call `changed()` when the pods differ
         (`added` is not used: a changed file relists its pods)."""
         before = [p["metadata"]["uid"] for p in self.pods()]
