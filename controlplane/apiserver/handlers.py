@@ -439,7 +439,7 @@ class Handlers(Watching):
     ) -> tuple[Object, builtins.list[str]]:
         explicit = _sets_resource_version(patch)
         for attempt in range(CAS_RETRIES):
-            fresh = attempt > 0
+            fresh = attempt > 0 or dry_run  # a dry run writes nothing that would compare
             # Read only: the patch and prepare_update work on copies.
             old, kv = self._read_for_write(info, namespace, name, fresh=fresh, private=False)
             try:
@@ -632,7 +632,7 @@ class Handlers(Watching):
         if target.get("kind") not in (None, "", "Node"):
             raise_invalid(pods, name, [Cause("target.kind", "Invalid value: must be Node")])
         for attempt in range(CAS_RETRIES):
-            fresh = attempt > 0
+            fresh = attempt > 0 or dry_run  # a dry run writes nothing that would compare
             pod, kv = self._read_for_write(pods, namespace, name, fresh=fresh, private=True)
             current = (pod.get("spec") or {}).get("nodeName")
             uid = (binding.get("metadata") or {}).get("uid")

@@ -290,28 +290,14 @@ class Kubelet:
         for run in observed.runs.values():
             if run.finished_at is not None:
                 self.backoff.note_run(backoff_key(uid, run.name), run.started_at, run.finished_at)
-        plan = compute_plan(
-            pod,
-            observed,
-            now=now,
-            backoff=self.backoff,
-            probes=self.probes.verdicts(uid),
-            image_known=self.image_known,
-        )
+        plan = self._plan(pod, observed, now)
         waiting = self._carry_out(pod, plan, now)
         settled = False
         if plan.actions:
             observed = self.runtime.observe(pod)
             # Usually the actions leave nothing to do: then the pod has settled, and the next
             # relist need not sync it again (an exit or a probe result still syncs it at once).
-            left = compute_plan(
-                pod,
-                observed,
-                now=self.clock(),
-                backoff=self.backoff,
-                probes=self.probes.verdicts(uid),
-                image_known=self.image_known,
-            )
+            left = self._plan(pod, observed, self.clock())
             settled = not left.actions and not left.waiting and not waiting
         plan = Plan(plan.actions, waiting, plan.init_failed)
         self._backoff_events(pod, plan)
@@ -319,6 +305,16 @@ class Kubelet:
         self.observed[uid] = observed
         self._synced_at[uid] = time.monotonic()
         self._report(pod, observed, plan)
+
+    def _plan(self, pod: PodSpec, observed: ObservedPod, now: float) -> Plan:
+        return compute_plan(
+            pod,
+            observed,
+            now=now,
+            backoff=self.backoff,
+            probes=self.probes.verdicts(pod.uid),
+            image_known=self.image_known,
+        )
 
     def _carry_out(self, pod: PodSpec, plan: Plan, now: float) -> dict[str, Waiting]:
         """Execute the plan's actions in order; the waiting reasons to report."""

@@ -207,8 +207,9 @@ class ProcessRuntime:
     def log_path(self, pod: PodSpec, name: str, attempt: int) -> Path:
         return self.log_dir(pod) / name / f"{attempt}.log"
 
-    def _run_dir(self, uid: str, name: str, attempt: int) -> Path:
-        return self.pod_dir(uid) / "containers" / name / str(attempt)
+    def _run_dir(self, uid: str, name: str, attempt: int) -> str:
+        """A container run's state (a string: the start and every sync use it)."""
+        return f"{self.pods_dir}/{uid}/containers/{name}/{attempt}"
 
     # -- observation ---------------------------------------------------------------------
     def pod_uids(self) -> set[str]:
@@ -256,7 +257,7 @@ class ProcessRuntime:
         )
 
     def _run(self, uid: str, name: str, attempt: int) -> ContainerRun | None:
-        d = f"{self.pods_dir}/{uid}/containers/{name}/{attempt}"
+        d = self._run_dir(uid, name, attempt)
         info = _read_json(f"{d}/run.json")
         if info is None:
             info = _read_json(f"{d}/shim.json")  # started, but the kubelet died before recording
@@ -277,7 +278,7 @@ class ProcessRuntime:
             # The shim is gone without an exit file: it was killed. Record that once, so the
             # finish time (and the back-off counted from it) stays put.
             done = {"exitCode": 137, "finishedAt": time.time(), "oomKilled": False}
-            _write_json(Path(d) / "exit.json", done)
+            _write_json(f"{d}/exit.json", done)
         if done is None:
             return run
         return ContainerRun(
@@ -351,9 +352,9 @@ class ProcessRuntime:
                 f.write(f"{c.working_dir}\n")
         cg = self.cgroups.create(pod.uid, c.name, c.memory_limit, c.cpu_limit_milli)
         # Plain string paths from here: this runs for every container start.
-        rdir = f"{self.pods_dir}/{pod.uid}/containers/{name}/{attempt}"
+        rdir = self._run_dir(pod.uid, name, attempt)
         _fresh_dir(rdir, stale=("exit.json", "pid", "shim.json", "run.json"))
-        logfile = f"{self.log_dir(pod)}/{name}/{attempt}.log"
+        logfile = str(self.log_path(pod, name, attempt))
         _fresh_dir(os.path.dirname(logfile))
         if attempt >= 2:  # keep the current and the previous run (and its log) only
             _prune_runs(os.path.dirname(rdir), attempt - 1)

@@ -85,3 +85,15 @@ def test_bind_refuses_by_the_store_not_by_a_stale_cache(env: Env) -> None:
     fresh = env.client.create(PODS, pod("b"), namespace=ns)
     make_cache_stale(env, ns, "b", bound, fresh["metadata"]["resourceVersion"])
     assert env.client.bind(ns, "b", "node-3")["spec"]["nodeName"] == "node-3"
+
+
+def test_a_dry_run_patch_answers_from_the_store(env: Env) -> None:
+    ns = new_ns(env)
+    first = env.client.create(PODS, pod("d"), namespace=ns)
+    second = env.client.patch(PODS, "d", {"metadata": {"labels": {"a": "1"}}}, namespace=ns)
+    make_cache_stale(env, ns, "d", first, second["metadata"]["resourceVersion"])
+    dry = env.client.patch(
+        PODS, "d", {"metadata": {"labels": {"b": "2"}}}, namespace=ns, dry_run=True
+    )
+    assert dry["metadata"]["labels"] == {"a": "1", "b": "2"}  # the stored labels, not the cache's
+    assert env.client.get(PODS, "d", namespace=ns)["metadata"]["labels"] == {"a": "1"}
