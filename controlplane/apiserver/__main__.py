@@ -26,6 +26,12 @@ def parse_duration(text: str) -> int:
     return h * 3600 + m * 60 + s
 
 
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: a whole number of 1 or more")
+    return int(text)
+
+
 def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
     p = argparse.ArgumentParser(prog="python -m controlplane.apiserver", description=__doc__)
     p.add_argument(
@@ -59,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> ApiserverConfig:
     )
     p.add_argument(
         "--grpc-max-workers",
-        type=int,
+        type=positive_int,
         default=8,
         help="threads for unary gRPC calls: more only contend for the interpreter lock "
         "(Watch streams share one event loop)",

@@ -26,7 +26,6 @@ from typing import Any
 
 from controlplane.apiserver.errors import StoreError
 from controlplane.apiserver.options import (
-    ROOT,
     DeleteOptions,
     Filter,
     ListOptions,
@@ -145,16 +144,21 @@ class Handlers(Watching):
         only costs a conflict, and the caller's next try reads the store. (The returned KV
         carries the revision only.) The cache's object is shared: a caller that changes the
         object it gets asks for a `private` copy."""
-        if not fresh:
-            key = key_for(info, namespace, name)
-            try:
-                obj = self.caches.get(f"{ROOT}/{info.resource}/").state.get(key)
-            except StoreError:
-                obj = None
-            if obj is not None:
-                revision = int(obj["metadata"]["resourceVersion"])
-                return copy_json(obj) if private else obj, KV(key, b"", revision, 0)
-        return self._read(info, namespace, name)
+        obj = None if fresh else self._cached(info, namespace, name)
+        if obj is None:
+            return self._read(info, namespace, name)
+        revision = int(obj["metadata"]["resourceVersion"])
+        key = key_for(info, namespace, name)
+        return copy_json(obj) if private else obj, KV(key, b"", revision, 0)
+
+    def _cached(self, info: KindInfo, namespace: str, name: str) -> Object | None:
+        """The watch cache's object (shared: read only), or None if the cache has none or
+        cannot start."""
+        try:
+            cache = self.caches.get(prefix_for(info, ""))
+        except StoreError:
+            return None
+        return cache.state.get(key_for(info, namespace, name))
 
     def _not_found(self, info: KindInfo, name: str) -> errors.NotFound:
         what = f"{info.resource}.{info.group}" if info.group else info.resource
@@ -181,11 +185,7 @@ class Handlers(Watching):
             assert ns_info is not None
             # Like Kubernetes' namespace lifecycle admission, read the namespace from the cache
             # (no store round trip per create); the store is asked when the cache lags behind.
-            key = key_for(ns_info, "", namespace)
-            try:
-                cached_ns = self.caches.get(f"{ROOT}/{ns_info.resource}/").state.get(key)
-            except StoreError:
-                cached_ns = None
+            cached_ns = self._cached(ns_info, "", namespace)
             ns = cached_ns if cached_ns is not None else self._read(ns_info, "", namespace)[0]
             if (ns.get("status") or {}).get("phase") == "Terminating":
                 raise errors.Forbidden(
@@ -245,7 +245,7 @@ class Handlers(Watching):
         # this list's resourceVersion, as every informer opens next, is then served by the
         # cache, not by a store watch of its own.
         with contextlib.suppress(StoreError):
-            self.caches.get(f"{ROOT}/{info.resource}/")
+            self.caches.get(prefix_for(info, ""))
         revision, start = 0, ""
         if opts.continue_token:
             revision, start = _parse_continue(opts.continue_token)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 
 from controlplane.apiserver.errors import StoreError
-from controlplane.apiserver.options import ROOT, Filter, ListOptions, WatchEvent
+from controlplane.apiserver.options import Filter, ListOptions, WatchEvent, prefix_for
 from controlplane.apiserver.storage import EventType, Store
 from controlplane.apiserver.watchcache import CachedEvent, DirectWatch, Subscription, WatchCaches
 from kubelab.api import errors
@@ -51,8 +51,9 @@ class Watching:
         This may block (the first watch of a resource lists the store; a start older than the
         cache opens a store watch); what it returns never blocks but in `source.next`."""
         flt = self._filter(info, namespace, opts.label_selector, opts.field_selector)
+        prefix = prefix_for(info, "")  # one cache per resource, all namespaces
         try:
-            cache = self.caches.get(f"{ROOT}/{info.resource}/")
+            cache = self.caches.get(prefix)
         except StoreError as exc:
             raise errors.ServiceUnavailable(str(exc)) from exc
         initial: list[Object] = []
@@ -67,7 +68,7 @@ class Watching:
             if after >= cache.floor:
                 source = cache.subscribe(after)
             else:
-                source = DirectWatch(self.store, f"{ROOT}/{info.resource}/", after)
+                source = DirectWatch(self.store, prefix, after)
         now = self.clock()
         return WatchStream(
             flt,

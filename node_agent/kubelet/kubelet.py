@@ -209,14 +209,10 @@ class Kubelet:
             # admitted in name order.
             changed = [(u, p) for u, p in desired.items() if self.pods.get(u) is not p]
             for uid, pod in sorted(changed, key=lambda item: item[1].key):
-                if uid in self.rejected:
-                    continue
-                if uid not in self.pods and not self._admit(pod):
-                    continue
-                if uid not in self.pods:
-                    log.info("pod added pod=%s uid=%s", pod.key, uid)
-                    self.start_times.setdefault(uid, self.clock())
-                self.pods[uid] = pod
+                if uid in self.pods:
+                    self.pods[uid] = pod
+                elif uid not in self.rejected:
+                    self._add(pod)
         known = set(desired)
         orphans = set()
         if not self._adopted:
@@ -228,6 +224,15 @@ class Kubelet:
             self._adopted = True
         for uid in [*gone, *sorted(orphans)]:
             self._submit(uid, remove=True)
+
+    def _add(self, pod: PodSpec) -> bool:
+        """A pod new to the kubelet, if admitted (call with the lock held)."""
+        if not self._admit(pod):
+            return False
+        log.info("pod added pod=%s uid=%s", pod.key, pod.uid)
+        self.start_times.setdefault(pod.uid, self.clock())
+        self.pods[pod.uid] = pod
+        return True
 
     def _admit(self, pod: PodSpec) -> bool:
         """Admission as the kubelet does it for capacity: at most `pods` pods on the node."""
@@ -516,11 +521,8 @@ class Kubelet:
         with self._lock:
             if uid in self.pods or uid in self.rejected or not self._adopted:
                 return  # known already, or the first relist (adoption) has not run yet
-            if not self._admit(pod):
+            if not self._add(pod):
                 return
-            log.info("pod added pod=%s uid=%s", pod.key, uid)
-            self.start_times.setdefault(uid, self.clock())
-            self.pods[uid] = pod
             self._parsed[uid] = (pod, obj)
         self._submit(uid)
 

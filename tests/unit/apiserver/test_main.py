@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.apiserver.__main__ import parse_args, parse_duration
+from controlplane.apiserver.__main__ import parse_args, parse_duration, positive_int
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,10 @@ def test_flags_use_kube_apiserver_names() -> None:
     assert cfg.tls_sans == ("api.lab",)
     with pytest.raises(SystemExit):
         parse_args(["--cert-dir", "/tmp/pki"])  # --etcd-servers is required
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "eight", ""])
+def test_worker_counts_must_be_positive_whole_numbers(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=f"invalid value {text!r}"):
+        positive_int(text)
+    assert positive_int("8") == 8
