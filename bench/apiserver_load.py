@@ -33,6 +33,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from percentile import percentile
+
 from controlplane.apiserver.storage import EtcdStore
 from kubelab.client import NAMESPACES, PODS, Client
 from kubelab.client.client import CHANNEL_OPTIONS
@@ -51,8 +53,8 @@ def pod(name: str) -> dict[str, object]:
 
 
 def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+    """The `p`th percentile of latencies in seconds, in milliseconds."""
+    return percentile(values, p / 100) * 1000
 
 
 def run_parallel(

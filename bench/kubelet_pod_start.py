@@ -50,15 +50,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from percentile import percentile
 
 from kubelab.client import NODES, PODS, Client
 
 BINDERS = 16  # threads writing Bindings
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
 def python_floor(n: int = 10) -> float:
@@ -511,13 +507,13 @@ def main() -> None:
             row.format(
                 n,
                 len(running),
-                f"{pct(running, 0.5):.2f}",
-                f"{pct(running, 0.99):.2f}",
+                f"{percentile(running, 0.5):.2f}",
+                f"{percentile(running, 0.99):.2f}",
                 len(ready),
-                f"{pct(ready, 0.5):.2f}",
-                f"{pct(ready, 0.99):.2f}",
+                f"{percentile(ready, 0.5):.2f}",
+                f"{percentile(ready, 0.99):.2f}",
                 f"{max(ready, default=float('nan')):.2f}",
-                f"{pct(ready, 0.99) / floor:.1f}",
+                f"{percentile(ready, 0.99) / floor:.1f}",
                 rss,
                 *per,
             )

@@ -37,6 +37,8 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from percentile import percentile
+
 from kubelab.gen.etcd import rpc_pb2, rpc_pb2_grpc
 from tests.integration.kvstore.harness import Cluster, free_ports
 
@@ -56,11 +58,6 @@ class Figures:
     @property
     def failover_median(self) -> float:
         return statistics.median(self.failover) if self.failover else float("nan")
-
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -158,9 +155,9 @@ def run(kind: str, name: str, hb: int, el: int, args: argparse.Namespace, *extra
             kv, pids, args.writes, args.in_flight
         )
         lone = lone_latency(kv, args.lone, read=False)
-        fig.lone_p50, fig.lone_p99 = pct(lone, 0.5), pct(lone, 0.99)
+        fig.lone_p50, fig.lone_p99 = percentile(lone, 0.5), percentile(lone, 0.99)
         reads = lone_latency(kv, args.lone, read=True)
-        fig.read_p50, fig.read_p99 = pct(reads, 0.5), pct(reads, 0.99)
+        fig.read_p50, fig.read_p99 = percentile(reads, 0.5), percentile(reads, 0.99)
         fig.failover = [failover(c) for _ in range(args.failovers)]
     finally:
         c.close()
@@ -212,7 +209,7 @@ def bare_floor(args: argparse.Namespace) -> None:
         proc.wait(10)
     print(
         f"{'bare grpc.aio Put':20s} writes/s={rate:8.0f}  "
-        f"lone call p50={pct(lone, 0.5) * 1000:6.2f} ms"
+        f"lone call p50={percentile(lone, 0.5) * 1000:6.2f} ms"
         f"  CPU/call: server {server_us:.0f} us, client {client_us:.0f} us  (no store, no Raft)",
         flush=True,
     )

@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from percentile import percentile
 from pyroute2 import IPRoute
 
 from node_agent.kubelet.ipam import HostLocalIPAM, gateway, parse_cidr
@@ -123,8 +124,7 @@ def main() -> None:
         subprocess.run(["ip", "netns", "del", node], check=False)
 
     def ms(values: list[float], q: float) -> float:
-        values = sorted(values)
-        return 1000 * values[min(len(values) - 1, int(q * len(values)))]
+        return 1000 * percentile(values, q)
 
     print(f"{args.rounds} rounds x {args.pods} pods, sequential; load average {load()}")
     print(f"{'adapter':>9} {'setup p50':>10} {'setup p90':>10} {'teardown p50':>13}")
