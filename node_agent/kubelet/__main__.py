@@ -189,7 +189,7 @@ def build(args: argparse.Namespace) -> Assembly:
         api.running_uids = runtime.pod_uids
         pods: PodSource = api if source is None else StaticAndApiSource(source, api)
         kubelet = Kubelet(config, pods, api, runtime, nodes=api, routes=network, mirrors=api)
-        api.busy = kubelet.busy
+        api.idle_for = kubelet.idle_for
         runtime.on_exit = kubelet.container_exited
         return Assembly(kubelet, network, cgroups, runtime, api)
     kubelet = Kubelet(config, source or _NoPods(), FileStatusSink(root / "status"), runtime)

@@ -21,8 +21,8 @@
 - other nodes: a Node informer for the routes to their pod CIDRs;
 - ConfigMaps and Secrets are read from the apiserver when a pod starts;
 - Events (Pulled, Started, Killing, BackOff, ...) are created, repeats patched (count), by one
-  background thread that lets pod syncs and queued status writes go first (for at most
-  `EVENT_DELAY_MAX` seconds).
+  background thread that lets pod syncs and queued status writes go first: it writes once
+  both have been idle for `EVENT_QUIET` seconds, or after `EVENT_DELAY_MAX` seconds.
 
 Flag parsing for `--node-labels` and `--register-with-taints` is pure and lives here too.
 Nothing here decides what runs: that is `kubelet.Kubelet` and `sync.py`.
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
 EVENT_DELAY_MAX = 2.0  # seconds an Event may wait for pod syncs and status writes
+EVENT_QUIET = 0.2  # seconds without pod syncs and status writes before Events go
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _LABEL_KEY = re.compile(
@@ -136,8 +137,9 @@ class ApiNode:
     client: Client
     node_name: str
     running_uids: Callable[[], set[str]] = field(default=set)
-    # Whether the kubelet is busy syncing pods: Events wait for that too (see _write_events).
-    busy: Callable[[], bool] = field(default=lambda: False)
+    # Seconds since the kubelet last synced a pod (0.0 while it does): Events wait for quiet
+    # (see _wait_quiet).
+    idle_for: Callable[[], float] = field(default=lambda: EVENT_QUIET)
     status_workers: int = 4
     pod_informer: Informer = field(init=False)
     node_informer: Informer = field(init=False)
@@ -364,16 +366,19 @@ class ApiNode:
             except ApiError as exc:
                 log.warning("event not written event=%s/%s err=%s", namespace, name, exc)
 
-    def _wait_quiet(self, most: float) -> None:
-        """Let pod starts and status writes go first, for at most `most` seconds: a pod's
-        Running matters more than its Started event, and both compete for the apiserver and
-        the CPU (upstream rate-limits events for the same reason)."""
+    def _wait_quiet(self, most: float, quiet: float = EVENT_QUIET) -> None:
+        """Let pod starts and status writes go first: return once neither has happened for
+        `quiet` seconds, or after `most` seconds. A pod's Running matters more than its
+        Started event, and both compete for the apiserver and the CPU (upstream rate-limits
+        events for the same reason). Quiet, not merely idle: in a burst of pods the kubelet
+        is idle for a moment between pods, and an Event written then delays the next pod."""
         deadline = time.monotonic() + most
         while True:
+            idle = min(self.idle_for(), self._statuses.idle_for())
             left = deadline - time.monotonic()
-            if left <= 0 or (self._statuses.wait_idle(timeout=left) and not self.busy()):
+            if idle >= quiet or left <= 0:
                 return
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(quiet - idle, left, 0.05))
 
     def node_status(self, node: Object) -> None:
         if not self._registered:

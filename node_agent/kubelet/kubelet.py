@@ -150,6 +150,7 @@ class Kubelet:
         self._parsed: dict[str, tuple[PodSpec, Object]] = {}
         self._lock = threading.RLock()
         self._busy: set[str] = set()
+        self._idle_since: float | None = time.monotonic()  # None while a pod syncs
         self._again: set[str] = set()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -263,6 +264,7 @@ class Kubelet:
                     self._again.add(uid)
                 return
             self._busy.add(uid)
+            self._idle_since = None
         self._pool.submit(self._work, uid, remove)
 
     def _work(self, uid: str, remove: bool) -> None:
@@ -280,11 +282,17 @@ class Kubelet:
                         self._again.discard(uid)
                         remove = uid not in self.pods
                         continue
-                    self._busy.discard(uid)
+                    self._done(uid)
                     return
         finally:
             with self._lock:
-                self._busy.discard(uid)
+                self._done(uid)
+
+    def _done(self, uid: str) -> None:
+        """`uid` is no longer being synced; called with `_lock` held."""
+        self._busy.discard(uid)
+        if not self._busy and self._idle_since is None:
+            self._idle_since = time.monotonic()
 
     def sync_pod(self, uid: str) -> None:
         pod = self.pods.get(uid)
@@ -501,10 +509,11 @@ class Kubelet:
             if settling or quiet_for >= self.config.resync_period:
                 self._submit(uid, again=False)
 
-    def busy(self) -> bool:
-        """Whether any pod is being synced or removed right now."""
+    def idle_for(self) -> float:
+        """Seconds since the last pod sync or removal ended; 0.0 while one runs."""
         with self._lock:
-            return bool(self._busy)
+            since = self._idle_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def pod_added(self, obj: Object) -> None:
         """A pod the source has just added (its watch calls this): parsed, admitted and synced

@@ -32,6 +32,7 @@ class StatusQueue:
         self._workers = workers
         self._pending: dict[str, tuple[Object, Object]] = {}  # uid -> (pod, status), FIFO
         self._inflight: set[str] = set()
+        self._idle_since: float | None = time.monotonic()  # None while anything is queued
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._stopped = False
@@ -43,6 +44,7 @@ class StatusQueue:
                 return
             self._pending.pop(uid, None)  # re-queue at the end: older pods go first
             self._pending[uid] = (pod, status)
+            self._idle_since = None
             if len(self._threads) < self._workers:
                 t = threading.Thread(
                     target=self._run, name=f"status-{len(self._threads)}", daemon=True
@@ -55,10 +57,19 @@ class StatusQueue:
         """Forget a queued status of `uid` (the pod is gone); one being written finishes."""
         with self._cond:
             self._pending.pop(uid, None)
+            if not self._pending and not self._inflight and self._idle_since is None:
+                self._idle_since = time.monotonic()
 
     def busy(self) -> bool:
         with self._cond:
             return bool(self._pending or self._inflight)
+
+    def idle_for(self) -> float:
+        """Seconds since the queue last became empty; 0.0 while anything is queued or being
+        written."""
+        with self._cond:
+            since = self._idle_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until nothing is queued or being written (True), or `timeout` (False)."""
@@ -103,4 +114,6 @@ class StatusQueue:
             finally:
                 with self._cond:
                     self._inflight.discard(uid)
+                    if not self._pending and not self._inflight:
+                        self._idle_since = time.monotonic()
                     self._cond.notify_all()

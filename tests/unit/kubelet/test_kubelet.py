@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -354,6 +356,27 @@ def test_a_relist_does_not_queue_a_second_sync_of_a_pod_being_synced() -> None:
     kubelet.stop()
 
 
+def test_idle_for_counts_from_the_end_of_the_last_sync() -> None:
+    kubelet, _runtime, _sink, _, _ = make(pod_dict())
+    kubelet.refresh()
+    gate = threading.Event()
+    real = kubelet.sync_pod
+
+    def slow_sync(uid: str) -> None:
+        gate.wait(5)
+        real(uid)
+
+    kubelet.sync_pod = slow_sync  # type: ignore[method-assign]
+    kubelet._submit("u1")
+    time.sleep(0.05)
+    assert kubelet.idle_for() == 0.0  # a worker is syncing u1
+    gate.set()
+    wait_until(lambda: kubelet.idle_for() > 0.0, 5)
+    time.sleep(0.05)
+    assert kubelet.idle_for() >= 0.05
+    kubelet.stop()
+
+
 def relist_submits(kubelet: Kubelet) -> list[str]:
     """The pods a relist (`sync_all`) hands to the workers."""
     submitted: list[str] = []
@@ -389,6 +412,7 @@ def test_a_pod_added_by_the_watch_starts_without_a_relist() -> None:
     kubelet.pod_added(new)
     wait_until(lambda: sink.statuses.get("p", {}).get("phase") == "Running", 5)
     assert runtime.calls == [("sandbox", "u1"), ("start", "c", "0")]
+    wait_until(lambda: kubelet.idle_for() > 0.0, 5)  # the worker is done with it
     kubelet.pod_added(new)  # again (or after a relist found it): nothing more
     kubelet.refresh()
     kubelet.stop()

@@ -151,22 +151,57 @@ def test_changed_beyond_status(old: Object, new: Object, changed: bool) -> None:
     assert changed_beyond_status(old, new) is changed
 
 
-def test_events_wait_for_a_busy_kubelet_but_not_for_ever() -> None:
-    from node_agent.kubelet.apisource import ApiNode  # noqa: PLC0415
+def test_events_wait_for_a_quiet_kubelet_but_not_for_ever() -> None:
+    from node_agent.kubelet.apisource import EVENT_QUIET, ApiNode  # noqa: PLC0415
 
     api = ApiNode(client=FakeClient(), node_name="n1")  # type: ignore[arg-type]
+    api.idle_for = lambda: 60.0
     t = time.monotonic()
-    api._wait_quiet(30.0)  # nothing queued, nothing syncing: well before the limit
+    api._wait_quiet(30.0)  # nothing queued, nothing synced lately: well before the limit
     assert time.monotonic() - t < 10
-    busy = [True]
-    api.busy = lambda: busy[0]
+    api.idle_for = lambda: 0.0
     t = time.monotonic()
-    api._wait_quiet(0.3)  # busy throughout: gives up at the limit
+    api._wait_quiet(0.3)  # syncing throughout: gives up at the limit
     assert time.monotonic() - t >= 0.3
-    threading.Timer(0.2, lambda: busy.__setitem__(0, False)).start()
+    # Syncs end 0.2 s from now: the Event goes once the kubelet has been quiet for EVENT_QUIET.
     t = time.monotonic()
-    api._wait_quiet(30.0)  # returns once the kubelet is idle, well before the limit
-    assert 0.2 <= time.monotonic() - t < 10
+    api.idle_for = lambda: max(0.0, time.monotonic() - (t + 0.2))
+    api._wait_quiet(30.0)
+    assert 0.2 + EVENT_QUIET <= time.monotonic() - t < 10
+
+
+def test_events_do_not_slip_into_a_short_pause_between_pods() -> None:
+    from node_agent.kubelet.apisource import EVENT_QUIET, ApiNode  # noqa: PLC0415
+
+    api = ApiNode(client=FakeClient(), node_name="n1")  # type: ignore[arg-type]
+    # Idle for a moment every 0.1 s (pods arriving one after another), never for EVENT_QUIET.
+    api.idle_for = lambda: (time.monotonic() % 0.1) / 2
+    t = time.monotonic()
+    api._wait_quiet(0.5)
+    assert time.monotonic() - t >= 0.5
+    assert EVENT_QUIET > 0.05
+
+
+def test_statusqueue_idle_for_counts_from_the_last_write() -> None:
+    gate = threading.Event()
+
+    def write(pod: Object, status: Object) -> None:
+        gate.wait(5)
+
+    q = StatusQueue(write, workers=1)
+    q.put("a", {}, {})
+    assert q.idle_for() == 0.0  # queued
+    time.sleep(0.05)
+    assert q.idle_for() == 0.0  # being written
+    gate.set()
+    assert q.wait_idle(5)
+    assert 0.0 <= q.idle_for() < 1.0
+    time.sleep(0.05)
+    assert q.idle_for() >= 0.05
+    q.put("b", {}, {})
+    q.drop("b")  # dropped before a writer took it: idle again
+    assert q.wait_idle(5)
+    q.stop()
 
 
 class FakeClient:
