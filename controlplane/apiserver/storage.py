@@ -94,7 +94,7 @@ class Store(Protocol):
 
     def delete(self, key: str, mod_revision: int) -> WriteResult: ...
 
-    def watch(self, prefix: str, start_revision: int) -> StoreWatch: ...
+    def watch(self, prefix: str, start_revision: int, *, prev_kv: bool = True) -> StoreWatch: ...
 
     def revision(self) -> int: ...
 
@@ -259,9 +259,11 @@ class EtcdStore:
             )
         )
 
-    def watch(self, prefix: str, start_revision: int) -> EtcdWatch:
+    def watch(self, prefix: str, start_revision: int, *, prev_kv: bool = True) -> EtcdWatch:
+        """Events from `start_revision` on; with `prev_kv`, each carries the key's value
+        before it (a reader that keeps the state itself, the watch cache, does without)."""
         channel, _, seen = self._stubs()
-        return EtcdWatch(self, channel, seen, prefix, start_revision)
+        return EtcdWatch(self, channel, seen, prefix, start_revision, prev_kv=prev_kv)
 
     def close(self) -> None:
         with self._lock:
@@ -278,7 +280,14 @@ class EtcdWatch:
     """
 
     def __init__(
-        self, store: EtcdStore, channel: grpc.Channel, seen: int, prefix: str, start_revision: int
+        self,
+        store: EtcdStore,
+        channel: grpc.Channel,
+        seen: int,
+        prefix: str,
+        start_revision: int,
+        *,
+        prev_kv: bool = True,
     ) -> None:
         self._store = store
         self._seen = seen
@@ -289,7 +298,7 @@ class EtcdWatch:
             key=prefix.encode(),
             range_end=prefix_end(prefix.encode()),
             start_revision=start_revision,
-            prev_kv=True,
+            prev_kv=prev_kv,
             progress_notify=True,
         )
         self._requests.put(rpc_pb2.WatchRequest(create_request=create))

@@ -23,6 +23,7 @@ from typing import Any
 from controlplane.apiserver.errors import Compacted, StoreError
 from controlplane.apiserver.storage import KV, EventType, Store, StoreEvent, StoreWatch
 from kubelab.api.errors import Gone
+from kubelab.api.types import copy_json
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +61,17 @@ class CachedEvent:
 
 
 def cached(ev: StoreEvent) -> CachedEvent:
+    """A store event that carries its previous value (`prev_kv`), decoded."""
     prev = decode(ev.prev) if ev.prev is not None else None
-    if ev.type is EventType.DELETE:
-        base = prev or {"metadata": {}}
-        obj = json.loads(json.dumps(base))
-        obj["metadata"]["resourceVersion"] = str(ev.kv.mod_revision)
-    else:
-        obj = decode(ev.kv)
+    return _event(ev, decode(ev.kv) if ev.type is EventType.PUT else None, prev)
+
+
+def _event(ev: StoreEvent, obj: Obj | None, prev: Obj | None) -> CachedEvent:
+    """The event for `ev`, given its decoded new value (None for a delete) and the previous
+    object; a delete carries the last state, at the delete's revision."""
+    if obj is None:
+        obj = copy_json(prev or {"metadata": {}})
+        obj.setdefault("metadata", {})["resourceVersion"] = str(ev.kv.mod_revision)
     return CachedEvent(ev.type, ev.kv.key, obj, prev, ev.kv.mod_revision)
 
 
@@ -175,9 +180,15 @@ class ResourceCache:
                 if need_list:
                     self._relist()
                     need_list = False
-                self._watch = self.store.watch(self.prefix, self.revision + 1)
+                # No previous values from the store: the cache's own state is the object
+                # before each event (it has applied every revision before it).
+                self._watch = self.store.watch(self.prefix, self.revision + 1, prev_kv=False)
                 for batch in self._watch.events():
-                    self._apply([cached(e) for e in batch])
+                    # Decoded before taking the lock: readers wait for the lock, not for JSON.
+                    decoded = [
+                        (e, decode(e.kv) if e.type is EventType.PUT else None) for e in batch
+                    ]
+                    self._apply(decoded)
                     backoff = 0.1
             except Compacted:
                 log.warning(
@@ -191,11 +202,13 @@ class ResourceCache:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    def _apply(self, batch: list[CachedEvent]) -> None:
+    def _apply(self, batch: list[tuple[StoreEvent, Obj | None]]) -> None:
+        """Apply store events (with their decoded new values) in order."""
         with self._cond:
-            for ev in batch:
-                if ev.revision <= self.revision:
-                    continue
+            for raw, obj in batch:
+                if raw.kv.mod_revision <= self.revision:
+                    continue  # seen before the store watch was resumed
+                ev = _event(raw, obj, self.state.get(raw.kv.key))
                 if ev.type is EventType.DELETE:
                     self.state.pop(ev.key, None)
                 else:

@@ -41,12 +41,14 @@ class FakeStore:
         self.rev = revision
         self.feed: queue.Queue[list[StoreEvent] | None] = queue.Queue()
         self.watches: list[int] = []
+        self.prev_kv: list[bool] = []
 
     def range(self, prefix: str, **_: object) -> RangeResult:
         return RangeResult(list(self.initial), False, len(self.initial), self.rev)
 
-    def watch(self, prefix: str, start_revision: int) -> FakeWatch:
+    def watch(self, prefix: str, start_revision: int, *, prev_kv: bool = True) -> FakeWatch:
         self.watches.append(start_revision)
+        self.prev_kv.append(prev_kv)
         return FakeWatch(self.feed)
 
     def put(self, name: str, data: str = "", *, prev: KV | None = None) -> KV:
@@ -101,6 +103,35 @@ def test_initial_state_then_events_in_order(store: FakeStore) -> None:
         assert [e.revision for e in events] == [7, 8]
         assert events[0] is seen[1]
         assert events[0].encoded() is seen[1].encoded()
+    finally:
+        cache.stop()
+
+
+def test_events_carry_the_previous_object_from_the_cache_not_the_store(
+    store: FakeStore,
+) -> None:
+    cache = make_cache(store)
+    try:
+        assert store.prev_kv == [False]  # the store sends no previous values
+        sub = cache.subscribe(5)
+        store.put("a", "new")  # no prev from the store, as with prev_kv=False
+        store.delete(kv("a", 6, "new"))
+        seen: list[CachedEvent] = []
+
+        def two() -> bool:
+            seen.extend(sub.next(0.1))
+            return len(seen) == 2
+
+        wait_until(two, 5)
+        put, gone = seen
+        assert put.prev is not None
+        assert put.prev["data"] == {"v": ""}  # the listed object, revision 3
+        assert put.prev["metadata"]["resourceVersion"] == "3"
+        assert put.obj["data"] == {"v": "new"}
+        assert gone.prev is put.obj  # the state before the delete
+        assert gone.obj["data"] == {"v": "new"}
+        assert gone.obj["metadata"]["resourceVersion"] == "7"
+        assert put.obj["metadata"]["resourceVersion"] == "6"  # the delete's copy, not the object
     finally:
         cache.stop()
 
