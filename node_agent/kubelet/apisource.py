@@ -22,7 +22,8 @@
 - ConfigMaps and Secrets are read from the apiserver when a pod starts;
 - Events (Pulled, Started, Killing, BackOff, ...) are created, repeats patched (count), by one
   background thread that lets pod syncs and queued status writes go first: it writes once
-  both have been idle for `EVENT_QUIET` seconds, or after `EVENT_DELAY_MAX` seconds.
+  both have been idle for `EVENT_QUIET` seconds, or `EVENT_DELAY_MAX` seconds after the Event
+  was recorded.
 
 Flag parsing for `--node-labels` and `--register-with-taints` is pure and lives here too.
 Nothing here decides what runs: that is `kubelet.Kubelet` and `sync.py`.
@@ -61,7 +62,7 @@ from node_agent.kubelet.statusqueue import StatusQueue
 log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
-EVENT_DELAY_MAX = 2.0  # seconds an Event may wait for pod syncs and status writes
+EVENT_DELAY_MAX = 2.0  # seconds after recording an Event may wait for syncs and status writes
 EVENT_QUIET = 0.2  # seconds without pod syncs and status writes before Events go
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
@@ -147,7 +148,7 @@ class ApiNode:
     _registered: bool = field(default=False, init=False)
     _finalizing: set[str] = field(default_factory=set, init=False)
     _unsent: dict[str, tuple[Object, Object]] = field(default_factory=dict, init=False)
-    _events: queue.Queue[Object] | None = field(default=None, init=False)
+    _events: queue.Queue[tuple[float, Object]] | None = field(default=None, init=False)
     _statuses: StatusQueue = field(init=False)
     _static_status: dict[str, tuple[Object, Object]] = field(default_factory=dict, init=False)
     mirrors: MirrorSync | None = field(default=None, init=False)
@@ -346,15 +347,17 @@ class ApiNode:
             self._events = queue.Queue(10_000)
             threading.Thread(target=self._write_events, daemon=True, name="events").start()
         try:
-            self._events.put_nowait(event)
+            self._events.put_nowait((time.monotonic(), event))
         except queue.Full:
             log.warning("event dropped (queue full) reason=%s", event.get("reason"))
 
     def _write_events(self) -> None:
         assert self._events is not None
         while True:
-            event = self._events.get()
-            self._wait_quiet(EVENT_DELAY_MAX)
+            queued_at, event = self._events.get()
+            # At most EVENT_DELAY_MAX after it was recorded: a backlog is not delayed again
+            # Event by Event.
+            self._wait_quiet(queued_at + EVENT_DELAY_MAX - time.monotonic())
             meta = event.get("metadata") or {}
             namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
             try:

@@ -182,6 +182,25 @@ def test_events_do_not_slip_into_a_short_pause_between_pods() -> None:
     assert EVENT_QUIET > 0.05
 
 
+def test_a_backlog_of_events_waits_once_not_event_by_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from node_agent.kubelet import apisource  # noqa: PLC0415
+
+    monkeypatch.setattr(apisource, "EVENT_DELAY_MAX", 0.3)
+    client = FakeClient()
+    api = apisource.ApiNode(client=client, node_name="n1")  # type: ignore[arg-type]
+    api.idle_for = lambda: 0.0  # syncing throughout: never quiet
+    t = time.monotonic()
+    for i in range(5):
+        api.event({"metadata": {"name": f"e{i}", "namespace": "default"}})
+    wait_until(lambda: len(client.created) == 5, 10)
+    took = [at - t for at, _ in client.created]
+    assert took[0] >= 0.3  # the first waited for quiet, up to the limit
+    assert took[-1] < 0.3 * 3  # the others had waited as long already: no 0.3 s each
+    assert [e["metadata"]["name"] for _, e in client.created] == [f"e{i}" for i in range(5)]
+
+
 def test_statusqueue_idle_for_counts_from_the_last_write() -> None:
     gate = threading.Event()
 
@@ -205,4 +224,12 @@ def test_statusqueue_idle_for_counts_from_the_last_write() -> None:
 
 
 class FakeClient:
-    """Enough of a client for ApiNode's informers to be built (they are never started)."""
+    """Enough of a client for ApiNode's informers to be built (they are never started), and
+    for Events to be created."""
+
+    def __init__(self) -> None:
+        self.created: list[tuple[float, Object]] = []
+
+    def create(self, resource: object, obj: Object, **_: object) -> Object:
+        self.created.append((time.monotonic(), obj))
+        return obj
