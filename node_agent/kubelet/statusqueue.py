@@ -3,8 +3,9 @@
 Like upstream's status manager: a pod sync hands its status over and moves on to the next pod
 instead of waiting for an API round trip. A newer status for a pod replaces a queued one (only
 the latest matters), one pod's statuses are written one at a time and in order, and several
-pods are written in parallel (`workers` threads, started on first use). `wait_idle` lets
-lower-priority writers (Events) yield to status writes.
+pods are written in parallel (`workers` threads, started on first use). `idle_for` lets
+lower-priority writers (Events) wait for a quiet moment; `wait_idle` waits for the queue to
+drain.
 
 It never retries by itself: `write` decides what a failure means (the API adapter keeps the
 status for the next relist). It must not decide anything about what a status says.
@@ -60,10 +61,6 @@ class StatusQueue:
             if not self._pending and not self._inflight and self._idle_since is None:
                 self._idle_since = time.monotonic()
 
-    def busy(self) -> bool:
-        with self._cond:
-            return bool(self._pending or self._inflight)
-
     def idle_for(self) -> float:
         """Seconds since the queue last became empty; 0.0 while anything is queued or being
         written."""
@@ -87,6 +84,8 @@ class StatusQueue:
         with self._cond:
             self._stopped = True
             self._pending.clear()
+            if not self._inflight and self._idle_since is None:
+                self._idle_since = time.monotonic()
             self._cond.notify_all()
         for t in self._threads:
             if t is not threading.current_thread():

@@ -49,7 +49,7 @@ def test_a_newer_status_replaces_a_queued_one_and_order_is_kept() -> None:
     wait_until(lambda: "a" in w.entered, 5)
     q.put("a", pod("a"), {"n": 2})  # waits behind the write in flight
     q.put("a", pod("a"), {"n": 3})  # replaces 2: only the latest matters
-    assert q.busy()
+    assert q.idle_for() == 0.0
     w.gate.set()
     assert q.wait_idle(5)
     assert w.written == [("a", 1), ("a", 3)]
@@ -122,7 +122,7 @@ def test_dropped_and_failed_writes() -> None:
     assert [u for u, _ in w.written] == ["first"]
     q.stop()
     q.put("late", pod("late"), {"n": 1})  # after stop: ignored
-    assert not q.busy()
+    assert q.idle_for() > 0.0
 
     q2 = StatusQueue(write, workers=1)
     q2.put("bad", pod("bad"), {"n": 1})
