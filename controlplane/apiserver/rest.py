@@ -646,15 +646,15 @@ class RequestHandler(BaseHTTPRequestHandler):
     ) -> None:
         h = self.server.handlers
         timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
-        events = h.watch(
+        stream = h.open_watch(
             info,
             ns,
             opts,
             bookmarks=_flag(q.get("allowWatchBookmarks")),
             initial_events_end=_flag(q.get("sendInitialEvents")),
             timeout=timeout,
-            stopped=self._client_gone,
         )
+        events = h.follow(stream, self._client_gone)
         as_table = "as=Table" in accept
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -81,31 +81,11 @@ class Watching:
             now=now,
         )
 
-    def watch(
-        self,
-        info: KindInfo,
-        namespace: str,
-        opts: ListOptions,
-        *,
-        bookmarks: bool = False,
-        initial_events_end: bool = False,
-        timeout: float | None = None,
-        stopped: Callable[[], bool] = lambda: False,
+    def follow(
+        self, stream: WatchStream, stopped: Callable[[], bool] = lambda: False
     ) -> Generator[WatchEvent, None, None]:
-        """`open_watch` as a blocking generator, for front ends with a thread per stream."""
-        stream = self.open_watch(
-            info,
-            namespace,
-            opts,
-            bookmarks=bookmarks,
-            initial_events_end=initial_events_end,
-            timeout=timeout,
-        )
-        return self._blocking(stream, stopped)
-
-    def _blocking(
-        self, stream: WatchStream, stopped: Callable[[], bool]
-    ) -> Generator[WatchEvent, None, None]:
+        """A stream from `open_watch` as a blocking generator, for front ends with a thread
+        per stream; it closes the stream's source when it ends."""
         clock = self.clock
         try:
             yield from stream.start()
