@@ -108,8 +108,14 @@ def _reads(path: Path, text: str) -> bool:
 
 
 def remove(runtime_dir: Path, root_dir: Path) -> None:
-    """Remove `runtime_dir` after a full cleanup (never the root dir itself)."""
-    if runtime_dir.resolve() == root_dir.resolve():
+    """Remove `runtime_dir` after a full cleanup: the directory it names (through a symlink)
+    and then the link; never the root dir or a directory that holds it."""
+    target, root = runtime_dir.resolve(), root_dir.resolve()
+    if root.is_relative_to(target):
+        if target != root:
+            log.warning("runtime dir kept: it holds the root dir path=%s root=%s", target, root)
         return
-    shutil.rmtree(runtime_dir, ignore_errors=True)
-    log.info("runtime dir removed path=%s", runtime_dir)
+    shutil.rmtree(target, ignore_errors=True)
+    if runtime_dir.is_symlink():
+        runtime_dir.unlink(missing_ok=True)
+    log.info("runtime dir removed path=%s", target)

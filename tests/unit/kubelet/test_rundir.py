@@ -68,6 +68,26 @@ def test_prepare_records_the_owner_and_remove_spares_the_root_dir(tmp_path: Path
     assert root.is_dir()
 
 
+def test_remove_follows_a_symlinked_runtime_dir_and_spares_a_dir_holding_the_root(
+    tmp_path: Path,
+) -> None:
+    root, real, link = tmp_path / "root", tmp_path / "real", tmp_path / "link"
+    root.mkdir()
+    real.mkdir()
+    link.symlink_to(real)
+    rundir.prepare(link, root)
+    (real / "pods").mkdir()
+    rundir.remove(link, root)
+    assert not real.exists()  # the state, not only the link
+    assert not link.is_symlink()
+    holder = tmp_path / "holder"
+    inner = holder / "kubelet"
+    inner.mkdir(parents=True)
+    rundir.prepare(holder, inner)
+    rundir.remove(holder, inner)  # removing it would remove the root dir: kept
+    assert inner.is_dir()
+
+
 @pytest.fixture
 def split(tmp_path: Path) -> Iterator[tuple[ProcessRuntime, Path, Path]]:
     root, run = tmp_path / "root", tmp_path / "run"
