@@ -75,7 +75,12 @@ def default_for(root_dir: Path, base: Path | None = None) -> Path:
 
 def prepare(runtime_dir: Path, root_dir: Path) -> Path:
     """Create `runtime_dir` (mode 0700) and record its owner; return it."""
-    runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:  # a file there, a dangling symlink, no permission
+        raise ManifestError(
+            "--runtime-dir", str(runtime_dir), f"a directory this user can create: {exc}"
+        ) from exc
     for base in BASES:
         if runtime_dir.is_relative_to(base):
             _check_owned(runtime_dir, base.parent)

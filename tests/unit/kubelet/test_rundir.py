@@ -133,6 +133,18 @@ def test_lab_cleanup_looks_where_the_kubelet_writes() -> None:
     assert cleanup.RUN_OWNER_FILE == rundir.OWNER_FILE
 
 
+@pytest.mark.parametrize("what", ["file", "dangling symlink"])
+def test_a_runtime_dir_that_cannot_be_a_directory_names_the_flag(tmp_path: Path, what: str) -> None:
+    root, run = tmp_path / "root", tmp_path / "run"
+    root.mkdir()
+    if what == "file":
+        run.write_text("")
+    else:
+        run.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ManifestError, match=r"--runtime-dir: invalid value .*run'"):
+        rundir.prepare(run, root)
+
+
 def test_a_symlink_on_the_way_is_refused(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "top").symlink_to(tmp_path / "real")
