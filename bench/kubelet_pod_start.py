@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import secrets
 import shutil
 import signal
@@ -70,8 +69,9 @@ def python_floor(n: int = 10) -> float:
 
 
 def loop_ms() -> float:
-    """CPU milliseconds of a fixed pure-Python loop: how fast the machine runs right now (on
-    a shared VM the same loop varies by up to 2x as the host gets busier)."""
+    """CPU milliseconds of a fixed pure-Python loop, a rough look at the machine's speed (on
+    a shared VM it varies by up to 2x; it did not track a run's figures well: the kubelet's
+    CPU per pod, for the same work every run, does)."""
     start, n = time.process_time(), 0
     for i in range(1_000_000):
         n += i
@@ -294,11 +294,6 @@ class Cpu:
     bench: float  # this process: the binding threads and the watch (as a scheduler would)
 
 
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def wait_registered(
     client: Client, node: str, kubelet: subprocess.Popen[bytes], log_path: Path
 ) -> None:
@@ -361,7 +356,7 @@ def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float]
         cpu0 = cpu_seconds(kubelet.pid)
         others0 = [cpu_seconds(p) for p in lab.pids]
         tree0 = tree_cpu(kubelet.pid)
-        own0 = own_cpu_seconds()
+        own0 = cpu_seconds(os.getpid())
 
         def bind(name: str) -> None:
             client.bind(namespace, name, node)
@@ -378,7 +373,7 @@ def api_round(lab: ApiLab, n: int, image: str) -> tuple[list[float], list[float]
         ready = [watch.ready[p] - bound[p] for p in names if p in watch.ready]
         tree = tree_delta(tree0, tree_cpu(kubelet.pid))
         store_cpu, api_cpu = (cpu_seconds(p) - c for p, c in zip(lab.pids, others0, strict=True))
-        own = own_cpu_seconds() - own0
+        own = cpu_seconds(os.getpid()) - own0
         cpu = Cpu(cpu_seconds(kubelet.pid) - cpu0, tree, api_cpu, store_cpu, own)
         return running, ready, rss_mb(kubelet.pid), cpu
     finally:

@@ -369,9 +369,9 @@ class ApiNode:
             except ApiError as exc:
                 log.warning("event not written event=%s/%s err=%s", namespace, name, exc)
 
-    def _wait_quiet(self, most: float, quiet: float = EVENT_QUIET) -> None:
+    def _wait_quiet(self, most: float) -> None:
         """Let pod starts and status writes go first: return once neither has happened for
-        `quiet` seconds, or after `most` seconds. A pod's Running matters more than its
+        EVENT_QUIET seconds, or after `most` seconds. A pod's Running matters more than its
         Started event, and both compete for the apiserver and the CPU (upstream rate-limits
         events for the same reason). Quiet, not merely idle: in a burst of pods the kubelet
         is idle for a moment between pods, and an Event written then delays the next pod."""
@@ -379,9 +379,9 @@ class ApiNode:
         while True:
             idle = min(self.idle_for(), self._statuses.idle_for())
             left = deadline - time.monotonic()
-            if idle >= quiet or left <= 0:
+            if idle >= EVENT_QUIET or left <= 0:
                 return
-            time.sleep(min(quiet - idle, left, 0.05))
+            time.sleep(min(EVENT_QUIET - idle, left, 0.05))
 
     def node_status(self, node: Object) -> None:
         if not self._registered:

@@ -58,8 +58,12 @@ class StatusQueue:
         """Forget a queued status of `uid` (the pod is gone); one being written finishes."""
         with self._cond:
             self._pending.pop(uid, None)
-            if not self._pending and not self._inflight and self._idle_since is None:
-                self._idle_since = time.monotonic()
+            self._note_idle()
+
+    def _note_idle(self) -> None:
+        """Start the idle clock if nothing is queued or being written now (lock held)."""
+        if not self._pending and not self._inflight and self._idle_since is None:
+            self._idle_since = time.monotonic()
 
     def idle_for(self) -> float:
         """Seconds since the queue last became empty; 0.0 while anything is queued or being
@@ -84,8 +88,7 @@ class StatusQueue:
         with self._cond:
             self._stopped = True
             self._pending.clear()
-            if not self._inflight and self._idle_since is None:
-                self._idle_since = time.monotonic()
+            self._note_idle()
             self._cond.notify_all()
         for t in self._threads:
             if t is not threading.current_thread():
@@ -113,6 +116,5 @@ class StatusQueue:
             finally:
                 with self._cond:
                     self._inflight.discard(uid)
-                    if not self._pending and not self._inflight:
-                        self._idle_since = time.monotonic()
+                    self._note_idle()
                     self._cond.notify_all()
