@@ -39,7 +39,6 @@ CP_OFFSET = 10
 WORKER_OFFSET = 20
 CONTROL_PLANE_ROLE_LABEL = "node-role.kubernetes.io/control-plane"
 CONTROL_PLANE_TAINT = f"{CONTROL_PLANE_ROLE_LABEL}:NoSchedule"
-CLUSTER_DNS = "10.96.0.10"
 CLUSTER_DOMAIN = "cluster.local"
 MACHINE_IFNAME = "eth0"
 HOST = "host"
@@ -429,7 +428,9 @@ def _kubelet_argv(machine: Machine, ctx: _Ctx) -> tuple[str, ...]:
         # The lab's prefix on the pods' namespaces and cgroups: `kubelab down` finds them.
         "--netns-prefix", f"{own}-",
         "--cgroup-parent", own,
-        "--cluster-dns", CLUSTER_DNS,
+        # No `--cluster-dns` while the lab runs no DNS (its address, 10.96.0.10, is kept for
+        # one): pods then resolve against 127.0.0.1 in their own namespace, where nothing
+        # listens, so a name lookup fails at once instead of waiting out resolver timeouts.
         "--cluster-domain", CLUSTER_DOMAIN,
         "--node-status-update-frequency", str(timing.node_status_update_s),
         "--node-lease-renew-interval", str(timing.node_lease_renew_s),

@@ -81,6 +81,49 @@ sys.exit(2)
     assert done["status"]["podIP"].rsplit(".", 1)[0] == ip1.rsplit(".", 1)[0]  # node 1's subnet
 
 
+def test_name_lookups_are_refused_at_once_while_the_lab_has_no_dns(lab: Lab) -> None:
+    # Every nameserver of the pod's resolv.conf must refuse a DNS query (ICMP port
+    # unreachable) rather than leave it unanswered: an unanswered one makes every lookup wait
+    # out the resolver's timeouts (5 s per try and search domain). Exit codes: 0 refused
+    # everywhere and getaddrinfo failed, 1 a server timed out, 2 a name resolved.
+    probe = """
+import socket, struct, sys
+servers = [l.split()[1] for l in open('/etc/resolv.conf') if l.startswith('nameserver')]
+print('nameservers', servers)
+header = struct.pack('>HHHHHH', 0x1234, 0x0100, 1, 0, 0, 0)  # one question, recursion
+query = header + b'\\x07example\\x00' + struct.pack('>HH', 1, 1)  # example. A IN
+for server in servers:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(8)
+    s.connect((server, 53))
+    s.send(query)
+    try:
+        s.recv(512)
+        print('answered', server); sys.exit(2)
+    except ConnectionRefusedError:
+        print('refused', server)
+    except socket.timeout:
+        print('timed out', server); sys.exit(1)
+try:
+    socket.getaddrinfo('kubernetes.default', 443)
+except socket.gaierror as exc:
+    print('getaddrinfo failed', exc); sys.exit(0)
+sys.exit(2)
+"""
+    c = {"name": "c", "image": "python", "command": ["python3", "-c", probe]}
+    lab.apply(pinned("lookup", "node-1", c, restartPolicy="Never"))
+
+    def ended() -> str:
+        phase: str = lab.pod("lookup").get("status", {}).get("phase", "")
+        return phase if phase in ("Succeeded", "Failed") else ""
+
+    phase = wait_until(ended, 90, interval=0.5, message="pod lookup ended")
+    out = lab.kubectl("logs", "lookup").stdout
+    assert phase == "Succeeded", out
+    assert "refused 127.0.0.1" in out, out
+    assert "getaddrinfo failed" in out, out
+
+
 def test_too_large_pod_stays_pending_with_failed_scheduling(lab: Lab) -> None:
     huge = {
         "apiVersion": "v1",
