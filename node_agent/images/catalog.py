@@ -11,6 +11,7 @@ that comes first on the container's PATH, so `sh`, `wget`, `nc`, `httpd` are bus
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PROJECT_ROOT = str(Path(__file__).resolve().parents[2])  # the directory that holds node_agent
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,28 @@ def argv(image: Image, command: Sequence[str] | None, args: Sequence[str] | None
     if command:
         return [*command, *(args or ())]
     return [*image.entrypoint, *(image.cmd if args is None else args)]
+
+
+def runs_from(argv: Sequence[str], path: str) -> list[str]:
+    """The node paths a command needs once its container's volumes are mounted (containers
+    share the node's filesystem): its executable as found on `path` and what that links to;
+    for this interpreter its installation (and the virtualenv it was started from); for the
+    catalog's own images the directory that holds their package."""
+    if not argv:
+        return []
+    found = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=path)
+    if found is None:
+        return []
+    exe = os.path.abspath(found)
+    real = os.path.realpath(exe)
+    needed = [exe, real]
+    if real == os.path.realpath(sys.executable):
+        needed.append(sys.base_prefix)
+        if exe.startswith(sys.prefix.rstrip("/") + "/"):
+            needed.append(sys.prefix)
+        if any(arg.startswith("node_agent.images.") for arg in argv[1:4]):
+            needed.append(PROJECT_ROOT)
+    return list(dict.fromkeys(needed))
 
 
 def path_for(image: Image, images_dir: Path) -> str:

@@ -4,10 +4,13 @@ Run as `python -I -S launcher.py SPEC` with stdout pointing at the container's l
 or forked by the long-lived `launcher.py --zygote` that the kubelet keeps (one small process
 that forks a shim per container, far cheaper than an interpreter start).
 
-The shim joins the cgroups and the pod's network namespace, unshares mount, UTS and PID
-namespaces, sets the hostname, makes its mounts private and bind-mounts /etc files
-and volumes; then forks the container process (PID 1 of the new PID namespace), which mounts its
-own /proc, drops to runAsUser/runAsGroup and execs the command. The shim stays as the child's
+The shim joins the cgroups and the pod's network namespace, unshares UTS and PID namespaces
+and sets the hostname; then forks the container process (PID 1 of the new PID namespace), which
+unshares its mount namespace, bind-mounts /etc files and volumes, mounts its own /proc, drops to
+runAsUser/runAsGroup and execs the command. The mounts are the container's alone: a volume
+mounted over a node path the shim writes to (say an emptyDir at /dev/shm, where the kubelet may
+keep its runtime state) hides nothing from the shim, and every mount source is opened before
+the first mount, so one volume cannot hide another's source. The shim stays as the child's
 parent: it forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT, writes the child's pid to `pid_file`, copies
 the child's stdout and stderr (pipes) into the log file in the CRI format, and on exit writes
 `exit_file` (exit code, time, OOM kill) so even a restarted kubelet learns how the
@@ -242,7 +245,8 @@ def _pump(pid: int, out_r: int, err_r: int, log: LogWriter) -> int:
 
 
 def setup(spec: dict[str, Any]) -> None:
-    """Everything before the fork: cgroups, namespaces, hostname, mounts."""
+    """Everything before the fork: cgroups, the pod's network namespace, UTS and PID
+    namespaces, hostname. (The mounts are the container process's: see `mount_volumes`.)"""
     for procs in spec.get("cgroup_procs", []):
         with open(procs, "w") as f:
             f.write(str(os.getpid()))
@@ -252,12 +256,29 @@ def setup(spec: dict[str, Any]) -> None:
             _check(_libc().setns(fd, CLONE_NEWNET), f"setns {spec['netns']}")
         finally:
             os.close(fd)
-    _check(_libc().unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID), "unshare")
-    mount("none", "/", "none", MS_REC | MS_PRIVATE)
+    _check(_libc().unshare(CLONE_NEWUTS | CLONE_NEWPID), "unshare")
     hostname = spec["hostname"].encode()
     _check(_libc().sethostname(hostname, len(hostname)), "sethostname")
-    for m in spec.get("mounts", []):
-        bind(m["source"], m["target"], bool(m.get("read_only")))
+
+
+def mount_volumes(mounts: list[dict[str, Any]]) -> None:
+    """In the container process: a mount namespace of its own, with the /etc files and volumes
+    bind-mounted. Each source is opened (O_PATH) before the first mount and bound through
+    /proc/self/fd, so a volume mounted over the directory that holds a later source (an
+    emptyDir at /var/lib, say) does not hide that source."""
+    _check(_libc().unshare(CLONE_NEWNS), "unshare mount namespace")
+    mount("none", "/", "none", MS_REC | MS_PRIVATE)
+    fds = [os.open(m["source"], os.O_PATH | os.O_CLOEXEC) for m in mounts]
+    try:
+        for m, fd in zip(mounts, fds, strict=True):
+            try:
+                bind(f"/proc/self/fd/{fd}", m["target"], bool(m.get("read_only")))
+            except OSError as exc:
+                raise OSError(exc.errno, f"mount {m['source']} on {m['target']}: "
+                              f"{os.strerror(exc.errno or 0)}") from None  # fmt: skip
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def child(spec: dict[str, Any], out_w: int, err_w: int) -> None:
@@ -268,7 +289,16 @@ def child(spec: dict[str, Any], out_w: int, err_w: int) -> None:
         os.closerange(3, 1024)
         _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         os.setsid()
+    except OSError as exc:
+        os.write(2, f"kubelab: cannot start container: {exc}\n".encode())
+        os._exit(126)
+    try:
+        mount_volumes(spec.get("mounts", []))
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except OSError as exc:
+        os.write(2, f"kubelab: cannot create container sandbox: {exc}\n".encode())
+        os._exit(128)
+    try:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
             signal.signal(sig, signal.SIG_DFL)
         gid, uid = spec.get("gid"), spec.get("uid")

@@ -52,6 +52,7 @@ from node_agent.kubelet.spec import ContainerSpec, PodSpec, parse_pod
 from node_agent.kubelet.state import ContainerRun, ObservedPod
 from node_agent.kubelet.volumes import (
     DNSConfig,
+    check_not_hidden,
     container_mounts,
     ensure_targets,
     materialise,
@@ -343,6 +344,7 @@ class ProcessRuntime:
         argv = [expand(a, env) for a in catalog.argv(image, c.command, c.args)]
         ddir = self.pod_data_dir(pod.uid)
         sources = materialise(ddir, pod, self.lookup)
+        check_not_hidden(c, catalog.runs_from(argv, env.get("PATH", catalog.HOST_PATH)))
         mounts = container_mounts(pdir, c, pod, sources)
         ensure_targets(mounts, ddir / "created_paths")
         if c.working_dir and not Path(c.working_dir).exists():

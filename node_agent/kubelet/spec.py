@@ -374,9 +374,10 @@ def _mounts(obj: Object, path: str) -> tuple[VolumeMount, ...]:
         mp = m.get("mountPath")
         if not isinstance(mp, str) or not mp.startswith("/"):
             raise ManifestError(f"{where}.mountPath", mp, "an absolute path")
-        mounts.append(
-            VolumeMount(m["name"], mp, bool(m.get("readOnly")), str(m.get("subPath", "")))
-        )
+        sub = m.get("subPath") or ""
+        if not isinstance(sub, str) or sub.startswith("/") or ".." in sub.split("/"):
+            raise ManifestError(f"{where}.subPath", sub, "a relative path without '..'")
+        mounts.append(VolumeMount(m["name"], mp, bool(m.get("readOnly")), sub))
     return tuple(mounts)
 
 

@@ -10,7 +10,7 @@ recorded in `created_paths`, and removed again with the pod.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +171,22 @@ def container_mounts(
         read_only = m.read_only or kinds[m.name] in ("configMap", "secret")
         mounts.append(Mount(source, m.mount_path, read_only))
     return mounts
+
+
+def check_not_hidden(c: ContainerSpec, needed: Sequence[str]) -> None:
+    """A ConfigError when one of the container's volumeMounts would hide a node path it runs
+    from (`catalog.runs_from`): containers share the node's filesystem, so an emptyDir at
+    /opt hides a kubelab installed under /opt."""
+    for i, m in enumerate(c.volume_mounts):
+        target = os.path.normpath(m.mount_path)
+        under = target.rstrip("/") + "/"
+        for path in needed:
+            if path == target or path.startswith(under):
+                raise ConfigError(
+                    f'volumeMounts[{i}].mountPath "{m.mount_path}" would hide {path}, which '
+                    f"container {c.name} runs from: containers share the node's filesystem, "
+                    "so mount the volume elsewhere"
+                )
 
 
 def ensure_targets(mounts: list[Mount], record: Path) -> None:

@@ -338,6 +338,12 @@ def validate_container(
             v.invalid(causes, f"{mp}.mountPath", m["mountPath"], "must be unique")
         else:
             mount_paths.add(m["mountPath"])
+        sub = m.get("subPath")
+        if isinstance(sub, str) and sub:
+            if sub.startswith("/"):
+                v.invalid(causes, f"{mp}.subPath", sub, "must be a relative path")
+            elif ".." in sub.split("/"):
+                v.invalid(causes, f"{mp}.subPath", sub, "must not contain '..'")
 
 
 def validate_pod_spec(spec: Any, path: str = "spec") -> v.Causes:

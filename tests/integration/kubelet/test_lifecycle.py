@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.kubelet.harness import KubeletHarness, agnhost, busybox, pod
+from tests.integration.kubelet.harness import KubeletHarness, Object, agnhost, busybox, pod
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(120)]
@@ -107,6 +107,47 @@ def test_init_containers_run_in_order_before_the_app(kubelet: KubeletHarness) ->
         assert term["reason"] == "Completed"
     conds = {c["type"]: c["status"] for c in kubelet.status("init")["conditions"]}
     assert conds["Initialized"] == "True"
+
+
+def test_volumes_over_node_paths_hide_nothing_from_the_shim_or_each_other(
+    kubelet: KubeletHarness,
+) -> None:
+    # An emptyDir over the filesystem of the kubelet's runtime state (/dev/shm or /run: the
+    # shim writes the pid and exit files there), one over the kubelet's root dir (where the
+    # volumes' sources are), then a volume whose source that one hides. /bin/sh is the node's,
+    # outside both.
+    state_fs = str(kubelet.run_dir.parents[2])
+    data = f"/tmp/{kubelet.tag}-data"
+    mounts = [
+        {"name": "state", "mountPath": state_fs},
+        {"name": "root", "mountPath": str(kubelet.root)},
+        {"name": "data", "mountPath": data},
+    ]
+    script = f"echo kept > {data}/f; cat {data}/f; ls -A {state_fs} | wc -l"
+    c = {"name": "c", "image": "busybox", "command": ["/bin/sh", "-c", script]}
+    vols: list[Object] = [{"name": n, "emptyDir": {}} for n in ("state", "root", "data")]
+    kubelet.apply(pod("cover", {**c, "volumeMounts": mounts}, volumes=vols, restartPolicy="Never"))
+    kubelet.wait_phase("cover", "Succeeded")
+    assert kubelet.logs("cover", "c") == "kept\n0\n"  # the data volume; state_fs empty
+    kept = [p for p in kubelet.root.rglob("f") if p.is_file() and p.read_text() == "kept\n"]
+    assert len(kept) == 1, kept  # written into the data emptyDir on the node
+
+
+def test_a_volume_over_what_the_container_runs_from_is_a_config_error(
+    kubelet: KubeletHarness,
+) -> None:
+    # busybox's applets live in the kubelet's root dir: a volume there would hide `sh`.
+    mounts = [{"name": "v", "mountPath": str(kubelet.root)}]
+    spec = busybox("c", "echo never", volumeMounts=mounts)
+    kubelet.apply(pod("hides", spec, volumes=[{"name": "v", "emptyDir": {}}]))
+
+    def waiting() -> Object:
+        state: Object = kubelet.container("hides", "c").get("state", {}).get("waiting", {})
+        return state if state.get("reason") == "CreateContainerConfigError" else {}
+
+    message = wait_until(waiting, 20, message="CreateContainerConfigError")["message"]
+    assert f'volumeMounts[0].mountPath "{kubelet.root}" would hide {kubelet.root}/' in message
+    assert "container c runs from" in message
 
 
 def test_exit_codes_and_reasons(kubelet: KubeletHarness) -> None:

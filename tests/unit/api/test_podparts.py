@@ -133,6 +133,18 @@ def test_volume_validation(volume: dict[str, Any], field: str) -> None:
     assert field in fields({}, [volume])
 
 
+@pytest.mark.parametrize(
+    ("sub_path", "message"),
+    [("/etc", "must be a relative path"), ("a/../../etc", "must not contain '..'")],
+)
+def test_a_sub_path_stays_inside_its_volume(sub_path: str, message: str) -> None:
+    mounts = {"volumeMounts": [{"name": "v", "mountPath": "/v", "subPath": sub_path}]}
+    got = fields(mounts, [{"name": "v", "emptyDir": {}}])
+    field = "spec.containers[0].volumeMounts[0].subPath"
+    assert message in got[field]
+    assert sub_path in got[field]
+
+
 def test_env_from_the_downward_api_and_config() -> None:
     pod = create(
         {

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import base64
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +35,27 @@ def test_lookup_known_and_unknown() -> None:
     assert agn.name == "agnhost"
     assert catalog.lookup("mysql:8") is None
     assert "busybox" in catalog.known_images()
+
+
+def test_a_command_runs_from_its_executable_and_what_it_links_to(tmp_path: Any) -> None:
+    (tmp_path / "bin").mkdir()
+    real = tmp_path / "real-sh"
+    real.write_text("")
+    real.chmod(0o755)
+    (tmp_path / "bin" / "sh").symlink_to(real)
+    path = f"{tmp_path / 'bin'}:/usr/bin"
+    assert catalog.runs_from(["sh", "-c", "true"], path) == [str(tmp_path / "bin/sh"), str(real)]
+    assert catalog.runs_from(["no-such-command"], path) == []
+    assert catalog.runs_from([], path) == []
+
+
+def test_the_catalogs_own_images_run_from_this_python_and_the_project() -> None:
+    image = catalog.lookup("agnhost")
+    assert image is not None
+    needed = catalog.runs_from(catalog.argv(image, None, None), catalog.HOST_PATH)
+    assert sys.base_prefix in needed
+    assert catalog.PROJECT_ROOT in needed
+    assert Path(catalog.PROJECT_ROOT, "node_agent", "images", "agnhost.py").exists()
 
 
 def test_command_and_args_override_like_docker() -> None:

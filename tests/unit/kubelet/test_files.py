@@ -15,6 +15,7 @@ from node_agent.kubelet.static import StaticPodSource
 from node_agent.kubelet.volumes import (
     DNSConfig,
     Mount,
+    check_not_hidden,
     container_mounts,
     ensure_targets,
     hosts_file,
@@ -36,6 +37,27 @@ def test_resolv_conf_points_at_cluster_dns_only_when_there_is_one() -> None:
 
 def test_hosts_file_names_the_pod() -> None:
     assert "10.244.1.5\tp\n" in hosts_file(pod(), "10.244.1.5")
+
+
+@pytest.mark.parametrize(
+    ("mount_path", "hidden"),
+    [("/opt", True), ("/opt/lab/", True), ("/", True), ("/opt/lab/bin/python3", True),
+     ("/op", False), ("/opt/lab2", False), ("/opt/lab/bin/python3/x", False)],
+)  # fmt: skip
+def test_a_volume_may_not_hide_what_the_container_runs_from(mount_path: str, hidden: bool) -> None:
+    spec = pod(
+        {"name": "web", "image": "agnhost", "volumeMounts": [
+            {"name": "v", "mountPath": "/data"}, {"name": "v", "mountPath": mount_path}]},
+        volumes=[{"name": "v", "emptyDir": {}}],
+    )  # fmt: skip
+    needed = ["/opt/lab/bin/python3", "/usr/bin/python3.11"]
+    if not hidden:
+        check_not_hidden(spec.containers[0], needed)
+        return
+    with pytest.raises(ConfigError) as err:
+        check_not_hidden(spec.containers[0], needed)
+    assert f'volumeMounts[1].mountPath "{mount_path}" would hide /opt/lab' in str(err.value)
+    assert "container web runs from" in str(err.value)
 
 
 def test_volumes_materialise_and_mount_read_only_where_kubernetes_does(tmp_path: Path) -> None:

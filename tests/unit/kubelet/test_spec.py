@@ -108,6 +108,22 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         },
         "volumeMounts",
     ),
+    (
+        "escaping-sub-path",
+        {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "x",
+                        "volumeMounts": [{"name": "v", "mountPath": "/v", "subPath": "../x"}],
+                    }
+                ],
+                "volumes": [{"name": "v", "emptyDir": {}}],
+            }
+        },
+        "volumeMounts[0].subPath",
+    ),
     ("host-network", {"spec": {"hostNetwork": True}}, "spec.hostNetwork"),
     ("dns-none-without-config", {"spec": {"dnsPolicy": "None"}}, "spec.dnsConfig"),
     ("bad-dns-policy", {"spec": {"dnsPolicy": "Cluster"}}, "spec.dnsPolicy"),
