@@ -11,7 +11,6 @@ object being already there (setup) or already gone (teardown), so both can be re
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import hashlib
 import logging
@@ -23,6 +22,9 @@ from dataclasses import dataclass
 
 from node_agent.kubelet.errors import NetworkError
 from node_agent.kubelet.ipam import HostLocalIPAM, Network, gateway
+from node_agent.kubelet.libc import MNT_DETACH, MS_BIND
+from node_agent.kubelet.libc import check as _check
+from node_agent.kubelet.libc import libc as _libc
 from node_agent.kubelet.routes import PodRoute, route_diff
 from node_agent.kubelet.rtnl import DEFAULT_DST, RT_TABLE_MAIN, NetlinkError, RtnlSocket
 
@@ -31,9 +33,6 @@ log = logging.getLogger(__name__)
 NETNS_DIR = "/run/netns"
 RT_PROTO_KUBELAB = 77  # route protocol number marking the routes this module owns
 CLONE_NEWNET = 0x40000000
-MS_BIND = 4096
-MNT_DETACH = 2
-_libc = ctypes.CDLL(None, use_errno=True)
 _UID = re.compile(r"^[0-9a-f][0-9a-f-]{15,35}$")  # a pod uid, as namespace names carry it
 _GONE = (errno.ENODEV, errno.ESRCH, errno.ENOENT)  # deleting what is not there
 LOOPBACK_INDEX = 1  # `lo` is the first link of every network namespace
@@ -207,12 +206,6 @@ class BridgeNetwork:
 # only, so a thread can step into a namespace, open a netlink socket there (it stays bound to
 # that namespace) and step back. This is how CNI plugins work; pyroute2's own helpers fork the
 # whole (threaded) kubelet instead, which is slower and runs our signal handlers in the child.
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 @contextmanager

@@ -56,6 +56,7 @@ from node_agent.kubelet.volumes import (
     container_mounts,
     ensure_targets,
     materialise,
+    release,
     remove_created,
     write_etc,
 )
@@ -605,6 +606,7 @@ class ProcessRuntime:
         self.network.teardown(uid)
         self.cgroups.remove_pod(uid)
         remove_created(self.pod_data_dir(uid) / "created_paths")
+        release(self.pod_data_dir(uid))  # memory-backed emptyDirs, before their files go
         if pod is not None:
             shutil.rmtree(self.log_dir(pod), ignore_errors=True)
         shutil.rmtree(self.pod_data_dir(uid), ignore_errors=True)

@@ -88,6 +88,8 @@ class Volume:
     name: str
     kind: str  # emptyDir | hostPath | configMap | secret
     source: Object = field(default_factory=dict, hash=False, compare=False)
+    memory: bool = False  # an emptyDir with medium Memory: a tmpfs
+    size_limit: int | None = None  # an emptyDir's sizeLimit, bytes (the tmpfs size)
 
 
 @dataclass(frozen=True)
@@ -447,7 +449,26 @@ def _volume(obj: Any, path: str) -> Volume:
         raise ManifestError(f"{path}.configMap.name", source.get("name"), "a ConfigMap name")
     if kinds[0] == "secret" and not isinstance(source.get("secretName"), str):
         raise ManifestError(f"{path}.secret.secretName", source.get("secretName"), "a name")
+    if kinds[0] == "emptyDir":
+        return _empty_dir(obj["name"], source, f"{path}.emptyDir")
     return Volume(obj["name"], kinds[0], source)
+
+
+def _empty_dir(name: str, source: Object, path: str) -> Volume:
+    medium = source.get("medium") or ""
+    if medium not in ("", "Memory"):
+        raise ManifestError(
+            f"{path}.medium", medium, "'' (the node's disk) or 'Memory' (a tmpfs); no HugePages"
+        )
+    size = None
+    if source.get("sizeLimit") is not None:
+        try:
+            size = resources.amount(resources.MEMORY, source["sizeLimit"])
+        except resources.ResourceError as exc:
+            raise ManifestError(f"{path}.sizeLimit", source["sizeLimit"], exc.reason) from exc
+        if size <= 0:
+            raise ManifestError(f"{path}.sizeLimit", source["sizeLimit"], "a positive quantity")
+    return Volume(name, "emptyDir", source, memory=medium == "Memory", size_limit=size)
 
 
 PodsChanged = Callable[[], None]  # a pod source's news: relist

@@ -17,6 +17,7 @@ from pathlib import Path
 from node_agent.kubelet.env import ConfigLookup, object_data
 from node_agent.kubelet.errors import ConfigError
 from node_agent.kubelet.fsutil import write_bytes
+from node_agent.kubelet.libc import mount_tmpfs, unmount
 from node_agent.kubelet.spec import ContainerSpec, PodSpec, Volume
 
 CLUSTER_DNS_SEARCH = ("svc.cluster.local", "cluster.local")
@@ -114,6 +115,15 @@ def _write_keys(target: Path, data: Mapping[str, str], source: Mapping[str, obje
         os.chmod(path, mode)
 
 
+def release(pod_dir: Path) -> list[str]:
+    """Unmount the memory-backed emptyDirs under `pod_dir` (before its files are removed);
+    the paths unmounted."""
+    root = pod_dir / "volumes"
+    if not root.is_dir():
+        return []
+    return [str(p) for p in sorted(root.iterdir()) if os.path.ismount(p) and unmount(str(p))]
+
+
 def materialise(pod_dir: Path, pod: PodSpec, lookup: ConfigLookup) -> dict[str, str]:
     """Create every volume's source; return volume name -> host path."""
     out = {}
@@ -126,6 +136,8 @@ def _materialise_one(path: Path, pod: PodSpec, vol: Volume, lookup: ConfigLookup
     src = vol.source
     if vol.kind == "emptyDir":
         path.mkdir(parents=True, exist_ok=True)
+        if vol.memory and not os.path.ismount(path):
+            mount_tmpfs(str(path), mode=0o777, size=vol.size_limit)
         os.chmod(path, 0o777)  # noqa: S103 - any runAsUser must be able to write an emptyDir
         return path
     if vol.kind == "hostPath":

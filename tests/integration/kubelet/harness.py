@@ -199,8 +199,12 @@ class KubeletHarness:
         return logs.render(path.read_bytes()).decode(errors="replace") if path.exists() else ""
 
     def leftovers(self) -> list[str]:
-        """Kernel objects of this node still present (namespaces, cgroups, the runtime dir)."""
+        """Kernel objects of this node still present (namespaces, cgroups, the runtime dir,
+        mounts under the root dir)."""
         found = [n for n in os.listdir("/run/netns") if n.startswith(self.netns_prefix)]
+        with open("/proc/self/mountinfo") as info:
+            points = [line.split()[4] for line in info]
+        found += [p for p in points if p.startswith(f"{self.root}/")]
         if self.run_dir.exists():
             found.append(str(self.run_dir))
         for controller in ("memory", "cpu"):

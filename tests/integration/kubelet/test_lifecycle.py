@@ -133,6 +133,26 @@ def test_volumes_over_node_paths_hide_nothing_from_the_shim_or_each_other(
     assert len(kept) == 1, kept  # written into the data emptyDir on the node
 
 
+def test_a_memory_empty_dir_is_a_tmpfs_of_its_size_limit_gone_with_the_pod(
+    kubelet: KubeletHarness,
+) -> None:
+    script = "grep ' /dev/shm ' /proc/mounts | cut -d' ' -f3,4; sleep 3600"
+    spec = busybox("c", script, volumeMounts=[{"name": "shm", "mountPath": "/dev/shm"}])
+    shm = {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}
+    kubelet.apply(pod("mem", spec, volumes=[shm]))
+    kubelet.wait_phase("mem", "Running")
+    line = wait_until(lambda: kubelet.logs("mem", "c"), 10, message="the container's mounts")
+    fstype, options = line.splitlines()[-1].split()  # the last mount there is the one seen
+    assert fstype == "tmpfs"
+    assert "size=16384k" in options.split(","), options
+    assert {"nosuid", "nodev"} <= set(options.split(",")), options
+    mounted = [m for m in kubelet.leftovers() if m.startswith(f"{kubelet.root}/")]
+    assert [m.rsplit("/", 1)[1] for m in mounted] == ["shm"]  # on the node, under the pod
+    kubelet.delete("mem")
+    wait_until(lambda: kubelet.pod("mem") is None, 20, message="pod removed")
+    assert [m for m in kubelet.leftovers() if m.startswith(f"{kubelet.root}/")] == []
+
+
 def test_a_volume_over_what_the_container_runs_from_is_a_config_error(
     kubelet: KubeletHarness,
 ) -> None:

@@ -124,6 +124,16 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         },
         "volumeMounts[0].subPath",
     ),
+    (
+        "empty-dir-medium",
+        {"spec": {"volumes": [{"name": "v", "emptyDir": {"medium": "HugePages"}}]}},
+        "spec.volumes[0].emptyDir.medium",
+    ),
+    (
+        "empty-dir-size",
+        {"spec": {"volumes": [{"name": "v", "emptyDir": {"sizeLimit": "lots"}}]}},
+        "spec.volumes[0].emptyDir.sizeLimit",
+    ),
     ("host-network", {"spec": {"hostNetwork": True}}, "spec.hostNetwork"),
     ("dns-none-without-config", {"spec": {"dnsPolicy": "None"}}, "spec.dnsConfig"),
     ("bad-dns-policy", {"spec": {"dnsPolicy": "Cluster"}}, "spec.dnsPolicy"),
