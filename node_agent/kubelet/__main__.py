@@ -139,6 +139,7 @@ def build(args: argparse.Namespace) -> Assembly:
     root = Path(args.root_dir)
     root.mkdir(parents=True, exist_ok=True)
     run_dir = rundir.prepare(runtime_dir(args), root)
+    images = rundir.prepare(rundir.images_home(root), root) / "images"
     cidr = parse_cidr(args.pod_cidr)
     node = args.node_name
     network = BridgeNetwork(
@@ -168,6 +169,7 @@ def build(args: argparse.Namespace) -> Assembly:
         dns=DNSConfig(args.cluster_dns or None, args.cluster_domain),
         log_max_size=_quantity("--container-log-max-size", args.container_log_max_size),
         runtime_dir=run_dir,
+        images_dir=images,
     )
     config = KubeletConfig(
         node=NodeConfig(
@@ -207,6 +209,17 @@ def _tls(args: argparse.Namespace, cert: Path, key: Path) -> ssl.SSLContext:
     return server_context(cert, key, client_ca)
 
 
+def cleanup(parts: Assembly) -> None:
+    """`--cleanup`: every pod, the bridge, the cgroups and the kubelet's directories on /run
+    (or /dev/shm) go; the root dir stays."""
+    parts.kubelet.drain()
+    parts.network.remove_bridge()
+    parts.cgroups.remove_parent()
+    parts.runtime.close()
+    rundir.remove(parts.runtime.runtime_dir, parts.runtime.root)
+    rundir.remove(parts.runtime.images_dir.parent, parts.runtime.root)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(
@@ -218,11 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         parts = build(args)
         kubelet = parts.kubelet
         if args.cleanup:
-            kubelet.drain()
-            parts.network.remove_bridge()
-            parts.cgroups.remove_parent()
-            parts.runtime.close()
-            rundir.remove(parts.runtime.runtime_dir, parts.runtime.root)
+            cleanup(parts)
             log.info("cleanup done node=%s", args.node_name)
             return 0
         parts.network.ensure_node()

@@ -41,7 +41,7 @@ from node_agent.kubelet.spec import (
     parse_pod,
 )
 from node_agent.kubelet.state import ObservedPod
-from node_agent.kubelet.status import pod_status
+from node_agent.kubelet.status import pod_status, rejected_status
 from node_agent.kubelet.sync import (
     CreateSandbox,
     KillContainer,
@@ -185,6 +185,9 @@ class Kubelet:
                     if self.bad_manifests.get(ident) != str(exc):
                         log.error("invalid pod pod=%s err=%s", ident, exc)
                         self.bad_manifests[ident] = str(exc)
+                        if uid:  # an API pod: say why on the pod itself, as admission does
+                            status = rejected_status("UnsupportedPodSpec", str(exc))
+                            self.sink.pod_status(obj, status)
                     continue
                 self.bad_manifests.pop(ident, None)
                 if not pod.uid:
@@ -241,12 +244,8 @@ class Kubelet:
             return True
         log.warning("pod rejected pod=%s reason=OutOfpods", pod.key)
         self.rejected[pod.uid] = pod
-        status = {
-            "phase": "Failed",
-            "reason": "OutOfpods",
-            "message": "Pod was rejected: Node didn't have enough resource: pods",
-        }
-        self.sink.pod_status(pod.raw, status)
+        why = "Node didn't have enough resource: pods"
+        self.sink.pod_status(pod.raw, rejected_status("OutOfpods", why))
         return False
 
     # -- per-pod work --------------------------------------------------------------------

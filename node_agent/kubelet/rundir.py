@@ -73,10 +73,18 @@ def default_for(root_dir: Path, base: Path | None = None) -> Path:
     return base / key
 
 
+def images_home(root_dir: Path) -> Path:
+    """Where the image catalog's PATH directories go: `<BASE>/<hash>` on /run, which every
+    user may traverse (0711 each), whatever the runtime dir and the root dir are. Not on
+    /dev/shm, a mountPath pods often use; it is the runtime dir itself when that is on /run."""
+    return default_for(root_dir, BASE)
+
+
 def prepare(runtime_dir: Path, root_dir: Path) -> Path:
-    """Create `runtime_dir` (mode 0700) and record its owner; return it."""
+    """Create `runtime_dir` (mode 0711: others may reach the image directories in it, not list
+    it; the pods' state below is 0700) and record its owner; return it."""
     try:
-        runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
     except OSError as exc:  # a file there, a dangling symlink, no permission
         raise ManifestError(
             "--runtime-dir", str(runtime_dir), f"a directory this user can create: {exc}"
@@ -84,6 +92,8 @@ def prepare(runtime_dir: Path, root_dir: Path) -> Path:
     for base in BASES:
         if runtime_dir.is_relative_to(base):
             _check_owned(runtime_dir, base.parent)
+            # traversable, not listable (S103); also one made 0700 by an earlier kubelet
+            os.chmod(runtime_dir, 0o711)  # noqa: S103
     owner = runtime_dir / OWNER_FILE
     text = f"{root_dir.resolve()}\n"
     if runtime_dir.resolve() != root_dir.resolve() and not _reads(owner, text):

@@ -165,15 +165,22 @@ class ProcessRuntime:
         dns: DNSConfig | None = None,
         log_max_size: int = 10 * 1024 * 1024,
         runtime_dir: Path | None = None,
+        images_dir: Path | None = None,
     ) -> None:
         self.root = root
         self.runtime_dir = runtime_dir or root
         self.pods_dir = self.runtime_dir / "pods"
         self.data_dir = root / "pods"  # volumes and created mount points
         self.logs_dir = root / "logs"
-        self.images_dir = root / "images"
+        # The catalog's PATH directories (busybox's applets) must be reachable by a container
+        # running as any user (runAsUser), also through `kubectl exec`: the kubelet passes a
+        # directory others may traverse (`rundir.images_home`), where the root dir may sit
+        # below one only root can enter. The pods' state (specs, environments) stays 0700.
+        self.images_dir = images_dir or root / "images"
         for d in (self.pods_dir, self.data_dir, self.logs_dir, self.images_dir):
             d.mkdir(parents=True, exist_ok=True)
+        if self.runtime_dir != root:
+            os.chmod(self.pods_dir, 0o700)
         catalog.prepare(self.images_dir)
         self.network = network
         self.cgroups = cgroups

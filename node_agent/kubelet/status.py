@@ -18,6 +18,11 @@ from node_agent.kubelet.sync import Plan, Waiting, should_restart
 Object = dict[str, Any]
 
 
+def rejected_status(reason: str, why: str) -> Object:
+    """The status of a pod this kubelet will not run (as upstream's admission failures)."""
+    return {"phase": "Failed", "reason": reason, "message": f"Pod was rejected: {why}"}
+
+
 def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -205,8 +205,9 @@ class KubeletHarness:
         with open("/proc/self/mountinfo") as info:
             points = [line.split()[4] for line in info]
         found += [p for p in points if p.startswith(f"{self.root}/")]
-        if self.run_dir.exists():
-            found.append(str(self.run_dir))
+        for d in (self.run_dir, rundir.images_home(self.root)):
+            if d.exists():
+                found.append(str(d))
         for controller in ("memory", "cpu"):
             d = Path("/sys/fs/cgroup") / controller / f"kubelab-{self.tag}"
             if d.exists() and any(p.is_dir() for p in d.iterdir()):

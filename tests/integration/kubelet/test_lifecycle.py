@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from node_agent.kubelet import rundir
 from tests.integration.kubelet.harness import KubeletHarness, Object, agnhost, busybox, pod
 from tests.support import wait_until
 
@@ -156,8 +157,9 @@ def test_a_memory_empty_dir_is_a_tmpfs_of_its_size_limit_gone_with_the_pod(
 def test_a_volume_over_what_the_container_runs_from_is_a_config_error(
     kubelet: KubeletHarness,
 ) -> None:
-    # busybox's applets live in the kubelet's root dir: a volume there would hide `sh`.
-    mounts = [{"name": "v", "mountPath": str(kubelet.root)}]
+    # busybox's applets live in the kubelet's images dir: a volume there would hide `sh`.
+    home = rundir.images_home(kubelet.root)
+    mounts = [{"name": "v", "mountPath": str(home)}]
     spec = busybox("c", "echo never", volumeMounts=mounts)
     kubelet.apply(pod("hides", spec, volumes=[{"name": "v", "emptyDir": {}}]))
 
@@ -166,7 +168,7 @@ def test_a_volume_over_what_the_container_runs_from_is_a_config_error(
         return state if state.get("reason") == "CreateContainerConfigError" else {}
 
     message = wait_until(waiting, 20, message="CreateContainerConfigError")["message"]
-    assert f'volumeMounts[0].mountPath "{kubelet.root}" would hide {kubelet.root}/' in message
+    assert f'volumeMounts[0].mountPath "{home}" would hide {home}/images/busybox/sh' in message
     assert "container c runs from" in message
 
 

@@ -45,6 +45,20 @@ def test_logs_and_exec(kubelet: KubeletHarness) -> None:
     assert pods["items"][0]["status"]["phase"] == "Running"
 
 
+def test_exec_as_the_containers_user_runs_busybox_applets(kubelet: KubeletHarness) -> None:
+    # The image's applet directory is reachable by any runAsUser (the kubelet's root dir may
+    # sit below a directory only root can enter, as a lab's does).
+    spec = busybox("c", "command -v wget; sleep 3600")
+    kubelet.apply(pod("nobody", spec, securityContext={"runAsUser": 65534, "runAsGroup": 65534}))
+    kubelet.wait_phase("nobody", "Running")
+    wget = wait_until(lambda: kubelet.logs("nobody", "c").strip(), 10, message="the PATH")
+    assert wget.endswith("/images/busybox/wget"), wget  # not the node's, nor missing
+    code, headers, body = kubelet.api(
+        "POST", f"/exec/default/nobody-{kubelet.tag}/c?command=id&command=-u"
+    )
+    assert (code, headers["X-Exit-Code"], body) == (200, "0", b"65534\n")
+
+
 def test_previous_logs_and_follow(kubelet: KubeletHarness) -> None:
     kubelet.apply(pod("twice", busybox("c", "echo run-$RANDOM; sleep 1; echo done; exit 1")))
     wait_until(lambda: kubelet.container("twice", "c").get("restartCount", 0) >= 1, 20)

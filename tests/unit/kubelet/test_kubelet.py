@@ -241,6 +241,22 @@ def test_pods_beyond_capacity_are_rejected_out_of_pods() -> None:
     assert sink.removed == ["b"]
 
 
+def test_a_pod_the_kubelet_cannot_run_is_failed_with_the_field_named_once() -> None:
+    clock = FakeClock()
+    runtime = FakeRuntime(clock)
+    sink = FakeSink()
+    source = FakeSource(pod_dict(name="h", uid="u1", hostNetwork=True))
+    kubelet = Kubelet(KubeletConfig(node=NODE), source, sink, runtime, clock=clock)
+    sync(kubelet)
+    status = sink.statuses["h"]
+    assert (status["phase"], status["reason"]) == ("Failed", "UnsupportedPodSpec")
+    assert status["message"].startswith("Pod was rejected: spec.hostNetwork: invalid value True")
+    assert runtime.calls == []
+    sink.statuses.clear()
+    sync(kubelet)
+    assert sink.statuses == {}  # reported once, not on every relist
+
+
 class NoConfigRuntime(FakeRuntime):
     def create_sandbox(self, pod: PodSpec) -> None:
         raise ConfigError('configmap "cfg" not found')
