@@ -281,12 +281,14 @@ def mount_volumes(mounts: list[dict[str, Any]]) -> None:
             os.close(fd)
 
 
-def child(spec: dict[str, Any], out_w: int, err_w: int) -> None:
-    """In the forked container process (PID 1 of its namespace); never returns."""
+def child(spec: dict[str, Any], out_w: int, err_w: int, exec_w: int) -> None:
+    """In the forked container process (PID 1 of its namespace); never returns. `exec_w` is
+    close-on-exec: the shim reads its end's EOF once the command runs (or this died)."""
     try:
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        os.closerange(3, 1024)
+        os.closerange(3, exec_w)
+        os.closerange(exec_w + 1, 1024)
         _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         os.setsid()
     except OSError as exc:
@@ -342,11 +344,18 @@ def shim(spec_path: str) -> int:
     ooms_before = _oom_kills(spec.get("memory_cgroup", ""))
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    exec_r, exec_w = os.pipe()  # close-on-exec, as os.pipe makes them
     pid = os.fork()
     if pid == 0:
-        child(spec, out_w, err_w)
+        child(spec, out_w, err_w, exec_w)
     os.close(out_w)
     os.close(err_w)
+    os.close(exec_w)
+    # The pid file says the container is there to exec into: only once its namespaces and
+    # mounts are set up and the command runs (the read ends at that exec, or at its death).
+    while os.read(exec_r, 1):
+        pass
+    os.close(exec_r)
     with open(spec["pid_file"] + ".tmp", "w") as f:
         f.write(str(pid))
     os.replace(spec["pid_file"] + ".tmp", spec["pid_file"])

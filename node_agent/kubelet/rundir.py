@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import stat
+from contextlib import suppress
 from pathlib import Path
 
 from node_agent.kubelet.errors import ManifestError
@@ -134,3 +135,8 @@ def remove(runtime_dir: Path, root_dir: Path) -> None:
     if runtime_dir.is_symlink():
         runtime_dir.unlink(missing_ok=True)
     log.info("runtime dir removed path=%s", target)
+    for base in BASES:  # `<base>` and `<base>/..` once no other kubelet's dir is in them
+        if runtime_dir.is_relative_to(base):
+            for d in (base, base.parent):
+                with suppress(OSError):
+                    d.rmdir()
