@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kubelab.api.errors import ApiError
 from node_agent.images import catalog
 from node_agent.kubelet.backoff import BackOff, BackOffPolicy
 from node_agent.kubelet.errors import (
@@ -299,6 +300,8 @@ class Kubelet:
             return
         now = self.clock()
         observed = self.runtime.observe(pod)
+        if observed.sandbox_ready and observed.runs:
+            self._refresh_volumes(pod)
         for run in observed.runs.values():
             if run.finished_at is not None:
                 self.backoff.note_run(backoff_key(uid, run.name), run.started_at, run.finished_at)
@@ -317,6 +320,14 @@ class Kubelet:
         self.observed[uid] = observed
         self._synced_at[uid] = time.monotonic()
         self._report(pod, observed, plan)
+
+    def _refresh_volumes(self, pod: PodSpec) -> None:
+        """ConfigMap and Secret changes reach a running pod's volumes on its next sync (every
+        `--sync-frequency` at the latest), as upstream's; a failure waits for the next one."""
+        try:
+            self.runtime.refresh_volumes(pod)
+        except (OSError, KubeletError, ApiError) as exc:
+            log.warning("volume refresh failed pod=%s err=%s", pod.key, exc)
 
     def _plan(self, pod: PodSpec, observed: ObservedPod, now: float) -> Plan:
         return compute_plan(

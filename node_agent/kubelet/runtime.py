@@ -56,6 +56,7 @@ from node_agent.kubelet.volumes import (
     container_mounts,
     ensure_targets,
     materialise,
+    refresh,
     release,
     remove_created,
     write_etc,
@@ -80,6 +81,7 @@ class ExecResult:
 class Runtime(Protocol):
     def observe(self, pod: PodSpec) -> ObservedPod: ...
     def create_sandbox(self, pod: PodSpec) -> None: ...
+    def refresh_volumes(self, pod: PodSpec) -> None: ...
     def start_container(self, pod: PodSpec, name: str, attempt: int) -> None: ...
     def kill_container(self, pod: PodSpec, name: str, grace: float) -> None: ...
     def remove_pod(self, uid: str, grace: float | None = None) -> None: ...
@@ -334,6 +336,11 @@ class ProcessRuntime:
         self._sandboxes[pod.uid] = sandbox
         materialise(self.pod_data_dir(pod.uid), pod, self.lookup)
         write_etc(pdir, pod, sandbox.ip, self.dns)
+
+    def refresh_volumes(self, pod: PodSpec) -> None:
+        """Bring the pod's configMap and secret volumes up to date with their objects."""
+        if any(v.kind in ("configMap", "secret") for v in pod.volumes):
+            refresh(self.pod_data_dir(pod.uid), pod, self.lookup)
 
     # -- containers ----------------------------------------------------------------------
     def start_container(self, pod: PodSpec, name: str, attempt: int) -> None:

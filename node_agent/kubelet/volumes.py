@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from node_agent.kubelet.env import ConfigLookup, object_data
 from node_agent.kubelet.errors import ConfigError
-from node_agent.kubelet.fsutil import write_bytes
+from node_agent.kubelet.fsutil import read_bytes, replace_bytes, write_bytes
 from node_agent.kubelet.libc import mount_tmpfs, unmount
 from node_agent.kubelet.spec import ContainerSpec, PodSpec, Volume
 
@@ -95,6 +96,10 @@ def write_etc(pod_dir: Path, pod: PodSpec, ip: str, dns: DNSConfig) -> None:
 
 
 def _write_keys(target: Path, data: Mapping[str, str], source: Mapping[str, object]) -> None:
+    """The volume's files as the object's keys (or `items`) say: a changed file is replaced
+    whole (rename), an unchanged one left alone, one whose key is gone removed. A container
+    that has the volume mounted sees the new files (not through a subPath: a file mount keeps
+    the old file, as in Kubernetes)."""
     target.mkdir(parents=True, exist_ok=True)
     mode = int(source.get("defaultMode", 0o644))  # type: ignore[call-overload]
     items = source.get("items")
@@ -108,11 +113,45 @@ def _write_keys(target: Path, data: Mapping[str, str], source: Mapping[str, obje
             pairs.append((key, str(item.get("path", key))))
     else:
         pairs = [(k, k) for k in data]
+    wanted = set()
     for key, rel in pairs:
         path = target / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(data[key])
+        wanted.add(str(path))
+        payload = data[key].encode()
+        if read_bytes(path) != payload:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            replace_bytes(path, payload, ".kubelab-tmp")
         os.chmod(path, mode)
+    for dirpath, _, files in os.walk(target):
+        for name in files:
+            if os.path.join(dirpath, name) not in wanted:
+                with suppress(FileNotFoundError):
+                    os.unlink(os.path.join(dirpath, name))
+
+
+def _object_ref(vol: Volume, namespace: str) -> tuple[str, str, str]:
+    """(kind, namespace, name) of the object a configMap or secret volume shows."""
+    if vol.kind == "configMap":
+        return "ConfigMap", namespace, str(vol.source.get("name"))
+    return "Secret", namespace, str(vol.source.get("secretName"))
+
+
+def refresh(pod_dir: Path, pod: PodSpec, lookup: ConfigLookup) -> list[str]:
+    """Rewrite the pod's configMap and secret volumes from their objects as they are now, as
+    the upstream kubelet does on its periodic sync; the names of the volumes looked at. A
+    volume whose object is gone (or lacks a listed key) keeps its files."""
+    done = []
+    for vol in pod.volumes:
+        path = pod_dir / "volumes" / vol.name
+        if vol.kind not in ("configMap", "secret") or not path.is_dir():
+            continue
+        obj = lookup.get(*_object_ref(vol, pod.namespace))
+        if obj is None:
+            continue
+        with suppress(ConfigError):
+            _write_keys(path, object_data(obj), vol.source)
+            done.append(vol.name)
+    return done
 
 
 def release(pod_dir: Path) -> list[str]:
@@ -152,9 +191,8 @@ def _materialise_one(path: Path, pod: PodSpec, vol: Volume, lookup: ConfigLookup
             else:
                 raise ConfigError(f"hostPath {host} does not exist (type {kind})")
         return host
-    kind_name = "ConfigMap" if vol.kind == "configMap" else "Secret"
-    name = str(src.get("name") if vol.kind == "configMap" else src.get("secretName"))
-    obj = lookup.get(kind_name, pod.namespace, name)
+    kind_name, namespace, name = _object_ref(vol, pod.namespace)
+    obj = lookup.get(kind_name, namespace, name)
     if obj is None:
         if src.get("optional"):
             path.mkdir(parents=True, exist_ok=True)

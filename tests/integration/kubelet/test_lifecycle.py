@@ -154,6 +154,20 @@ def test_a_memory_empty_dir_is_a_tmpfs_of_its_size_limit_gone_with_the_pod(
     assert [m for m in kubelet.leftovers() if m.startswith(f"{kubelet.root}/")] == []
 
 
+def test_a_configmap_change_reaches_the_running_pods_volume(kubelet: KubeletHarness) -> None:
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "live"}}
+    kubelet.apply({**config, "data": {"mode": "one", "old": "x"}}, file="live-config")
+    script = "while true; do echo $(cat /config/mode) $(ls /config | wc -l); sleep 0.3; done"
+    c = busybox("c", script, volumeMounts=[{"name": "cfg", "mountPath": "/config"}])
+    kubelet.apply(pod("live", c, volumes=[{"name": "cfg", "configMap": {"name": "live"}}]))
+    kubelet.wait_phase("live", "Running")
+    wait_until(lambda: "one 2" in kubelet.logs("live", "c"), 10, message="the first value")
+    kubelet.apply({**config, "data": {"mode": "two"}}, file="live-config")
+    # within a --sync-frequency (5 s here): the new value, and the removed key gone
+    wait_until(lambda: "two 1" in kubelet.logs("live", "c"), 20, message="the new value")
+    assert kubelet.container("live", "c")["restartCount"] == 0
+
+
 def test_a_volume_over_what_the_container_runs_from_is_a_config_error(
     kubelet: KubeletHarness,
 ) -> None:

@@ -30,6 +30,7 @@ class FakeRuntime:
         self.raw: dict[str, Object] = {}
         self.runs: dict[str, dict[str, list[ContainerRun]]] = {}
         self.calls: list[tuple[str, ...]] = []
+        self.refreshed: list[str] = []  # uids whose volumes a sync refreshed
 
     def observe(self, pod: PodSpec) -> ObservedPod:
         runs = self.runs.get(pod.uid, {})
@@ -45,6 +46,9 @@ class FakeRuntime:
         self.calls.append(("sandbox", pod.uid))
         self.sandboxes[pod.uid] = f"10.244.0.{len(self.sandboxes) + 2}"
         self.raw[pod.uid] = pod.raw
+
+    def refresh_volumes(self, pod: PodSpec) -> None:
+        self.refreshed.append(pod.uid)
 
     def start_container(self, pod: PodSpec, name: str, attempt: int) -> None:
         self.calls.append(("start", name, str(attempt)))

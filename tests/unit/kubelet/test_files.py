@@ -20,6 +20,7 @@ from node_agent.kubelet.volumes import (
     ensure_targets,
     hosts_file,
     materialise,
+    refresh,
     remove_created,
     resolv_conf,
 )
@@ -58,6 +59,26 @@ def test_a_volume_may_not_hide_what_the_container_runs_from(mount_path: str, hid
         check_not_hidden(spec.containers[0], needed)
     assert f'volumeMounts[1].mountPath "{mount_path}" would hide /opt/lab' in str(err.value)
     assert "container web runs from" in str(err.value)
+
+
+def test_a_refresh_follows_the_configmap_and_keeps_files_when_it_is_gone(tmp_path: Path) -> None:
+    cm = {"kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1", "b": "2"}}
+    lookup = Lookup(cm)
+    spec = pod(volumes=[{"name": "cfg", "configMap": {"name": "cfg"}}])
+    vol = tmp_path / "volumes" / "cfg"
+    materialise(tmp_path, spec, lookup)
+    inode = (vol / "a").stat().st_ino
+    cm["data"] = {"a": "1", "c": "3"}
+    assert refresh(tmp_path, spec, lookup) == ["cfg"]
+    assert sorted(p.name for p in vol.iterdir()) == ["a", "c"]  # b went with its key
+    assert (vol / "c").read_text() == "3"
+    assert (vol / "a").stat().st_ino == inode  # unchanged: not rewritten
+    cm["data"] = {"a": "one", "c": "3"}
+    refresh(tmp_path, spec, lookup)
+    assert (vol / "a").read_text() == "one"
+    lookup.objs.clear()
+    assert refresh(tmp_path, spec, lookup) == []
+    assert (vol / "a").read_text() == "one"
 
 
 def test_volumes_materialise_and_mount_read_only_where_kubernetes_does(tmp_path: Path) -> None:
