@@ -392,6 +392,15 @@ def _container(obj: Any, path: str, pod_security: Object) -> ContainerSpec:
     image = _get(obj, "image", path, str, "")
     if not image:
         raise ManifestError(f"{path}.image", image, "an image name, e.g. busybox")
+    if obj.get("restartPolicy") is not None:
+        # Upstream's sidecar containers (an init container that keeps running); kubelab
+        # runs init containers to completion only, so the pod would never initialise.
+        raise ManifestError(
+            f"{path}.restartPolicy",
+            obj["restartPolicy"],
+            "not supported: sidecar containers (restartable init containers) are not built "
+            "yet; run the sidecar as a regular container instead",
+        )
     sec = {**pod_security, **_get(obj, "securityContext", path, dict, {})}
     ports = _ports(obj, path)
     mounts = _mounts(obj, path)

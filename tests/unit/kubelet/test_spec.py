@@ -134,6 +134,15 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         {"spec": {"volumes": [{"name": "v", "emptyDir": {"sizeLimit": "lots"}}]}},
         "spec.volumes[0].emptyDir.sizeLimit",
     ),
+    (
+        "sidecar",
+        {
+            "spec": {
+                "initContainers": [{"name": "s", "image": "busybox", "restartPolicy": "Always"}],
+            }
+        },
+        "spec.initContainers[0].restartPolicy",
+    ),
     ("host-network", {"spec": {"hostNetwork": True}}, "spec.hostNetwork"),
     ("dns-none-without-config", {"spec": {"dnsPolicy": "None"}}, "spec.dnsConfig"),
     ("bad-dns-policy", {"spec": {"dnsPolicy": "Cluster"}}, "spec.dnsPolicy"),
