@@ -9,6 +9,7 @@ another thread and back; these helpers use the `os` calls directly.
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from pathlib import Path
 
 _WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
@@ -45,8 +46,12 @@ def write_bytes(path: str | Path, data: bytes | str, mode: int = 0o644) -> None:
         os.close(fd)
 
 
-def replace_bytes(path: str | Path, data: bytes | str, tmp_suffix: str = ".tmp") -> None:
+def replace_bytes(
+    path: str | Path, data: bytes | str, tmp_suffix: str = ".tmp", mode: int = 0o644
+) -> None:
     """Write `path` whole or not at all: into `<path><tmp_suffix>`, then renamed over it."""
     tmp = f"{path}{tmp_suffix}"
-    write_bytes(tmp, data)
+    with suppress(FileNotFoundError):
+        os.unlink(tmp)  # a leftover would keep its mode: O_CREAT applies `mode` to new files
+    write_bytes(tmp, data, mode)
     os.replace(tmp, path)

@@ -11,7 +11,8 @@ runAsUser/runAsGroup and execs the command. The mounts are the container's alone
 mounted over a node path the shim writes to (say an emptyDir at /dev/shm, where the kubelet may
 keep its runtime state) hides nothing from the shim, and every mount source is opened before
 the first mount, so one volume cannot hide another's source. The shim stays as the child's
-parent: it forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT, writes the child's pid to `pid_file`, copies
+parent: it forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT, writes the child's pid to `pid_file` once
+the command runs (an exec into the container then finds it set up), copies
 the child's stdout and stderr (pipes) into the log file in the CRI format, and on exit writes
 `exit_file` (exit code, time, OOM kill) so even a restarted kubelet learns how the
 container ended. If the shim dies, the kernel kills the container (PDEATHSIG).

@@ -120,7 +120,7 @@ def _write_keys(target: Path, data: Mapping[str, str], source: Mapping[str, obje
         payload = data[key].encode()
         if read_bytes(path) != payload:
             path.parent.mkdir(parents=True, exist_ok=True)
-            replace_bytes(path, payload, ".kubelab-tmp")
+            replace_bytes(path, payload, ".kubelab-tmp", mode)
         os.chmod(path, mode)
     for dirpath, _, files in os.walk(target):
         for name in files:
