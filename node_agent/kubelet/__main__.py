@@ -217,7 +217,8 @@ def cleanup(parts: Assembly) -> None:
     parts.cgroups.remove_parent()
     parts.runtime.close()
     rundir.remove(parts.runtime.runtime_dir, parts.runtime.root)
-    rundir.remove(parts.runtime.images_dir.parent, parts.runtime.root)
+    if parts.runtime.images_dir.parent != parts.runtime.runtime_dir:  # not on /run itself
+        rundir.remove(parts.runtime.images_dir.parent, parts.runtime.root)
 
 
 def main(argv: list[str] | None = None) -> int:

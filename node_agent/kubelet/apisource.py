@@ -19,7 +19,8 @@
   `podCIDR`, then only its status is patched (upstream registers taints once, too); the Lease
   `kube-node-lease/<node>` is created or renewed;
 - other nodes: a Node informer for the routes to their pod CIDRs;
-- ConfigMaps and Secrets are read from the apiserver when a pod starts;
+- ConfigMaps and Secrets are read from the apiserver when a container starts, and again on
+  each sync of a running pod that mounts them (its volumes follow the objects);
 - Events (Pulled, Started, Killing, BackOff, ...) are created, repeats patched (count), by one
   background thread that lets pod syncs and queued status writes go first: it writes once
   both have been idle for `EVENT_QUIET` seconds, or `EVENT_DELAY_MAX` seconds after the Event

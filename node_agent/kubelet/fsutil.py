@@ -9,7 +9,6 @@ another thread and back; these helpers use the `os` calls directly.
 from __future__ import annotations
 
 import os
-from contextlib import suppress
 from pathlib import Path
 
 _WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
@@ -51,7 +50,5 @@ def replace_bytes(
 ) -> None:
     """Write `path` whole or not at all: into `<path><tmp_suffix>`, then renamed over it."""
     tmp = f"{path}{tmp_suffix}"
-    with suppress(FileNotFoundError):
-        os.unlink(tmp)  # a leftover would keep its mode: O_CREAT applies `mode` to new files
     write_bytes(tmp, data, mode)
     os.replace(tmp, path)

@@ -339,8 +339,7 @@ class ProcessRuntime:
 
     def refresh_volumes(self, pod: PodSpec) -> None:
         """Bring the pod's configMap and secret volumes up to date with their objects."""
-        if any(v.kind in ("configMap", "secret") for v in pod.volumes):
-            refresh(self.pod_data_dir(pod.uid), pod, self.lookup)
+        refresh(self.pod_data_dir(pod.uid), pod, self.lookup)
 
     # -- containers ----------------------------------------------------------------------
     def start_container(self, pod: PodSpec, name: str, attempt: int) -> None:
@@ -359,7 +358,8 @@ class ProcessRuntime:
         argv = [expand(a, env) for a in catalog.argv(image, c.command, c.args)]
         ddir = self.pod_data_dir(pod.uid)
         sources = materialise(ddir, pod, self.lookup)
-        check_not_hidden(c, catalog.runs_from(argv, env.get("PATH", catalog.HOST_PATH)))
+        if c.volume_mounts:  # what the command runs from, looked up only when it matters
+            check_not_hidden(c, catalog.runs_from(argv, env.get("PATH", catalog.HOST_PATH)))
         mounts = container_mounts(pdir, c, pod, sources)
         ensure_targets(mounts, ddir / "created_paths")
         if c.working_dir and not Path(c.working_dir).exists():

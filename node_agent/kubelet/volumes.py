@@ -121,7 +121,7 @@ def _write_keys(target: Path, data: Mapping[str, str], source: Mapping[str, obje
         if read_bytes(path) != payload:
             path.parent.mkdir(parents=True, exist_ok=True)
             replace_bytes(path, payload, ".kubelab-tmp", mode)
-        os.chmod(path, mode)
+            os.chmod(path, mode)  # the umask may have narrowed it
     for dirpath, _, files in os.walk(target):
         for name in files:
             if os.path.join(dirpath, name) not in wanted:
@@ -176,7 +176,10 @@ def _materialise_one(path: Path, pod: PodSpec, vol: Volume, lookup: ConfigLookup
     if vol.kind == "emptyDir":
         path.mkdir(parents=True, exist_ok=True)
         if vol.memory and not os.path.ismount(path):
-            mount_tmpfs(str(path), mode=0o777, size=vol.size_limit)
+            try:
+                mount_tmpfs(str(path), mode=0o777, size=vol.size_limit)
+            except OSError as exc:  # said on the pod (ContainerCreating), not as a traceback
+                raise ConfigError(f"emptyDir {vol.name} (medium Memory): {exc}") from exc
         os.chmod(path, 0o777)  # noqa: S103 - any runAsUser must be able to write an emptyDir
         return path
     if vol.kind == "hostPath":
